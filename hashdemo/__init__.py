@@ -1,0 +1,1 @@
+"""hashdemo: interactive demo of deep-hashing image retrieval (hierarchical CAM hashing, DCOH)."""

@@ -1,0 +1,94 @@
+"""Attention-based bit selection, SPEC section 1 steps 1-3, as pure functions on numpy arrays.
+
+Shapes: Conv7 maps are (C, h, w); CAM weights are (H, C); maps drawn on the image are (S, S).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+def normalise(maps: np.ndarray) -> np.ndarray:
+    """Min-max each map (over its last two axes) to [0, 1]; a constant map becomes all zeros."""
+    maps = np.asarray(maps, dtype=np.float32)
+    low = maps.min(axis=(-2, -1), keepdims=True)
+    span = maps.max(axis=(-2, -1), keepdims=True) - low
+    return np.where(span > 0, (maps - low) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
+
+
+def upsample(maps: np.ndarray, size: int) -> np.ndarray:
+    """(n, h, w) -> (n, size, size), bilinear: Conv7 cells back onto image pixels."""
+    return np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR) for m in maps])
+
+
+def bit_cams(conv7: np.ndarray, cam_weights: np.ndarray, bit_signs: np.ndarray | None = None) -> np.ndarray:
+    """M_j = sum_c w_jc * I_c for every global bit j (Zhou et al. 2016): (C, h, w), (H, C) -> (H, h, w).
+
+    With `bit_signs` (+-1 per bit) each CAM shows the evidence for the value the bit takes in this
+    image, the hashing analogue of taking the CAM of the predicted class.
+    """
+    if conv7.ndim != 3 or cam_weights.ndim != 2 or cam_weights.shape[1] != conv7.shape[0]:
+        raise ValueError(
+            f"need conv7 (C, h, w) and weights (H, C); got {conv7.shape} and {cam_weights.shape}"
+        )
+    weights = cam_weights if bit_signs is None else cam_weights * np.asarray(bit_signs)[:, None]
+    return np.einsum("jc,chw->jhw", weights, conv7)
+
+
+def attention_region(m_avg: np.ndarray, theta: float) -> tuple[np.ndarray, np.ndarray]:
+    """B_avg = [M_avg > theta] and its largest 8-connected component (the attention region)."""
+    b_avg = m_avg > theta
+    count, components, stats, _ = cv2.connectedComponentsWithStats(b_avg.astype(np.uint8), connectivity=8)
+    if count <= 1:  # label 0 is the background: nothing passed theta
+        return b_avg, np.zeros_like(b_avg)
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return b_avg, components == largest
+
+
+def feature_map_scores(
+    activation_maps: np.ndarray, region: np.ndarray, theta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """B_c = [AM_c > theta] and s_c = sum(B_c AND region) (eq. 2.4): (C, S, S) -> (C, S, S), (C,)."""
+    binarised = activation_maps > theta
+    return binarised, (binarised & region[None]).sum(axis=(1, 2)).astype(np.int64)
+
+
+def select_bits(scores: np.ndarray, top_l: int) -> np.ndarray:
+    """Indices of the top-L scores, high to low; equal scores in channel order (stable sort)."""
+    if not 1 <= top_l <= len(scores):
+        raise ValueError(f"L must be between 1 and {len(scores)}, got {top_l}")
+    return np.argsort(-scores, kind="stable")[:top_l]
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Everything the UI draws for one query, at image resolution S x S."""
+
+    m_avg: np.ndarray  # (S, S) averaged global-bit CAM in [0, 1]
+    b_avg: np.ndarray  # (S, S) bool, M_avg > theta
+    region: np.ndarray  # (S, S) bool, largest connected component of B_avg
+    activation_maps: np.ndarray  # (C, S, S) AM_c in [0, 1]
+    binarised: np.ndarray  # (C, S, S) bool, B_c
+    scores: np.ndarray  # (C,) int, s_c
+    selected: np.ndarray  # (L,) int, channels of H_l compared at re-rank time
+
+
+def attend(
+    conv7: np.ndarray,
+    cam_weights: np.ndarray,
+    theta: float,
+    top_l: int,
+    size: int,
+    bit_signs: np.ndarray | None = None,
+) -> Attention:
+    """SPEC section 1 steps 1-3 for one image's Conv7 maps."""
+    if not 0.0 <= theta <= 1.0:
+        raise ValueError(f"theta must be in [0, 1], got {theta}")
+    m_avg = normalise(upsample(bit_cams(conv7, cam_weights, bit_signs).mean(axis=0, keepdims=True), size))[0]
+    b_avg, region = attention_region(m_avg, theta)
+    activation_maps = normalise(upsample(conv7, size))
+    binarised, scores = feature_map_scores(activation_maps, region, theta)
+    return Attention(m_avg, b_avg, region, activation_maps, binarised, scores, select_bits(scores, top_l))

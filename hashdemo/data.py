@@ -1,0 +1,518 @@
+"""Fashion-MNIST outfits: 64x64 multi-label images of 1-3 clothing items (SPEC sec. 3).
+
+Each image holds 1-3 Fashion-MNIST items of distinct classes, scaled, tinted and placed without
+overlap on a black or cluttered background; its label is the multi-hot set of item classes.
+All four splits come from one seed and are cached on disk as a pickle-free ``.npz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import itertools
+import json
+import logging
+import os
+import sys
+import tempfile
+import zipfile
+import zlib
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+CLASS_NAMES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+MAX_ITEMS = 3  # width of Split.items; recipes may use fewer items, never more
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "query", "gallery")
+# Bump whenever the rendering code changes what a given recipe produces: old caches then rebuild.
+RECIPE_VERSION = 1
+
+DEFAULT_FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+_FMNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "t10k": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+_SOURCE_OF_SPLIT = {"train": "train", "val": "train", "query": "t10k", "gallery": "t10k"}
+_SOURCE_SIZE = {"train": 60000, "t10k": 10000}
+_IDX_MAGIC = {3: 0x00000803, 1: 0x00000801}  # unsigned-byte idx files with 3 / 1 dimensions
+
+
+class DatasetMissingError(RuntimeError):
+    """The Fashion-MNIST idx files are not where we look for them."""
+
+
+@dataclass(frozen=True)
+class OutfitRecipe:
+    """Everything that determines the outfit splits; its hash names the cache file."""
+
+    seed: int = 0  # one seed for all splits; each split draws from its own spawned stream
+    image_size: int = 64  # large enough for 3 non-overlapping items, small enough to train on CPU
+    train_size: int = 30000  # ~170 images per label set: enough to learn all 175 sets
+    val_size: int = 2000  # model selection happens here, never on the query split
+    query_size: int = 1000  # ~6 queries per label set keeps mAP estimates stable
+    gallery_size: int = 10000  # what the app searches; large enough that mAP@100 is meaningful
+    min_items: int = 1  # single-item images give the pure-class anchors
+    max_items: int = 3  # 3 items give 120 of the 175 label sets, enough to test set operations
+    min_side: int = 20  # smaller than 20 px and sandals/sneakers lose their shape
+    max_side: int = 30  # larger than 30 px and three items rarely fit without overlap
+    clutter_prob: float = 0.5  # half the images have a background that attention must ignore
+    val_fraction: float = 0.1  # share of each class's FMNIST-train items reserved for val
+    query_fraction: float = 0.2  # share of each class's FMNIST-test items reserved for query
+    version: int = RECIPE_VERSION  # changes with the rendering code, so stale caches rebuild
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_items <= self.max_items <= MAX_ITEMS:
+            raise ValueError(
+                f"need 1 <= min_items <= max_items <= {MAX_ITEMS}, got {self.min_items}, {self.max_items}"
+            )
+        if not 8 <= self.min_side <= self.max_side <= self.image_size // 2:
+            raise ValueError(
+                f"need 8 <= min_side <= max_side <= image_size/2, got "
+                f"{self.min_side}, {self.max_side}, image_size={self.image_size}"
+            )
+        for name in ("train_size", "val_size", "query_size", "gallery_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("clutter_prob", "val_fraction", "query_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0 or (name != "clutter_prob" and value in (0.0, 1.0)):
+                raise ValueError(f"{name} out of range: {value}")
+
+    def size_of(self, split: str) -> int:
+        """Number of images in ``split`` (one of SPLIT_NAMES)."""
+        return int(getattr(self, f"{split}_size"))
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value, compare by identity
+class Split:
+    """One split: images (N, S, S, 3) uint8 RGB, labels (N, 10) uint8 multi-hot,
+    items (N, 3) int32 source item indices (FMNIST train for train/val, test for
+    query/gallery), -1 padding after the real items."""
+
+    name: str
+    images: np.ndarray  # (N, S, S, 3) uint8
+    labels: np.ndarray  # (N, 10) uint8
+    items: np.ndarray  # (N, 3) int32
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+# --------------------------------------------------------------------------- Fashion-MNIST source
+
+
+def fmnist_dir() -> Path:
+    """The directory holding the four Fashion-MNIST idx .gz files."""
+    return Path(os.environ.get("HASHDEMO_FMNIST_DIR") or DEFAULT_FMNIST_DIR)
+
+
+def _missing_message(directory: Path) -> str:
+    return (
+        f"Fashion-MNIST not found in {directory}: run `apt-get install dataset-fashion-mnist`, "
+        "or download the four *-idx*-ubyte.gz files and set HASHDEMO_FMNIST_DIR to their "
+        "directory."
+    )
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """Read a gzipped unsigned-byte idx file with ``ndim`` dimensions; check magic and size."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != _IDX_MAGIC[ndim]:
+        raise ValueError(f"{path}: bad idx magic {magic:#010x}, expected {_IDX_MAGIC[ndim]:#010x}")
+    header = 4 + 4 * ndim
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    if len(raw) - header != int(np.prod(shape)):
+        raise ValueError(f"{path}: {len(raw) - header} data bytes, header says shape {shape}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def load_fashion_mnist(part: str, directory: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST ``part`` ("train" or "t10k") as images (N, 28, 28) and labels (N,), uint8."""
+    if part not in _FMNIST_FILES:
+        raise ValueError(f"part must be one of {sorted(_FMNIST_FILES)}, got {part!r}")
+    directory = fmnist_dir() if directory is None else Path(directory)
+    paths = [directory / name for name in _FMNIST_FILES[part]]
+    if not all(p.is_file() for p in paths):
+        raise DatasetMissingError(_missing_message(directory))
+    images, labels = read_idx(paths[0], 3), read_idx(paths[1], 1)
+    if images.shape[1:] != (28, 28) or len(images) != len(labels) or labels.max() >= NUM_CLASSES:
+        raise ValueError(f"{directory}: inconsistent {part} files {images.shape}, {labels.shape}")
+    return images, labels
+
+
+def _check_sources_present(directory: Path | None = None) -> None:
+    directory = fmnist_dir() if directory is None else Path(directory)
+    if not all((directory / n).is_file() for names in _FMNIST_FILES.values() for n in names):
+        raise DatasetMissingError(_missing_message(directory))
+
+
+# --------------------------------------------------------------------------- label helpers
+
+
+def all_label_sets(min_items: int = 1, max_items: int = MAX_ITEMS) -> list[tuple[int, ...]]:
+    """Every label set with ``min_items..max_items`` classes (175 for 1..3), sorted by size."""
+    return [c for k in range(min_items, max_items + 1) for c in itertools.combinations(range(NUM_CLASSES), k)]
+
+
+def label_names(labels_row: np.ndarray) -> list[str]:
+    """Class names of one multi-hot row, in class order."""
+    return [CLASS_NAMES[c] for c in np.flatnonzero(np.asarray(labels_row))]
+
+
+def label_sets_of(labels: np.ndarray) -> list[frozenset[int]]:
+    """Label set of each multi-hot row of ``labels`` (N, 10)."""
+    return [frozenset(np.flatnonzero(row).tolist()) for row in np.asarray(labels)]
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _split_pools(
+    source_labels: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per class, a random ``1 - fraction`` / ``fraction`` partition of the item indices."""
+    big, small = [], []
+    for c in range(NUM_CLASSES):
+        idx = rng.permutation(np.flatnonzero(source_labels == c))
+        n_small = round(fraction * len(idx))
+        small.append(np.sort(idx[:n_small]))
+        big.append(np.sort(idx[n_small:]))
+    return big, small
+
+
+def _sample_classes(n: int, recipe: OutfitRecipe, rng: np.random.Generator, cover_all: bool) -> np.ndarray:
+    """(n, 3) int class per item slot, -1 padding: set size uniform, classes without replacement.
+
+    With ``cover_all`` and n >= number of label sets, every label set occurs at least once.
+    """
+    sizes = rng.integers(recipe.min_items, recipe.max_items + 1, size=n)
+    order = np.argsort(rng.random((n, NUM_CLASSES)), axis=1)[:, :MAX_ITEMS]
+    classes = np.where(np.arange(MAX_ITEMS) < sizes[:, None], order, -1)
+    sets = all_label_sets(recipe.min_items, recipe.max_items)
+    if cover_all and n >= len(sets):
+        for i, s in enumerate(sets):
+            classes[i] = list(s) + [-1] * (MAX_ITEMS - len(s))
+        classes = classes[rng.permutation(n)]
+    return classes
+
+
+def _sample_items(classes: np.ndarray, pools: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """(n, 3) int32 source item for each class slot, drawn uniformly from that class's pool."""
+    items = np.full(classes.shape, -1, dtype=np.int32)
+    for c in range(NUM_CLASSES):
+        mask = classes == c
+        items[mask] = pools[c][rng.integers(len(pools[c]), size=int(mask.sum()))]
+    return items
+
+
+def _clutter(size: int, rng: np.random.Generator) -> np.ndarray:
+    """(size, size, 3) uint8 low-intensity texture: smooth colour noise plus thin lines/boxes."""
+    cells = int(rng.integers(3, 7))
+    noise = rng.random((cells, cells, 3), dtype=np.float32)
+    canvas = cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC)
+    canvas = np.clip(canvas, 0.0, 1.0) * rng.uniform(25.0, 60.0)
+    canvas = np.ascontiguousarray(canvas.astype(np.uint8))
+    for _ in range(int(rng.integers(2, 6))):
+        p1 = tuple(int(v) for v in rng.integers(0, size, 2))
+        p2 = tuple(int(v) for v in rng.integers(0, size, 2))
+        colour = tuple(int(v) for v in rng.integers(30, 90, 3))
+        if rng.random() < 0.7:
+            cv2.line(canvas, p1, p2, colour, 1, lineType=cv2.LINE_AA)
+        else:
+            cv2.rectangle(canvas, p1, p2, colour, 1)
+    return canvas
+
+
+def _place_boxes(sides: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
+    """Top-left corners (k, 2) of non-intersecting squares with the given sides, or None.
+
+    Sequential placement, each corner uniform over the positions that keep it clear of the
+    boxes already placed (exactly what rejection sampling one box at a time would give).
+    """
+    corners = np.zeros((len(sides), 2), dtype=np.int64)
+    for j, side in enumerate(sides):
+        free = np.ones((size - side + 1, size - side + 1), dtype=bool)
+        for (y0, x0), b in zip(corners[:j], sides[:j], strict=True):
+            free[max(0, y0 - side + 1) : y0 + b, max(0, x0 - side + 1) : x0 + b] = False
+        candidates = np.flatnonzero(free)
+        if len(candidates) == 0:
+            return None
+        corners[j] = np.divmod(candidates[rng.integers(len(candidates))], free.shape[1])
+    return corners
+
+
+def _render(
+    items: np.ndarray,
+    source_images: np.ndarray,
+    recipe: OutfitRecipe,
+    rng: np.random.Generator,
+    progress: bool = False,
+    desc: str = "",
+) -> np.ndarray:
+    """(n, S, S, 3) uint8 outfit images for the source item indices ``items`` (n, 3)."""
+    n, size = len(items), recipe.image_size
+    images = np.zeros((n, size, size, 3), dtype=np.uint8)
+    counts = (items >= 0).sum(axis=1)
+    cluttered = rng.random(n) < recipe.clutter_prob
+    # bright tints: every channel in [0.35, 1], the brightest exactly 1
+    tints = rng.uniform(0.35, 1.0, size=(n, MAX_ITEMS, 3)).astype(np.float32)
+    tints /= tints.max(axis=2, keepdims=True)
+    rows = range(n)
+    if progress:
+        from tqdm import tqdm
+
+        rows = tqdm(rows, desc=desc, unit="img")
+    for i in rows:
+        canvas = (_clutter(size, rng) if cluttered[i] else images[i]).astype(np.float32)
+        k = int(counts[i])
+        corners = None
+        while corners is None:  # a bad first corner can leave no room: redraw sides and corners
+            sides = rng.integers(recipe.min_side, recipe.max_side + 1, size=k)
+            corners = _place_boxes(sides, size, rng)
+        for j in range(k):
+            side = int(sides[j])
+            interp = cv2.INTER_AREA if side < 28 else cv2.INTER_LINEAR
+            grey = cv2.resize(source_images[items[i, j]], (side, side), interpolation=interp)
+            alpha = grey.astype(np.float32)[..., None] / 255.0  # (side, side, 1)
+            y, x = corners[j]
+            patch = canvas[y : y + side, x : x + side]
+            patch *= 1.0 - alpha
+            patch += alpha * (255.0 * tints[i, j])
+        images[i] = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
+    return images
+
+
+def _labels_from_classes(classes: np.ndarray) -> np.ndarray:
+    labels = np.zeros((len(classes), NUM_CLASSES), dtype=np.uint8)
+    rows, slots = np.nonzero(classes >= 0)
+    labels[rows, classes[rows, slots]] = 1
+    return labels
+
+
+def build_outfits(recipe: OutfitRecipe = OutfitRecipe(), progress: bool = False) -> dict[str, Split]:
+    """Build all four splits from ``recipe`` (no cache). Deterministic in ``recipe``."""
+    root = np.random.SeedSequence(recipe.seed)
+    pool_seed, *split_seeds = root.spawn(1 + len(SPLIT_NAMES))
+    pool_rng = np.random.default_rng(pool_seed)
+    sources = {part: load_fashion_mnist(part) for part in _FMNIST_FILES}
+    train_pool, val_pool = _split_pools(sources["train"][1], recipe.val_fraction, pool_rng)
+    gallery_pool, query_pool = _split_pools(sources["t10k"][1], recipe.query_fraction, pool_rng)
+    pools = {"train": train_pool, "val": val_pool, "query": query_pool, "gallery": gallery_pool}
+    splits = {}
+    for name, seed in zip(SPLIT_NAMES, split_seeds, strict=True):
+        rng = np.random.default_rng(seed)
+        n = recipe.size_of(name)
+        classes = _sample_classes(n, recipe, rng, cover_all=name == "gallery")
+        items = _sample_items(classes, pools[name], rng)
+        images = _render(items, sources[_SOURCE_OF_SPLIT[name]][0], recipe, rng, progress, name)
+        splits[name] = Split(name, images, _labels_from_classes(classes), items)
+    return splits
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def recipe_hash(recipe: OutfitRecipe) -> str:
+    """Short stable hash of every recipe field."""
+    blob = json.dumps(asdict(recipe), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def default_cache_dir() -> Path:
+    """``$HASHDEMO_CACHE_DIR`` or ``~/.cache/hashdemo``."""
+    env = os.environ.get("HASHDEMO_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "hashdemo"
+
+
+def cache_path(recipe: OutfitRecipe, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where the splits of ``recipe`` are cached."""
+    directory = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    return directory / f"outfits-v{recipe.version}-{recipe_hash(recipe)}.npz"
+
+
+def validate_split(split: Split, recipe: OutfitRecipe) -> None:
+    """Raise ValueError unless ``split`` has the shapes, dtypes and label/item consistency
+    that ``recipe`` promises."""
+    n, size = recipe.size_of(split.name), recipe.image_size
+    expected = {
+        "images": ((n, size, size, 3), np.uint8),
+        "labels": ((n, NUM_CLASSES), np.uint8),
+        "items": ((n, MAX_ITEMS), np.int32),
+    }
+    for field, (shape, dtype) in expected.items():
+        array = getattr(split, field)
+        if array.shape != shape or array.dtype != dtype:
+            raise ValueError(
+                f"{split.name}.{field}: {array.shape} {array.dtype}, expected {shape} {np.dtype(dtype)}"
+            )
+    if split.labels.max(initial=0) > 1:
+        raise ValueError(f"{split.name}.labels is not multi-hot")
+    real = split.items >= 0
+    if (np.diff(real.astype(np.int8), axis=1) > 0).any():
+        raise ValueError(f"{split.name}.items: -1 padding before a real item")
+    counts = real.sum(axis=1)
+    if not np.array_equal(counts, split.labels.sum(axis=1)):
+        raise ValueError(f"{split.name}: item count differs from label count")
+    if counts.min() < recipe.min_items or counts.max() > recipe.max_items:
+        raise ValueError(f"{split.name}: item count outside [{recipe.min_items}, {recipe.max_items}]")
+    if split.items.max() >= _SOURCE_SIZE[_SOURCE_OF_SPLIT[split.name]]:
+        raise ValueError(f"{split.name}.items: index beyond the source set")
+
+
+def _save(splits: dict[str, Split], recipe: OutfitRecipe, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"recipe": np.array(json.dumps(asdict(recipe), sort_keys=True))}
+    for name, split in splits.items():
+        arrays.update(
+            {f"{name}/images": split.images, f"{name}/labels": split.labels, f"{name}/items": split.items}
+        )
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is plain shareable data
+        os.replace(tmp, path)  # atomic: readers see the old file or the complete new one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load(recipe: OutfitRecipe, path: Path) -> dict[str, Split]:
+    with np.load(path, allow_pickle=False) as npz:
+        keys = {f"{s}/{f}" for s in SPLIT_NAMES for f in ("images", "labels", "items")}
+        if set(npz.files) != keys | {"recipe"}:
+            raise ValueError(f"unexpected keys {sorted(npz.files)}")
+        if json.loads(str(npz["recipe"])) != asdict(recipe):
+            raise ValueError("cached recipe differs")
+        splits = {s: Split(s, npz[f"{s}/images"], npz[f"{s}/labels"], npz[f"{s}/items"]) for s in SPLIT_NAMES}
+    for split in splits.values():
+        validate_split(split, recipe)
+    return splits
+
+
+_CACHE_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def load_outfits(
+    recipe: OutfitRecipe = OutfitRecipe(), cache_dir: str | os.PathLike | None = None, progress: bool = False
+) -> dict[str, Split]:
+    """The four splits of ``recipe`` keyed "train", "val", "query", "gallery".
+
+    Loaded from the cache when it is valid, else built (seconds) and cached atomically.
+    Raises DatasetMissingError when a build is needed and Fashion-MNIST is missing.
+    """
+    path = cache_path(recipe, cache_dir)
+    if path.exists():
+        try:
+            return _load(recipe, path)
+        except _CACHE_ERRORS as err:
+            logger.warning("outfit cache %s unusable (%s: %s); rebuilding", path, type(err).__name__, err)
+    _check_sources_present()
+    logger.info("building Fashion-MNIST outfits (recipe %s) into %s", recipe_hash(recipe), path)
+    splits = build_outfits(recipe, progress=progress)
+    for split in splits.values():
+        validate_split(split, recipe)
+    _save(splits, recipe, path)
+    return splits
+
+
+# --------------------------------------------------------------------------- describe / CLI
+
+
+def _overlap(a: Split, b: Split) -> dict[str, int | bool]:
+    shared = np.intersect1d(a.items[a.items >= 0], b.items[b.items >= 0])
+    return {"disjoint": len(shared) == 0, "shared_items": len(shared)}
+
+
+def describe(splits: dict[str, Split]) -> dict:
+    """Sizes, label-set-size histograms, per-class counts, gallery label-set coverage and the
+    query/gallery and train/val source-item disjointness checks, as plain JSON-able data."""
+    out: dict = {"sizes": {n: len(s) for n, s in splits.items()}, "label_set_sizes": {}, "class_counts": {}}
+    for name, split in splits.items():
+        hist = Counter(split.labels.sum(axis=1).tolist())
+        out["label_set_sizes"][name] = {str(k): hist[k] for k in sorted(hist)}
+        out["class_counts"][name] = dict(zip(CLASS_NAMES, split.labels.sum(axis=0).tolist(), strict=True))
+    if "gallery" in splits:
+        out["gallery_distinct_label_sets"] = len(set(label_sets_of(splits["gallery"].labels)))
+    out["disjoint"] = {}
+    for a, b in (("query", "gallery"), ("train", "val")):
+        if a in splits and b in splits:
+            out["disjoint"][f"{a}_vs_{b}"] = _overlap(splits[a], splits[b])
+    return out
+
+
+def save_montage(split: Split, path: str | os.PathLike, rows: int = 4, cols: int = 8) -> None:
+    """Write a PNG grid of the first rows*cols images of ``split`` titled with their labels."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+
+    fig = Figure(figsize=(cols * 1.5, rows * 2.0), dpi=120)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(split):
+            ax.imshow(split.images[i], interpolation="nearest")
+            ax.set_title("\n".join(label_names(split.labels[i])), fontsize=6)
+    fig.suptitle(f"Fashion-MNIST outfits: {split.name}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ``python -m hashdemo.data [--describe] [--montage PATH] [--<recipe field> V ...]``."""
+    parser = argparse.ArgumentParser(prog="python -m hashdemo.data", description=__doc__)
+    parser.add_argument("--describe", action="store_true", help="print the split summary JSON")
+    parser.add_argument("--montage", metavar="PATH", help="write a labelled PNG grid of gallery")
+    parser.add_argument(
+        "--cache-dir", help="cache directory (default $HASHDEMO_CACHE_DIR or ~/.cache/hashdemo)"
+    )
+    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    defaults = OutfitRecipe()
+    for f in fields(OutfitRecipe):
+        if f.name != "version":
+            value = getattr(defaults, f.name)
+            parser.add_argument(
+                f"--{f.name.replace('_', '-')}",
+                type=type(value),
+                default=value,
+                help=f"recipe field (default {value})",
+            )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        recipe = OutfitRecipe(
+            **{f.name: getattr(args, f.name) for f in fields(OutfitRecipe) if f.name != "version"}
+        )
+        splits = load_outfits(recipe, cache_dir=args.cache_dir, progress=args.progress)
+    except (DatasetMissingError, ValueError) as err:
+        print(err, file=sys.stderr)
+        return 2
+    if args.describe:
+        print(json.dumps(describe(splits), indent=2))
+    if args.montage:
+        save_montage(splits["gallery"], args.montage)
+        logger.info("montage written to %s", args.montage)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,378 @@
+"""`python -m hashdemo.evaluate hier|dcoh --json PATH`: the query split against the gallery.
+
+theta, L and K are chosen on the val split; train and val never serve as test data. The result
+also goes into the checkpoint's metrics.json under "test", beside a small "subset" figure that
+the tests recompute from the shipped weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from hashdemo.cam import attend  # noqa: E402
+from hashdemo.checkpoints import Loaded, load_checkpoint  # noqa: E402
+from hashdemo.data import load_outfits  # noqa: E402
+from hashdemo.evaluation import (  # noqa: E402
+    composed_map,
+    hamming_ranking,
+    hierarchical_ranking,
+    jaccard_at_k,
+    operator_bits,
+    sample_composed_pairs,
+    validation_ids,
+)
+from hashdemo.label_ops import compose_labels  # noqa: E402
+from hashdemo.metrics import mean_average_precision, precision_at_k, precision_recall_curve  # noqa: E402
+from hashdemo.models import OPERATORS, Encoded  # noqa: E402
+from hashdemo.train import CHECKPOINT_DIR  # noqa: E402
+
+log = logging.getLogger(__name__)
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+THETAS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+TOP_LS = (8, 16, 24, 32, 48)
+TOP_KS = (50, 100, 200, 500, 1000)
+RANDOM_SEEDS = 5  # hier_random is averaged over this many draws of L random bits per query
+COMPOSED_PAIRS = 1000  # per operator, from the query split
+SUBSET = {"queries": 100, "gallery": 1000}  # what tests recompute from the shipped weights
+
+
+def selection_orders(loaded: Loaded, encoded: Encoded, theta: float) -> np.ndarray:
+    """(N, C): each image's Conv7 channels by overlap score, high to low; its first L are Psi_q."""
+    weights = loaded.model.cam_weights().numpy()
+    channels = encoded.conv7.shape[1]
+    signs = encoded.global_bits.astype(np.float32) * 2 - 1
+    return np.stack(
+        [
+            attend(conv7, weights, theta, channels, size=64, bit_signs=bit_signs).selected
+            for conv7, bit_signs in zip(encoded.conv7, signs, strict=True)
+        ]
+    )
+
+
+def random_orders(n: int, channels: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.argsort(rng.random((n, channels)), axis=1)
+
+
+def ranking_scores(ranked: np.ndarray, q_labels: np.ndarray, db_labels: np.ndarray) -> dict[str, float]:
+    return {
+        "map": mean_average_precision(ranked, q_labels, db_labels),
+        "map_exact": mean_average_precision(ranked, q_labels, db_labels, exact=True),
+        "map@100": mean_average_precision(ranked, q_labels, db_labels, k=100),
+        "p@10": precision_at_k(ranked, q_labels, db_labels, 10),
+    }
+
+
+def ms_per_query(search: Callable[[], object], n_queries: int) -> float:
+    """Wall time of producing every query's top 100, per query (median of 3 runs)."""
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        search()
+        times.append(time.perf_counter() - started)
+    return round(1000 * float(np.median(times)) / n_queries, 4)
+
+
+def tune_hier(loaded: Loaded, val: Encoded, val_labels: np.ndarray) -> dict:
+    """Grid over theta, L, K of the CAM-selected re-rank, scored by mAP on val (500 queries vs 1500)."""
+    q, db = validation_ids(len(val_labels))
+    grid = []
+    for theta in THETAS:
+        orders = selection_orders(loaded, val.take(q), theta)
+        for top_l in TOP_LS:
+            for top_k in TOP_KS:
+                ranked = hierarchical_ranking(val.take(q), val.take(db), orders[:, :top_l], top_k)
+                grid.append(
+                    {
+                        "theta": theta,
+                        "L": top_l,
+                        "K": top_k,
+                        "val_map": mean_average_precision(ranked, val_labels[q], val_labels[db]),
+                    }
+                )
+    return {"best": max(grid, key=lambda row: row["val_map"]), "grid": grid}
+
+
+def evaluate_hier(checkpoints: Path = CHECKPOINT_DIR) -> dict:
+    hier, single = load_checkpoint("hier", checkpoints), load_checkpoint("single_level", checkpoints)
+    splits = load_outfits()
+    val = hier.model.encode(splits["val"].images, with_conv7=True)
+    tuned = tune_hier(hier, val, splits["val"].labels)
+    theta, top_l, top_k = (tuned["best"][key] for key in ("theta", "L", "K"))
+    query = hier.model.encode(splits["query"].images, with_conv7=True)
+    gallery = hier.model.encode(splits["gallery"].images)
+    q_labels, g_labels = splits["query"].labels, splits["gallery"].labels
+    n_q, n_bits_global, n_bits_local = len(q_labels), query.global_bits.shape[1], query.local_bits.shape[1]
+
+    def select_cam() -> np.ndarray:
+        return selection_orders(hier, query, theta)[:, :top_l]
+
+    cam_selected = select_cam()
+    single_query = single.model.encode(splits["query"].images)
+    single_gallery = single.model.encode(splits["gallery"].images)
+    pooled_q = query.pooled / np.linalg.norm(query.pooled, axis=1, keepdims=True)
+    pooled_g = gallery.pooled / np.linalg.norm(gallery.pooled, axis=1, keepdims=True)
+
+    def cosine(k: int | None) -> np.ndarray:
+        return np.argsort(-(pooled_q @ pooled_g.T), axis=1, kind="stable")[:, :k]
+
+    rankers = {
+        "global": (lambda k: hamming_ranking(query.global_bits, gallery.global_bits, k), n_bits_global),
+        "local_full": (lambda k: hamming_ranking(query.local_bits, gallery.local_bits, k), n_bits_local),
+        "hier_cam": (
+            lambda k: hierarchical_ranking(query, gallery, cam_selected, top_k)[:, :k],
+            n_bits_global + top_l,
+        ),
+        "single_level": (
+            lambda k: hamming_ranking(single_query.global_bits, single_gallery.global_bits, k),
+            n_bits_global,
+        ),
+        "float_cosine": (cosine, None),
+    }
+    methods = {}
+    for name, (rank, bits) in rankers.items():
+        methods[name] = {
+            **ranking_scores(rank(None), q_labels, g_labels),
+            "bits_compared": bits,
+            "ms_per_query": ms_per_query(lambda rank=rank: rank(100), n_q),
+        }
+    # the method's timing includes computing the attention and the selection from the Conv7 maps
+    methods["hier_cam"]["ms_per_query"] += ms_per_query(select_cam, n_q)
+    random_runs = [
+        ranking_scores(
+            hierarchical_ranking(query, gallery, random_orders(n_q, n_bits_local, seed)[:, :top_l], top_k),
+            q_labels,
+            g_labels,
+        )
+        for seed in range(RANDOM_SEEDS)
+    ]
+    methods["hier_random"] = {
+        **{key: float(np.mean([run[key] for run in random_runs])) for key in random_runs[0]},
+        "map_std": float(np.std([run["map"] for run in random_runs])),
+        "bits_compared": n_bits_global + top_l,
+        "ms_per_query": methods["hier_cam"]["ms_per_query"],
+    }
+    curves = {}
+    for name in ("global", "local_full", "hier_cam", "float_cosine"):
+        precision, recall = precision_recall_curve(rankers[name][0](None), q_labels, g_labels)
+        curves[name] = {"precision": precision.tolist(), "recall": recall.tolist()}
+    sub_q, sub_g = np.arange(SUBSET["queries"]), np.arange(SUBSET["gallery"])
+    subset = {
+        **SUBSET,
+        "global_map": mean_average_precision(
+            hamming_ranking(query.global_bits[sub_q], gallery.global_bits[sub_g]),
+            q_labels[sub_q],
+            g_labels[sub_g],
+        ),
+    }
+    return {
+        "bits": {"global": n_bits_global, "local": n_bits_local},
+        "theta": theta,
+        "L": top_l,
+        "K": top_k,
+        "methods": methods,
+        "val_grid": tuned["grid"],
+        "pr_curves": curves,
+        "subset": subset,
+    }
+
+
+def evaluate_dcoh(checkpoints: Path = CHECKPOINT_DIR) -> dict:
+    dcoh, ablation = load_checkpoint("dcoh", checkpoints), load_checkpoint("dcoh_no_adv", checkpoints)
+    splits = load_outfits()
+    q_labels, g_labels = splits["query"].labels, splits["gallery"].labels
+    codes = {
+        name: (loaded.model.encode(splits["query"].images), loaded.model.encode(splits["gallery"].images))
+        for name, loaded in (("dcoh", dcoh), ("dcoh_no_adv", ablation))
+    }
+    query, gallery = codes["dcoh"]
+    gallery_sets = np.unique(g_labels, axis=0)
+    rng = np.random.default_rng(0)
+    operators_result, generated_all = {}, []
+    for operator in OPERATORS:
+        a, b, targets = sample_composed_pairs(q_labels, operator, COMPOSED_PAIRS, rng, gallery_sets)
+        row = {}
+        for name, loaded in (("dcoh", dcoh), ("dcoh_no_adv", ablation)):
+            q_codes, g_codes = codes[name]
+            generated = operator_bits(
+                loaded.operators, operator, q_codes.global_bits[a], q_codes.global_bits[b]
+            )
+            row[name] = composed_map(generated, targets, g_codes.global_bits, g_labels)
+            if name == "dcoh":
+                generated_all.append(generated)
+        bits_a, bits_b = query.global_bits[a], query.global_bits[b]
+        bitwise = {
+            "union": bits_a | bits_b,
+            "intersection": bits_a & bits_b,
+            "difference": bits_a & (1 - bits_b),
+        }
+        row["bitwise"] = composed_map(bitwise[operator], targets, gallery.global_bits, g_labels)
+        row["label_route"] = label_route(
+            operator, query.label_probs[a], query.label_probs[b], gallery.label_probs, targets, g_labels
+        )
+        row["oracle"] = oracle(targets, gallery.global_bits, g_labels, rng)
+        row["pairs"] = len(targets)
+        operators_result[operator] = row
+    generated = np.concatenate(generated_all)
+    distribution = distribution_gap(dcoh, gallery.global_bits, generated)
+    plot_pca(gallery.global_bits, generated, ASSETS / "dcoh_pca.png")
+    single = mean_average_precision(
+        hamming_ranking(query.global_bits, gallery.global_bits), q_labels, g_labels
+    )
+    sub_q, sub_g = np.arange(SUBSET["queries"]), np.arange(SUBSET["gallery"])
+    subset = {
+        **SUBSET,
+        "global_map": mean_average_precision(
+            hamming_ranking(query.global_bits[sub_q], gallery.global_bits[sub_g]),
+            q_labels[sub_q],
+            g_labels[sub_g],
+        ),
+    }
+    return {
+        "bits": int(query.global_bits.shape[1]),
+        "operators": operators_result,
+        "single_image": {"map": single},
+        "distribution": distribution,
+        "subset": subset,
+    }
+
+
+def label_route(
+    operator: str,
+    probs_a: np.ndarray,
+    probs_b: np.ndarray,
+    gallery_probs: np.ndarray,
+    targets: np.ndarray,
+    g_labels: np.ndarray,
+) -> dict[str, float]:
+    """Predict labels, apply the set operation, rank the gallery by Jaccard with its predicted labels."""
+    predicted = compose_labels(operator, (probs_a > 0.5).astype(np.uint8), (probs_b > 0.5).astype(np.uint8))
+    gallery_predicted = (gallery_probs > 0.5).astype(np.float32)
+    inter = predicted.astype(np.float32) @ gallery_predicted.T
+    union = predicted.sum(1, keepdims=True) + gallery_predicted.sum(1)[None] - inter
+    jaccard = inter / np.maximum(union, 1)
+    ranked = np.argsort(-jaccard, axis=1, kind="stable")[:, :100]
+    return {
+        "map@100": mean_average_precision(ranked, targets, g_labels, exact=True, k=100),
+        "jaccard@10": jaccard_at_k(ranked, targets, g_labels),
+    }
+
+
+def oracle(
+    targets: np.ndarray, gallery_bits: np.ndarray, g_labels: np.ndarray, rng: np.random.Generator
+) -> dict[str, float]:
+    """Query with a real gallery code whose label set is T (that image itself left out of its results)."""
+    chosen = np.array([rng.choice(np.flatnonzero((g_labels == t).all(1))) for t in targets])
+    ranked = hamming_ranking(gallery_bits[chosen], gallery_bits, 101)
+    ranked = np.array([row[row != c][:100] for row, c in zip(ranked, chosen, strict=True)])
+    return {
+        "map@100": mean_average_precision(ranked, targets, g_labels, exact=True, k=100),
+        "jaccard@10": jaccard_at_k(ranked, targets, g_labels),
+    }
+
+
+@torch.no_grad()
+def distribution_gap(loaded: Loaded, real_bits: np.ndarray, generated_bits: np.ndarray) -> dict[str, float]:
+    """How far operator outputs are from real codes: D's accuracy, and the per-bit mean gap."""
+
+    def signs(bits: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(bits.astype(np.float32) * 2 - 1)
+
+    real_ok = (loaded.discriminator(signs(real_bits)) > 0).float().mean().item()
+    fake_ok = (loaded.discriminator(signs(generated_bits)) <= 0).float().mean().item()
+    return {
+        "discriminator_accuracy": (real_ok + fake_ok) / 2,
+        "per_bit_mean_gap": float(np.abs(real_bits.mean(0) - generated_bits.mean(0)).mean()),
+    }
+
+
+def plot_pca(real_bits: np.ndarray, generated_bits: np.ndarray, path: Path) -> None:
+    """2-D PCA of real gallery codes against operator outputs (the seed's distribution figure)."""
+    real, generated = real_bits.astype(np.float32), generated_bits.astype(np.float32)
+    mean = real.mean(0)
+    _, _, vt = np.linalg.svd(real - mean, full_matrices=False)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for data, label, color in (
+        (real, "real codes h(x)", "tab:blue"),
+        (generated, "operator outputs", "tab:orange"),
+    ):
+        xy = (data - mean) @ vt[:2].T + np.random.default_rng(0).normal(0, 0.05, (len(data), 2))
+        ax.scatter(xy[:2000, 0], xy[:2000, 1], s=4, alpha=0.4, label=label, color=color)
+    ax.set(title="DCOH codes, first two principal components", xlabel="PC 1", ylabel="PC 2")
+    ax.legend(loc="upper right", markerscale=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def format_tables(name: str, result: dict) -> str:
+    """Markdown tables of a result, as printed and pasted into the README."""
+    if name == "hier":
+        keys = ("map", "map_exact", "map@100", "p@10", "bits_compared", "ms_per_query")
+        lines = [
+            f"theta={result['theta']} L={result['L']} K={result['K']} (chosen on val); "
+            f"{result['bits']['global']}-bit global, {result['bits']['local']}-bit local code",
+            "",
+            "| method | " + " | ".join(keys) + " |",
+            "|---" * (len(keys) + 1) + "|",
+        ]
+        for method, row in result["methods"].items():
+            lines.append(f"| {method} | " + " | ".join(_cell(row[key]) for key in keys) + " |")
+        return "\n".join(lines)
+    methods = ("dcoh", "dcoh_no_adv", "bitwise", "label_route", "oracle")
+    lines = [
+        f"{result['bits']}-bit codes; map@100 / jaccard@10 per operator",
+        "",
+        "| operator | pairs | " + " | ".join(methods) + " |",
+        "|---" * (len(methods) + 2) + "|",
+    ]
+    for operator, row in result["operators"].items():
+        cells = [f"{row[m]['map@100']:.3f} / {row[m]['jaccard@10']:.3f}" for m in methods]
+        lines.append(f"| {operator} | {row['pairs']} | " + " | ".join(cells) + " |")
+    dist = result["distribution"]
+    lines += [
+        "",
+        f"single-image mAP {result['single_image']['map']:.4f}; discriminator accuracy "
+        f"{dist['discriminator_accuracy']:.3f}; per-bit mean gap {dist['per_bit_mean_gap']:.4f}",
+    ]
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+EVALUATIONS = {"hier": evaluate_hier, "dcoh": evaluate_dcoh}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("method", choices=sorted(EVALUATIONS))
+    parser.add_argument("--json", type=Path, help="where to write the full result")
+    parser.add_argument("--checkpoints", type=Path, default=CHECKPOINT_DIR)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    result = EVALUATIONS[args.method](args.checkpoints)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    metrics_path = args.checkpoints / args.method / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["test"] = result
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    print(format_tables(args.method, result))
+
+
+if __name__ == "__main__":
+    main()

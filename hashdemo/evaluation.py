@@ -1,0 +1,134 @@
+"""Retrieval evaluation shared by training (selection on val) and `hashdemo.evaluate` (query vs gallery).
+
+Relevance follows SPEC section 3: "shares a label" for single-image retrieval (plus exact label set),
+"label set equals the target T" for composed queries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hashdemo.data import Split
+from hashdemo.index import HammingIndex, hierarchical_search
+from hashdemo.label_ops import compose_labels
+from hashdemo.metrics import mean_average_precision
+from hashdemo.models import OPERATORS, CodeOperators, Encoded, HashNet
+
+VAL_QUERIES = 500  # val is split into 500 queries against the other 1500 for model selection
+
+
+def hamming_ranking(query_bits: np.ndarray, db_bits: np.ndarray, k: int | None = None) -> np.ndarray:
+    """(Q, k) gallery ids by Hamming distance, ties by id; k=None ranks the whole gallery."""
+    index = HammingIndex(db_bits.shape[1])
+    index.add(db_bits)
+    return index.search(query_bits, k or len(db_bits))[1]
+
+
+def validation_ids(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint query and database ids within the val split."""
+    ids = np.arange(n)
+    return ids[:VAL_QUERIES], ids[VAL_QUERIES:]
+
+
+def sample_composed_pairs(
+    labels: np.ndarray, operator: str, n_pairs: int, rng: np.random.Generator, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random pairs (a, b) whose target T = a (op) b is non-empty and one of the `allowed` label sets.
+
+    Returns ids_a, ids_b (n,) and targets (n, C). Fewer than n_pairs only if the labels cannot give more.
+    """
+    allowed_keys = {row.tobytes() for row in allowed.astype(np.uint8)}
+    ids_a, ids_b, targets = [], [], []
+    for _ in range(50):  # rejection sampling in bulk; intersection keeps about a third of random pairs
+        a = rng.integers(0, len(labels), 4 * n_pairs)
+        b = rng.integers(0, len(labels), 4 * n_pairs)
+        t = compose_labels(operator, labels[a], labels[b]).astype(np.uint8)
+        ok = (a != b) & (t.sum(1) > 0) & np.array([row.tobytes() in allowed_keys for row in t])
+        ids_a.append(a[ok])
+        ids_b.append(b[ok])
+        targets.append(t[ok])
+        if sum(len(x) for x in ids_a) >= n_pairs:
+            break
+    return (
+        np.concatenate(ids_a)[:n_pairs],
+        np.concatenate(ids_b)[:n_pairs],
+        np.concatenate(targets)[:n_pairs],
+    )
+
+
+def jaccard_at_k(ranked_ids: np.ndarray, targets: np.ndarray, db_labels: np.ndarray, k: int = 10) -> float:
+    """Mean Jaccard between each target label set and the labels of its top-k results."""
+    top = db_labels[ranked_ids[:, :k]].astype(bool)  # (Q, k, C)
+    t = targets.astype(bool)[:, None, :]
+    inter = (top & t).sum(-1)
+    union = (top | t).sum(-1)
+    return float(np.mean(inter / np.maximum(union, 1)))
+
+
+@torch.no_grad()
+def operator_bits(
+    operators: CodeOperators, operator: str, bits_a: np.ndarray, bits_b: np.ndarray
+) -> np.ndarray:
+    """Apply a learned operator to 0/1 codes: signs in, sign of the output back to 0/1 bits."""
+    signs_a = torch.from_numpy(bits_a.astype(np.float32) * 2 - 1)
+    signs_b = torch.from_numpy(bits_b.astype(np.float32) * 2 - 1)
+    operators.eval()
+    return (operators(operator, signs_a, signs_b) > 0).to(torch.uint8).numpy()
+
+
+def composed_map(
+    generated_bits: np.ndarray, targets: np.ndarray, db_bits: np.ndarray, db_labels: np.ndarray, k: int = 100
+) -> dict[str, float]:
+    """mAP@k with "label set equals T" relevance, and jaccard@10, for composed queries."""
+    ranked = hamming_ranking(generated_bits, db_bits, k)
+    return {
+        "map@100": mean_average_precision(ranked, targets, db_labels, exact=True, k=k),
+        "jaccard@10": jaccard_at_k(ranked, targets, db_labels),
+    }
+
+
+def hier_validation(model: HashNet, split: Split) -> dict[str, float]:
+    """Val mAP of the global and the full local code; selection is their mean."""
+    encoded = model.encode(split.images)
+    q, db = validation_ids(len(split.labels))
+    scores = {
+        level: mean_average_precision(hamming_ranking(bits[q], bits[db]), split.labels[q], split.labels[db])
+        for level, bits in (("global", encoded.global_bits), ("local", encoded.local_bits))
+    }
+    return {**scores, "selection": (scores["global"] + scores["local"]) / 2}
+
+
+def dcoh_validation(
+    model: HashNet, operators: CodeOperators, split: Split, n_pairs: int = 300
+) -> dict[str, float]:
+    """Val single-image mAP and composed mAP@100 per operator; selection is the composed mean."""
+    bits = model.encode(split.images).global_bits
+    q, db = validation_ids(len(split.labels))
+    rng = np.random.default_rng(0)
+    scores = {
+        "single_map": mean_average_precision(
+            hamming_ranking(bits[q], bits[db]), split.labels[q], split.labels[db]
+        )
+    }
+    for operator in OPERATORS:
+        a, b, targets = sample_composed_pairs(
+            split.labels[q], operator, n_pairs, rng, np.unique(split.labels[db], axis=0)
+        )
+        generated = operator_bits(operators, operator, bits[q][a], bits[q][b])
+        scores[operator] = composed_map(generated, targets, bits[db], split.labels[db])["map@100"]
+    return {**scores, "selection": float(np.mean([scores[op] for op in OPERATORS]))}
+
+
+def hierarchical_ranking(query: Encoded, db: Encoded, selected: np.ndarray, top_k: int) -> np.ndarray:
+    """(Q, N) full ranking: coarse top-K on H_g re-ranked on the selected bits of H_l (eq. 2.5),
+    then the rest of the gallery in global-code order, so whole-gallery mAP is defined."""
+    top_k = min(top_k, len(db.global_bits))
+    global_index, local_index = HammingIndex(db.global_bits.shape[1]), HammingIndex(db.local_bits.shape[1])
+    global_index.add(db.global_bits)
+    local_index.add(db.local_bits)
+    reranked = hierarchical_search(
+        global_index, local_index, query.global_bits, query.local_bits, selected, top_k
+    )[0]
+    coarse = global_index.search(query.global_bits, len(db.global_bits))[1]
+    return np.concatenate([reranked, coarse[:, top_k:]], axis=1)

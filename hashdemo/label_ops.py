@@ -1,0 +1,40 @@
+"""Set algebra on multi-hot label vectors: the labels of composed codes (SPEC section 2).
+
+Works row-wise on 0/1 integer arrays, numpy or torch alike (only operators both libraries share).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hashdemo.models import OPERATORS
+
+Labels = np.ndarray | torch.Tensor
+
+
+def union(labels_a: Labels, labels_b: Labels) -> Labels:
+    """l1 | l2 (eq. 3.3)."""
+    return labels_a | labels_b
+
+
+def intersection(labels_a: Labels, labels_b: Labels) -> Labels:
+    """l1 & l2 (eq. 3.4)."""
+    return labels_a & labels_b
+
+
+def difference(labels_a: Labels, labels_b: Labels) -> Labels:
+    """l1 - (l1 & l2) if |l1| > |l1 & l2|, otherwise l1 (eq. 3.5's label rule)."""
+    removed = labels_a * (1 - labels_b)
+    keeps_something = removed.sum(-1)[..., None] > 0
+    return removed * keeps_something + labels_a * ~keeps_something
+
+
+LABEL_OPS = dict(zip(OPERATORS, (union, intersection, difference), strict=True))
+
+
+def compose_labels(operator: str, labels_a: Labels, labels_b: Labels) -> Labels:
+    """The label set of `operator` applied to two codes with these labels."""
+    if operator not in LABEL_OPS:
+        raise ValueError(f"unknown operator {operator!r}; expected one of {OPERATORS}")
+    return LABEL_OPS[operator](labels_a, labels_b)

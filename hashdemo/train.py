@@ -1,0 +1,284 @@
+"""One training loop for both methods: `python -m hashdemo.train hier|dcoh [--single-level|--no-adv]`.
+
+Each method is a small class with `step` (one batch of losses and updates) and `state`; the loop,
+seeding, augmentation, validation-based model selection and checkpointing are shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hashdemo import losses
+from hashdemo.data import Split, load_outfits
+from hashdemo.evaluation import dcoh_validation, hier_validation
+from hashdemo.label_ops import compose_labels
+from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet, preprocess
+
+log = logging.getLogger(__name__)
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    method: str = "hier"  # "hier" (two-level, SPEC 1) or "dcoh" (code operators, SPEC 2)
+    seed: int = 0
+    epochs: int = 8  # ~45 s an epoch of 30k images on 2 cores: the shipped runs stay under 10 min
+    batch_size: int = 128  # enough pairs per batch for the pairwise loss, small enough for CPU speed
+    lr: float = 2e-3  # AdamW with cosine decay; stable for BatchNorm nets at this batch size
+    weight_decay: float = 1e-4
+    conv7_channels: int = 64  # C: Conv7 maps, so local bits; 64 is where re-ranking has room
+    bits: int = 32  # H (global code) for hier, K for dcoh
+    local_weight: float = 1.0  # 0 trains the one-level (DPSH-style) baseline
+    quant_weight: float = 0.1  # pull tanh outputs toward +-1 without fighting the likelihood
+    label_weight: float = 1.0  # label prediction from codes (semantic discriminability)
+    adv_weight: float = 0.2  # dcoh: distribution matching; 0 is the ablation
+    train_size: int | None = None  # None: the whole train split; tests train on a few hundred
+
+    @property
+    def name(self) -> str:
+        if self.method == "hier":
+            return "hier" if self.local_weight > 0 else "single_level"
+        return "dcoh" if self.adv_weight > 0 else "dcoh_no_adv"
+
+
+class HierTraining:
+    """SPEC 1: graded pairwise likelihood at both levels, quantization, label prediction."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.model = HashNet(cfg.conv7_channels, cfg.bits)
+        self.optimizers = [torch.optim.AdamW(self.model.parameters(), cfg.lr, weight_decay=cfg.weight_decay)]
+
+    def step(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+        cfg = self.cfg
+        out = self.model(x)
+        similarity = losses.jaccard_similarity(labels, labels)  # (B, B)
+        terms = {
+            "global": losses.pairwise_likelihood_loss(out.global_relaxed, out.global_relaxed, similarity),
+            "local": losses.pairwise_likelihood_loss(out.local_relaxed, out.local_relaxed, similarity),
+            "quant": losses.quantization_loss(out.global_relaxed)
+            + cfg.local_weight * losses.quantization_loss(out.local_relaxed),
+            "label": losses.label_loss(out.logits, labels),
+        }
+        total = (
+            terms["global"]
+            + cfg.local_weight * terms["local"]
+            + cfg.quant_weight * terms["quant"]
+            + cfg.label_weight * terms["label"]
+        )
+        _update(self.optimizers[0], total)
+        return {name: value.item() for name, value in terms.items()}
+
+    def validate(self, val: Split) -> dict[str, float]:
+        return hier_validation(self.model, val)
+
+    def state(self) -> dict[str, dict]:
+        return {"model": self.model.state_dict()}
+
+
+def overlap_partners(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """For each row, a random other row sharing a label (itself when none does).
+
+    Random pairs rarely overlap, so intersection and direct difference are trained on these.
+    """
+    shares = (labels.float() @ labels.float().T > 0) & ~torch.eye(len(labels), dtype=torch.bool)
+    noise = torch.rand(shares.shape, generator=generator)
+    partners = torch.where(shares, noise + 1.0, noise * 0.0).argmax(dim=1)
+    return torch.where(shares.any(dim=1), partners, torch.arange(len(labels)))
+
+
+class DCOHTraining:
+    """SPEC 2: code net + operators + classifier against a code discriminator."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.model = HashNet(cfg.conv7_channels, cfg.bits)
+        self.operators = CodeOperators(cfg.bits)
+        self.discriminator = CodeDiscriminator(cfg.bits)
+        generator_params = [*self.model.parameters(), *self.operators.parameters()]
+        self.optimizers = [
+            torch.optim.AdamW(generator_params, cfg.lr, weight_decay=cfg.weight_decay),
+            torch.optim.AdamW(self.discriminator.parameters(), cfg.lr, betas=(0.5, 0.999)),
+        ]
+
+    def generate(
+        self, codes: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Operator outputs and their label sets for one batch, empty label sets dropped."""
+        ops = self.operators
+        random_partner = torch.randperm(len(codes), generator=generator)
+        overlap_partner = overlap_partners(labels, generator)
+        union_codes = ops("union", codes, codes[random_partner])
+        union_labels = compose_labels("union", labels, labels[random_partner])
+        pairs = [
+            (union_codes, union_labels),
+            (
+                ops("intersection", codes, codes[overlap_partner]),
+                compose_labels("intersection", labels, labels[overlap_partner]),
+            ),
+            # eq. 3.6: difference cascaded after union, so that its result is rarely empty
+            (
+                ops("difference", union_codes, codes[random_partner]),
+                compose_labels("difference", union_labels, labels[random_partner]),
+            ),
+            # and on overlapping real pairs, as it is used at query time
+            (
+                ops("difference", codes, codes[overlap_partner]),
+                compose_labels("difference", labels, labels[overlap_partner]),
+            ),
+        ]
+        generated = torch.cat([c for c, _ in pairs])
+        generated_labels = torch.cat([lab for _, lab in pairs])
+        keep = generated_labels.sum(dim=1) > 0
+        return generated[keep], generated_labels[keep]
+
+    def step(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+        cfg = self.cfg
+        out = self.model(x)
+        codes = out.global_relaxed  # (B, K)
+        generated, generated_labels = self.generate(codes, labels, generator)  # (G, K), (G, C)
+        terms = {
+            "similarity": losses.pairwise_likelihood_loss(
+                codes, codes, losses.jaccard_similarity(labels, labels)
+            )
+            + losses.pairwise_likelihood_loss(
+                generated, codes, losses.jaccard_similarity(generated_labels, labels)
+            ),
+            "label": losses.label_loss(out.logits, labels)
+            + losses.label_loss(self.model.classifier(generated), generated_labels),
+            "quant": losses.quantization_loss(codes) + losses.quantization_loss(generated),
+            "adversarial": losses.generator_loss(self.discriminator(generated)),
+        }
+        total = (
+            terms["similarity"]
+            + cfg.label_weight * terms["label"]
+            + cfg.quant_weight * terms["quant"]
+            + cfg.adv_weight * terms["adversarial"]
+        )
+        self.discriminator.requires_grad_(False)
+        _update(self.optimizers[0], total)
+        self.discriminator.requires_grad_(True)
+        if cfg.adv_weight > 0:
+            terms["discriminator"] = losses.discriminator_loss(
+                self.discriminator(codes.detach()), self.discriminator(generated.detach())
+            )
+            _update(self.optimizers[1], terms["discriminator"])
+        return {name: value.item() for name, value in terms.items()}
+
+    def validate(self, val: Split) -> dict[str, float]:
+        return dcoh_validation(self.model, self.operators, val)
+
+    def state(self) -> dict[str, dict]:
+        return {
+            "model": self.model.state_dict(),
+            "operators": self.operators.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+        }
+
+
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+METHODS = {"hier": HierTraining, "dcoh": DCOHTraining}
+
+
+def fit(cfg: TrainConfig, splits: dict[str, Split], progress: bool = True) -> dict:
+    """Train, select the epoch with the best validation score, return the checkpoint as plain data."""
+    if cfg.method not in METHODS:
+        raise ValueError(f"unknown method {cfg.method!r}; expected one of {sorted(METHODS)}")
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    training = METHODS[cfg.method](cfg)
+    train = splits["train"]
+    n_train = len(train.images) if cfg.train_size is None else min(cfg.train_size, len(train.images))
+    labels_all = torch.from_numpy(train.labels[:n_train])
+    steps_per_epoch = n_train // cfg.batch_size
+    schedulers = [
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * steps_per_epoch)
+        for opt in training.optimizers
+    ]
+    history, best = [], None
+    started = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        training.model.train()
+        order = rng.permutation(n_train)
+        sums: dict[str, float] = {}
+        bar = tqdm(
+            range(steps_per_epoch), desc=f"{cfg.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress
+        )
+        for step in bar:
+            batch = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+            x = preprocess(train.images[batch])
+            flip = torch.rand(len(batch), generator=generator) < 0.5  # labels are flip-invariant
+            x[flip] = x[flip].flip(-1)
+            terms = training.step(x, labels_all[batch], generator)
+            for scheduler in schedulers:
+                scheduler.step()
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + value
+            bar.set_postfix({name: f"{value / (step + 1):.3f}" for name, value in sums.items()})
+        val = training.validate(splits["val"])
+        record = {"epoch": epoch + 1, "loss": {k: v / steps_per_epoch for k, v in sums.items()}, "val": val}
+        history.append(record)
+        log.info("epoch %d: %s", epoch + 1, record)
+        if best is None or val["selection"] > best[0]["val"]["selection"]:
+            best = (record, copy.deepcopy(training.state()))
+    metrics = {
+        "selected_epoch": best[0]["epoch"],
+        "val": best[0]["val"],
+        "history": history,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "train_images": n_train,
+    }
+    return {"state": best[1], "config": asdict(cfg), "metrics": metrics}
+
+
+def save_checkpoint(checkpoint: dict, directory: Path) -> None:
+    """model.pt (plain data, loads with weights_only=True) with config.json and metrics.json beside it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, directory / "model.pt")
+    (directory / "config.json").write_text(json.dumps(checkpoint["config"], indent=2) + "\n")
+    (directory / "metrics.json").write_text(json.dumps(checkpoint["metrics"], indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("method", choices=sorted(METHODS))
+    parser.add_argument("--single-level", action="store_true", help="hier: train the one-level baseline")
+    parser.add_argument("--no-adv", action="store_true", help="dcoh: train without the adversarial term")
+    tunable = {f.name for f in fields(TrainConfig)} - {"method", "local_weight", "adv_weight"}
+    defaults = TrainConfig()
+    for name in sorted(tunable):
+        default = getattr(defaults, name)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default) if default is not None else int)
+    parser.add_argument("--out", type=Path, help="output directory (default: checkpoints/NAME)")
+    args = parser.parse_args(argv)
+    overrides = {name: getattr(args, name) for name in tunable if getattr(args, name) is not None}
+    if args.single_level:
+        overrides["local_weight"] = 0.0
+    if args.no_adv:
+        overrides["adv_weight"] = 0.0
+    cfg = TrainConfig(method=args.method, **overrides)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    checkpoint = fit(cfg, load_outfits(progress=True))
+    out = args.out or CHECKPOINT_DIR / cfg.name
+    save_checkpoint(checkpoint, out)
+    log.info("saved %s (val %s)", out, checkpoint["metrics"]["val"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""SPEC section 1 steps 1-3 on hand-made arrays, and the CAM against its gradient form."""
+
+import numpy as np
+import pytest
+import torch
+
+from hashdemo.cam import attend, attention_region, bit_cams, feature_map_scores, normalise, select_bits
+from hashdemo.models import HashNet, preprocess
+
+
+def test_largest_component_is_the_bigger_blob():
+    m = np.zeros((6, 6), np.float32)
+    m[0, 0] = 0.9  # a one-pixel blob
+    m[3:6, 2:5] = 0.8  # a nine-pixel blob
+    b_avg, region = attention_region(m, theta=0.5)
+    assert b_avg.sum() == 10
+    assert region.sum() == 9 and region[3:6, 2:5].all() and not region[0, 0]
+
+
+def test_nothing_above_theta_gives_an_empty_region():
+    b_avg, region = attention_region(np.full((4, 4), 0.3, np.float32), theta=0.5)
+    assert not b_avg.any() and not region.any()
+
+
+def test_overlap_scores_count_shared_pixels():
+    region = np.zeros((4, 4), bool)
+    region[:2, :2] = True  # 4 pixels
+    maps = np.zeros((3, 4, 4), np.float32)
+    maps[0, :2, :2] = 1.0  # all 4 inside
+    maps[1, 1:3, 1:3] = 1.0  # 1 inside (pixel (1, 1))
+    maps[2, 2:, 2:] = 1.0  # none inside
+    binarised, scores = feature_map_scores(maps, region, theta=0.5)
+    assert scores.tolist() == [4, 1, 0]
+    assert binarised.sum() == 12
+
+
+def test_select_bits_orders_high_to_low_with_ties_by_channel():
+    scores = np.array([3, 7, 3, 9, 7])
+    assert select_bits(scores, 4).tolist() == [3, 1, 4, 0]
+    with pytest.raises(ValueError):
+        select_bits(scores, 0)
+    with pytest.raises(ValueError):
+        select_bits(scores, 6)
+
+
+def test_normalise_maps_to_unit_range_and_constant_to_zero():
+    maps = np.stack([np.arange(16, dtype=np.float32).reshape(4, 4), np.full((4, 4), 5.0, np.float32)])
+    out = normalise(maps)
+    assert out[0].min() == 0 and out[0].max() == 1
+    assert not out[1].any()
+
+
+def test_bit_cams_is_weighted_sum_of_maps_and_signs_flip():
+    conv7 = np.random.default_rng(0).random((3, 2, 2)).astype(np.float32)
+    weights = np.array([[1.0, 0.0, -1.0], [0.5, 0.5, 0.0]], np.float32)
+    cams = bit_cams(conv7, weights)
+    np.testing.assert_allclose(cams[0], conv7[0] - conv7[2], rtol=1e-6)
+    np.testing.assert_allclose(bit_cams(conv7, weights, np.array([-1.0, 1.0]))[0], -cams[0], rtol=1e-6)
+
+
+def test_attend_returns_consistent_shapes_and_leaves_input_untouched():
+    conv7 = np.random.default_rng(1).random((8, 4, 4)).astype(np.float32)
+    weights = np.random.default_rng(2).normal(size=(5, 8)).astype(np.float32)
+    before = conv7.copy()
+    att = attend(conv7, weights, theta=0.4, top_l=3, size=16)
+    np.testing.assert_array_equal(conv7, before)
+    assert att.m_avg.shape == (16, 16) and att.activation_maps.shape == (8, 16, 16)
+    assert att.region.sum() <= att.b_avg.sum()
+    assert att.selected.tolist() == select_bits(att.scores, 3).tolist()
+    with pytest.raises(ValueError):
+        attend(conv7, weights, theta=1.5, top_l=3, size=16)
+
+
+def test_linear_head_cam_equals_gradient_form_after_normalisation():
+    torch.manual_seed(0)
+    model = HashNet(conv7_channels=16, bits=8).eval()
+    image = np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    out = model(preprocess(image))
+    conv7 = out.conv7
+    conv7.retain_grad()
+    for bit in range(8):
+        conv7.grad = None
+        torch.atanh(out.global_relaxed[0, bit]).backward(retain_graph=True)  # the bit's pre-activation
+        alpha = conv7.grad[0].sum(dim=(1, 2))  # Grad-CAM channel weights, (C,)
+        grad_cam = (alpha[:, None, None] * conv7[0]).sum(0).detach().numpy()
+        cam = bit_cams(conv7[0].detach().numpy(), model.cam_weights().numpy())[bit]
+        np.testing.assert_allclose(normalise(cam[None])[0], normalise(grad_cam[None])[0], atol=1e-4)
