@@ -1,0 +1,33 @@
+"""hashdemo: a Gradio demo of hierarchical CAM hashing and deep code operation hashing.
+
+`python app.py` serves http://127.0.0.1:7860; HASHDEMO_HOST and HASHDEMO_PORT change that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from hashdemo.checkpoints import CheckpointError  # noqa: E402
+from hashdemo.data import DatasetMissingError, default_cache_dir  # noqa: E402
+from hashdemo.engine import Engine  # noqa: E402
+from hashdemo.ui import MAX_UPLOAD, build_demo  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+try:
+    engine = Engine.load()
+except (CheckpointError, DatasetMissingError) as error:
+    sys.exit(f"hashdemo cannot start: {error}")
+demo = build_demo(engine, default_cache_dir() / "examples")
+
+if __name__ == "__main__":
+    demo.queue(default_concurrency_limit=2).launch(
+        server_name=os.environ.get("HASHDEMO_HOST", "127.0.0.1"),
+        server_port=int(os.environ.get("HASHDEMO_PORT", "7860")),
+        share=False,
+        max_file_size=MAX_UPLOAD,
+        allowed_paths=[str(default_cache_dir() / "examples")],
+    )

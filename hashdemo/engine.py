@@ -1,0 +1,237 @@
+"""The one object the app talks to: both shipped models, the encoded gallery, and the searches.
+
+Everything here is read-only after `Engine.load`, so concurrent requests share no mutable state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hashdemo.cam import Attention, attend
+from hashdemo.checkpoints import Loaded, load_checkpoint
+from hashdemo.data import CLASS_NAMES, OutfitRecipe, default_cache_dir, load_outfits, recipe_hash
+from hashdemo.evaluation import operator_bits
+from hashdemo.index import HammingIndex, hierarchical_search
+from hashdemo.label_ops import compose_labels
+from hashdemo.models import OPERATORS, Encoded, HashNet
+from hashdemo.train import CHECKPOINT_DIR
+
+log = logging.getLogger(__name__)
+# Used until the evaluation has chosen theta, L and K on the val split.
+FALLBACK_PARAMS = {"theta": 0.4, "L": 24, "K": 200}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    attention: Attention
+    global_bits: np.ndarray  # (H,) the query's H_g
+    local_bits: np.ndarray  # (C,) the query's H_l
+    coarse_ids: np.ndarray  # (K,) gallery ids by global distance
+    coarse_distances: np.ndarray  # (K,)
+    reranked_ids: np.ndarray  # (K,) the same ids re-ranked on the L selected local bits
+    reranked_distances: np.ndarray  # (K,) eq. 2.5 distance on the selected bits
+    reranked_global_distances: np.ndarray  # (K,)
+
+
+@dataclass(frozen=True)
+class ComposeResult:
+    predicted_probs: np.ndarray  # (n_classes,) the code classifier on the composed code
+    ids: np.ndarray  # (k,) gallery ids nearest to the composed code
+    distances: np.ndarray  # (k,)
+    bitwise_ids: np.ndarray  # (k,) the bitwise OR / AND / AND-NOT baseline
+    bitwise_distances: np.ndarray
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+class Engine:
+    """Loaded models + gallery codes + indexes; `search` and `compose` are what the UI calls."""
+
+    def __init__(
+        self,
+        hier: Loaded,
+        dcoh: Loaded,
+        gallery_images: np.ndarray,
+        gallery_labels: np.ndarray,
+        hier_codes: Encoded,
+        dcoh_codes: Encoded,
+        examples: dict[str, tuple[np.ndarray, np.ndarray]],
+    ):
+        self.hier, self.dcoh = hier, dcoh
+        self.gallery_images, self.gallery_labels = gallery_images, gallery_labels
+        self.hier_codes, self.dcoh_codes = hier_codes, dcoh_codes
+        self.cam_weights = hier.model.cam_weights().numpy()  # (H, C)
+        self.global_index = self._index(hier_codes.global_bits)
+        self.local_index = self._index(hier_codes.local_bits)
+        self.dcoh_index = self._index(dcoh_codes.global_bits)
+        test = hier.metrics.get("test", {})
+        self.defaults = {key: test.get(key, value) for key, value in FALLBACK_PARAMS.items()}
+        # labels of images that are known dataset images, by pixel digest (examples and the gallery)
+        self.examples = examples
+        self._known = {hashlib.sha1(img.tobytes()).digest(): lab for img, lab in examples.values()}
+        self._known.update(
+            {
+                hashlib.sha1(img.tobytes()).digest(): lab
+                for img, lab in zip(gallery_images, gallery_labels, strict=True)
+            }
+        )
+
+    @staticmethod
+    def _index(bits: np.ndarray) -> HammingIndex:
+        index = HammingIndex(bits.shape[1])
+        index.add(bits)
+        return index
+
+    @classmethod
+    def load(
+        cls,
+        checkpoints: Path = CHECKPOINT_DIR,
+        cache_dir: Path | None = None,
+        progress: Callable[[float, str], None] | None = None,
+        n_examples: int = 12,
+    ) -> Engine:
+        """Load both checkpoints and the gallery; gallery codes are cached by checkpoint digest."""
+        report = progress or (lambda fraction, message: log.info("%3.0f%% %s", 100 * fraction, message))
+        report(0.0, "loading checkpoints")
+        hier, dcoh = load_checkpoint("hier", checkpoints), load_checkpoint("dcoh", checkpoints)
+        report(0.1, "loading the outfits dataset (built on first start)")
+        recipe = OutfitRecipe()
+        splits = load_outfits(recipe, cache_dir=cache_dir)
+        gallery = splits["gallery"]
+        cache = Path(cache_dir or default_cache_dir())
+        key = "-".join(
+            [
+                recipe_hash(recipe),
+                _file_digest(checkpoints / "hier" / "model.pt"),
+                _file_digest(checkpoints / "dcoh" / "model.pt"),
+            ]
+        )
+        codes_path = cache / f"gallery-codes-{key}.npz"
+        codes = _load_codes(codes_path)
+        if codes is None:
+            report(0.4, "encoding the 10k gallery with both models (first start only)")
+            codes = {"hier": hier.model.encode(gallery.images), "dcoh": dcoh.model.encode(gallery.images)}
+            _save_codes(codes, codes_path)
+        report(0.9, "building the indexes")
+        query = splits["query"]
+        examples = {f"query-{i}": (query.images[i], query.labels[i]) for i in range(n_examples)}
+        engine = cls(hier, dcoh, gallery.images, gallery.labels, codes["hier"], codes["dcoh"], examples)
+        report(1.0, "ready")
+        return engine
+
+    # ------------------------------------------------------------------ queries
+
+    def known_labels(self, image: np.ndarray) -> np.ndarray | None:
+        """The label set of a dataset image (an example or a gallery image), None for others."""
+        return self._known.get(hashlib.sha1(np.ascontiguousarray(image).tobytes()).digest())
+
+    def encode_hier(self, image: np.ndarray) -> Encoded:
+        """The hierarchical model's codes and Conv7 maps for one (64, 64, 3) uint8 image."""
+        return self.hier.model.encode(image[None], with_conv7=True)
+
+    def attention(self, encoded: Encoded, theta: float, top_l: int) -> Attention:
+        signs = encoded.global_bits[0].astype(np.float32) * 2 - 1
+        return attend(encoded.conv7[0], self.cam_weights, theta, top_l, size=64, bit_signs=signs)
+
+    def search_encoded(self, encoded: Encoded, theta: float, top_l: int, top_k: int) -> SearchResult:
+        """Attention, bit selection and the two-level search for an already encoded query."""
+        top_k = min(top_k, len(self.gallery_labels))
+        att = self.attention(encoded, theta, top_l)
+        coarse_d, coarse_ids = self.global_index.search(encoded.global_bits, top_k)
+        ids, local_d, global_d = hierarchical_search(
+            self.global_index,
+            self.local_index,
+            encoded.global_bits,
+            encoded.local_bits,
+            att.selected[None],
+            top_k,
+        )
+        return SearchResult(
+            att,
+            encoded.global_bits[0],
+            encoded.local_bits[0],
+            coarse_ids[0],
+            coarse_d[0],
+            ids[0],
+            local_d[0],
+            global_d[0],
+        )
+
+    def search(self, image: np.ndarray, theta: float, top_l: int, top_k: int) -> SearchResult:
+        return self.search_encoded(self.encode_hier(image), theta, top_l, top_k)
+
+    def gallery_attention(self, gallery_id: int, theta: float, top_l: int) -> tuple[Attention, np.ndarray]:
+        """A result's own attention (for "why"), and its local bits."""
+        encoded = self.encode_hier(self.gallery_images[gallery_id])
+        return self.attention(encoded, theta, top_l), encoded.local_bits[0]
+
+    def compose(self, image_a: np.ndarray, image_b: np.ndarray, operator: str, k: int = 20) -> ComposeResult:
+        """DCOH: the operator on the two codes, then Hamming search of the gallery's real codes."""
+        if operator not in OPERATORS:
+            raise ValueError(f"unknown operator {operator!r}; choose one of {', '.join(OPERATORS)}")
+        bits = self.dcoh.model.encode(np.stack([image_a, image_b])).global_bits  # (2, K)
+        composed = operator_bits(self.dcoh.operators, operator, bits[:1], bits[1:])  # (1, K)
+        probs = _classifier_probs(self.dcoh.model, composed)
+        bitwise = {
+            "union": bits[:1] | bits[1:],
+            "intersection": bits[:1] & bits[1:],
+            "difference": bits[:1] & (1 - bits[1:]),
+        }[operator]
+        distances, ids = self.dcoh_index.search(composed, k)
+        bitwise_distances, bitwise_ids = self.dcoh_index.search(bitwise, k)
+        return ComposeResult(probs, ids[0], distances[0], bitwise_ids[0], bitwise_distances[0])
+
+    @staticmethod
+    def target_labels(operator: str, labels_a: np.ndarray, labels_b: np.ndarray) -> np.ndarray:
+        return compose_labels(operator, labels_a[None], labels_b[None])[0]
+
+    @staticmethod
+    def label_text(labels: np.ndarray) -> str:
+        names = [CLASS_NAMES[i] for i in np.flatnonzero(labels)]
+        return ", ".join(names) if names else "(empty set)"
+
+
+@torch.no_grad()
+def _classifier_probs(model: HashNet, bits: np.ndarray) -> np.ndarray:
+    """Label probabilities the code classifier gives a (1, K) 0/1 code."""
+    signs = torch.from_numpy(bits.astype(np.float32) * 2 - 1)
+    return torch.sigmoid(model.classifier(signs))[0].numpy()
+
+
+def _load_codes(path: Path) -> dict[str, Encoded] | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {
+                name: Encoded(
+                    **{f: data[f"{name}.{f}"] for f in ("global_bits", "local_bits", "pooled", "label_probs")}
+                )
+                for name in ("hier", "dcoh")
+            }
+    except (OSError, KeyError, ValueError) as error:
+        log.warning("gallery code cache %s is unreadable (%s); re-encoding", path, error)
+        return None
+
+
+def _save_codes(codes: dict[str, Encoded], path: Path) -> None:
+    """Written to a temporary file and renamed, so a crash never leaves a half-written cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        f"{name}.{f}": getattr(enc, f)
+        for name, enc in codes.items()
+        for f in ("global_bits", "local_bits", "pooled", "label_probs")
+    }
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)

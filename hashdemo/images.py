@@ -1,0 +1,80 @@
+"""Turning any user image into the model's input: a 64x64 RGB uint8 array.
+
+Every failure is an `ImageError` whose message is a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MODEL_SIZE = 64
+MAX_PIXELS = 40_000_000  # refused from the header, before decoding: decompression bombs stop here
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+class ImageError(ValueError):
+    """The input cannot be used as an image; the message says why."""
+
+
+def open_image(source: str | os.PathLike | bytes) -> Image.Image:
+    """Open a file or bytes lazily and check its size before any pixel is decoded."""
+    if isinstance(source, bytes):
+        data = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ImageError(f"The file {path.name} could not be found.")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ImageError(f"The file is over {MAX_FILE_BYTES // 2**20} MB; please choose a smaller image.")
+        data = path.read_bytes()
+    if not data:
+        raise ImageError("The file is empty (0 bytes); please choose an image file.")
+    try:
+        image = Image.open(io.BytesIO(data))  # reads the header only
+    except (UnidentifiedImageError, OSError) as error:
+        raise ImageError(
+            "This file is not an image that can be read (PNG, JPEG, GIF, BMP, WebP...)."
+        ) from error
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"The image is {width}x{height} pixels; images over {MAX_PIXELS // 10**6} megapixels are refused."
+        )
+    return image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode to RGB: 16-bit and float scaled to 8 bits, transparency composited onto black
+    (the outfits' own background)."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I") and values.max() > 255 else max(values.max(), 1.0)
+        image = Image.fromarray((np.clip(values, 0, top) * 255.0 / top).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def to_model_image(image: Image.Image) -> np.ndarray:
+    """First frame, EXIF orientation applied, RGB, padded to a square with black, resized to 64x64."""
+    try:
+        image.seek(0)  # animated GIF / WebP: the first frame
+        image = ImageOps.exif_transpose(image)
+        image = _to_rgb(image)
+    except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for damaged or truncated data
+        raise ImageError("The image file is damaged or truncated and could not be decoded.") from error
+    side = max(image.size)
+    square = Image.new("RGB", (side, side))
+    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return np.asarray(square.resize((MODEL_SIZE, MODEL_SIZE), Image.Resampling.LANCZOS), dtype=np.uint8)
+
+
+def load_image(source: str | os.PathLike | bytes) -> np.ndarray:
+    """A path or bytes -> (64, 64, 3) uint8, or an ImageError with a clear sentence."""
+    return to_model_image(open_image(source))

@@ -1,0 +1,125 @@
+"""Pictures for the UI: overlays, outlines, bit strips and benchmark plots (numpy in, images/figures out)."""
+
+from __future__ import annotations
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+DISPLAY = 256  # the 64x64 model images are shown at 4x
+GREEN, RED, GOLD = (40, 180, 60), (220, 50, 50), (245, 190, 20)
+
+
+def enlarge(image: np.ndarray, size: int = DISPLAY) -> np.ndarray:
+    """Nearest-neighbour upscaling keeps the 64x64 pixels honest."""
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def heat_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The image with a [0, 1] map drawn over it in the JET colour map."""
+    colour = cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+    blended = (1 - alpha) * image.astype(np.float32) + alpha * colour.astype(np.float32)
+    return enlarge(blended.astype(np.uint8))
+
+
+def region_outline(mask: np.ndarray, region: np.ndarray, colour: tuple[int, int, int] = RED) -> np.ndarray:
+    """A binary map in grey with the outline of `region` drawn on it."""
+    canvas = np.repeat(enlarge(mask.astype(np.uint8) * 170)[..., None], 3, axis=2)
+    contours, _ = cv2.findContours(enlarge(region.astype(np.uint8)), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return cv2.drawContours(np.ascontiguousarray(canvas), contours, -1, colour, 3)
+
+
+def image_with_region(
+    image: np.ndarray, region: np.ndarray, colour: tuple[int, int, int] = GOLD
+) -> np.ndarray:
+    """The image with the outline of an attention region."""
+    contours, _ = cv2.findContours(enlarge(region.astype(np.uint8)), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return cv2.drawContours(np.ascontiguousarray(enlarge(image)), contours, -1, colour, 3)
+
+
+def framed(image: np.ndarray, relevant: bool | None, size: int = 128) -> np.ndarray:
+    """A result tile; a green (relevant) or red (not) frame when the query's labels are known."""
+    tile = np.ascontiguousarray(enlarge(image, size))
+    if relevant is not None:
+        cv2.rectangle(tile, (0, 0), (size - 1, size - 1), GREEN if relevant else RED, 6)
+    return tile
+
+
+def code_strip(
+    global_bits: np.ndarray, local_bits: np.ndarray, selected: np.ndarray, cell: int = 14
+) -> np.ndarray:
+    """Two rows of cells: H_g, then H_l with the L selected bits framed in gold (1 = dark, 0 = light)."""
+    width = cell * len(local_bits)
+    canvas = np.full((cell * 5, width, 3), 255, np.uint8)
+
+    def row(bits: np.ndarray, top: int, highlight: set[int]) -> None:
+        for i, bit in enumerate(bits):
+            x = i * cell
+            canvas[top : top + cell, x : x + cell] = (40, 40, 60) if bit else (225, 228, 235)
+            cv2.rectangle(canvas, (x, top), (x + cell - 1, top + cell - 1), (255, 255, 255), 1)
+            if i in highlight:
+                cv2.rectangle(canvas, (x, top), (x + cell - 1, top + cell - 1), GOLD, 3)
+
+    row(global_bits, cell, set())
+    row(local_bits, 3 * cell, {int(i) for i in selected})
+    return canvas
+
+
+def scores_chart(scores: np.ndarray, selected: np.ndarray) -> Figure:
+    """All overlap scores s_c from high to low; the selected L in gold."""
+    order = np.argsort(-scores, kind="stable")
+    chosen = set(selected.tolist())
+    fig, ax = plt.subplots(figsize=(7, 2.4))
+    ax.bar(range(len(order)), scores[order], color=["#f5be14" if c in chosen else "#8090a8" for c in order])
+    ax.set(xlabel="Conv7 feature maps, by score", ylabel="overlap s_c", xticks=[])
+    ax.set_title(
+        f"eq. 2.4 overlap with the attention region; gold = the {len(chosen)} selected bits", fontsize=9
+    )
+    fig.tight_layout()
+    return fig
+
+
+def map_vs_parameter(grid: list[dict], best: dict, parameter: str) -> Figure:
+    """Val mAP of the CAM re-rank against L or K, the other parameters at their chosen values."""
+    fixed = [p for p in ("theta", "L", "K") if p != parameter]
+    rows = sorted((r for r in grid if all(r[p] == best[p] for p in fixed)), key=lambda r: r[parameter])
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.plot([r[parameter] for r in rows], [r["val_map"] for r in rows], "o-")
+    ax.set(
+        xlabel=parameter,
+        ylabel="val mAP",
+        title=f"mAP against {parameter} ({', '.join(f'{p}={best[p]}' for p in fixed)})",
+    )
+    ax.title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
+
+
+def pr_curves(curves: dict[str, dict[str, list[float]]]) -> Figure:
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for name, curve in curves.items():
+        ax.plot(curve["recall"], curve["precision"], label=name)
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, query vs gallery")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def operator_bars(operators: dict[str, dict], methods: tuple[str, ...]) -> Figure:
+    """Composed mAP@100 per operator, DCOH against its baselines."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    width = 0.8 / len(methods)
+    for i, method in enumerate(methods):
+        values = [operators[op][method]["map@100"] for op in operators]
+        ax.bar(np.arange(len(operators)) + i * width, values, width, label=method)
+    ax.set_xticks(np.arange(len(operators)) + 0.4 - width / 2, list(operators))
+    ax.set(ylabel="mAP@100 (label set = T)", title="Composed queries, query pairs vs gallery")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    return fig
