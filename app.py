@@ -21,13 +21,24 @@ try:
     engine = Engine.load()
 except (CheckpointError, DatasetMissingError) as error:
     sys.exit(f"hashdemo cannot start: {error}")
-demo = build_demo(engine, default_cache_dir() / "examples")
+EXAMPLES_DIR = default_cache_dir() / "examples"
+demo = build_demo(engine, EXAMPLES_DIR)
+
+
+def launch(**overrides):
+    """Serve the demo: loopback unless HASHDEMO_HOST says otherwise, no share link, bounded uploads.
+
+    Two requests run at once: each handler is CPU-bound and this machine class has two cores.
+    """
+    settings = {
+        "server_name": os.environ.get("HASHDEMO_HOST", "127.0.0.1"),
+        "server_port": int(os.environ.get("HASHDEMO_PORT", "7860")),
+        "share": False,
+        "max_file_size": MAX_UPLOAD,
+        "allowed_paths": [str(EXAMPLES_DIR)],
+    }
+    return demo.queue(default_concurrency_limit=2).launch(**{**settings, **overrides})
+
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=2).launch(
-        server_name=os.environ.get("HASHDEMO_HOST", "127.0.0.1"),
-        server_port=int(os.environ.get("HASHDEMO_PORT", "7860")),
-        share=False,
-        max_file_size=MAX_UPLOAD,
-        allowed_paths=[str(default_cache_dir() / "examples")],
-    )
+    launch()

@@ -58,12 +58,15 @@ def sample_composed_pairs(
 
 
 def jaccard_at_k(ranked_ids: np.ndarray, targets: np.ndarray, db_labels: np.ndarray, k: int = 10) -> float:
-    """Mean Jaccard between each target label set and the labels of its top-k results."""
-    top = db_labels[ranked_ids[:, :k]].astype(bool)  # (Q, k, C)
+    """Mean Jaccard between each target label set and the labels of its top-k results.
+
+    A missing result (id -1, gallery smaller than k) counts as Jaccard 0, as precision@k counts a miss.
+    """
+    top_ids = ranked_ids[:, :k]
+    top = db_labels[np.maximum(top_ids, 0)].astype(bool)  # (Q, k, C)
     t = targets.astype(bool)[:, None, :]
-    inter = (top & t).sum(-1)
-    union = (top | t).sum(-1)
-    return float(np.mean(inter / np.maximum(union, 1)))
+    jaccard = (top & t).sum(-1) / np.maximum((top | t).sum(-1), 1)
+    return float(np.mean(np.where(top_ids >= 0, jaccard, 0.0)))
 
 
 @torch.no_grad()

@@ -36,10 +36,10 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
         raise ImageError("The file is empty (0 bytes); please choose an image file.")
     try:
         image = Image.open(io.BytesIO(data))  # reads the header only
+    except Image.DecompressionBombError as error:  # PIL's own, far larger limit
+        raise ImageError(f"The image has over {MAX_PIXELS // 10**6} megapixels and is refused.") from error
     except (UnidentifiedImageError, OSError) as error:
-        raise ImageError(
-            "This file is not an image that can be read (PNG, JPEG, GIF, BMP, WebP...)."
-        ) from error
+        raise ImageError("This file is not an image that can be read (PNG, JPEG, GIF, BMP, WebP...).") from error
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ImageError(
@@ -53,7 +53,12 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     (the outfits' own background)."""
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I") and values.max() > 255 else max(values.max(), 1.0)
+        if image.mode.startswith("I;16"):
+            top = 65535.0
+        elif image.mode == "I":  # 32-bit ints: PIL's mode for some 16-bit files
+            top = 65535.0 if values.max() > 255 else 255.0
+        else:  # float images have no fixed range
+            top = max(float(values.max()), 1.0)
         image = Image.fromarray((np.clip(values, 0, top) * 255.0 / top).astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")

@@ -146,13 +146,15 @@ class DCOHTraining:
         cfg = self.cfg
         out = self.model(x)
         codes = out.global_relaxed  # (B, K)
-        generated, generated_labels = self.generate(codes, labels, generator)  # (G, K), (G, C)
+        # The operator losses train the operators (and the shared classifier), not h(x): early in
+        # training their outputs are noise, and letting that reach h(x) wrecked the real codes.
+        generated, generated_labels = self.generate(codes.detach(), labels, generator)  # (G, K), (G, C)
         terms = {
             "similarity": losses.pairwise_likelihood_loss(
                 codes, codes, losses.jaccard_similarity(labels, labels)
             )
             + losses.pairwise_likelihood_loss(
-                generated, codes, losses.jaccard_similarity(generated_labels, labels)
+                generated, codes.detach(), losses.jaccard_similarity(generated_labels, labels)
             ),
             "label": losses.label_loss(out.logits, labels)
             + losses.label_loss(self.model.classifier(generated), generated_labels),

@@ -1,0 +1,140 @@
+"""Retrieval metrics over rankings of a gallery with multi-hot labels (SPEC sec. 3).
+
+Rankings are `ranked_ids` (Q, n) int64 gallery ids, best first, with -1 padding for missing
+results (ignored: never relevant). They come from `hashdemo.index`, whose tie rule decides
+the order at equal Hamming distance: ascending id. Relevance is "shares at least one label"
+or, with `exact=True`, "has the same label set".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check_labels(labels: np.ndarray, name: str) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"{name} must be multi-hot labels of shape (N, C), got {labels.shape}.")
+    # min/max is cheap on the hot path; the equality check only runs for float input.
+    if labels.dtype != np.bool_ and (
+        (labels.size and (labels.min() < 0 or labels.max() > 1))
+        or (
+            not np.issubdtype(labels.dtype, np.integer)
+            and not np.array_equal(labels, labels.astype(np.uint8))
+        )
+    ):
+        raise ValueError(f"{name} must contain only 0/1 values (multi-hot labels).")
+    # float32 sends the label overlap through BLAS; counts stay exact far beyond any C.
+    return labels.astype(np.float32)
+
+
+def relevance(query_labels: np.ndarray, db_labels: np.ndarray, *, exact: bool = False) -> np.ndarray:
+    """Relevance (Q, N) bool: shares at least one label, or the same label set if `exact`."""
+    q = _check_labels(query_labels, "query_labels")
+    db = _check_labels(db_labels, "db_labels")
+    if q.shape[1] != db.shape[1]:
+        raise ValueError(
+            f"query_labels have {q.shape[1]} classes and db_labels {db.shape[1]}; they must match."
+        )
+    shared = q @ db.T  # (Q, N) number of shared labels
+    if not exact:
+        return shared > 0
+    # Equal sets <=> the overlap is as large as both sets.
+    return (shared == q.sum(1)[:, None]) & (shared == db.sum(1)[None, :])
+
+
+def _ranked_relevance(
+    ranked_ids: np.ndarray,
+    query_labels: np.ndarray,
+    db_labels: np.ndarray,
+    exact: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(relevance of each ranked item (Q, n) bool, relevant items in the gallery (Q,) int)."""
+    rel = relevance(query_labels, db_labels, exact=exact)
+    ids = np.asarray(ranked_ids)
+    if ids.ndim != 2 or ids.shape[0] != rel.shape[0]:
+        raise ValueError(f"ranked_ids must have shape ({rel.shape[0]}, n), got {ids.shape}.")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"ranked_ids must hold integer ids, got dtype {ids.dtype}.")
+    if ids.size and (ids.min() < -1 or ids.max() >= rel.shape[1]):
+        raise ValueError(f"ranked_ids must lie in [0, {rel.shape[1]}) or be -1 padding.")
+    ranked_rel = np.take_along_axis(rel, np.maximum(ids, 0), axis=1) & (ids >= 0)
+    return ranked_rel, rel.sum(axis=1)
+
+
+def _check_k(k: int) -> int:
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    return int(k)
+
+
+def mean_average_precision(
+    ranked_ids: np.ndarray,
+    query_labels: np.ndarray,
+    db_labels: np.ndarray,
+    *,
+    exact: bool = False,
+    k: int | None = None,
+) -> float:
+    """mAP of the rankings, cut at `k` if given (mAP@k).
+
+    AP = (1 / R) * sum_i P@i * rel_i over the (cut) ranking, where R is the number of relevant
+    items within it (the DeepHash-pytorch mAP@k convention) and AP = 0 when R = 0. When the
+    ranking covers the whole gallery and k is None, this is the classic whole-gallery AP.
+    The mean runs over all queries.
+    """
+    rel, _ = _ranked_relevance(ranked_ids, query_labels, db_labels, exact)
+    if k is not None:
+        rel = rel[:, : _check_k(k)]
+    hits = np.cumsum(rel, axis=1)
+    precision = hits / np.arange(1, rel.shape[1] + 1)
+    n_rel = hits[:, -1] if rel.shape[1] else np.zeros(len(rel))
+    ap = np.where(rel, precision, 0.0).sum(axis=1) / np.maximum(n_rel, 1)
+    return float(ap.mean()) if len(ap) else 0.0
+
+
+def precision_at_k(
+    ranked_ids: np.ndarray,
+    query_labels: np.ndarray,
+    db_labels: np.ndarray,
+    k: int,
+    *,
+    exact: bool = False,
+) -> float:
+    """Mean P@k: relevant items in the top k over k; -1 padding or a short ranking count as misses."""
+    k = _check_k(k)
+    rel, _ = _ranked_relevance(ranked_ids, query_labels, db_labels, exact)
+    return float((rel[:, :k].sum(axis=1) / k).mean()) if len(rel) else 0.0
+
+
+def precision_recall_curve(
+    ranked_ids: np.ndarray,
+    query_labels: np.ndarray,
+    db_labels: np.ndarray,
+    *,
+    exact: bool = False,
+    cutoffs: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean precision and recall at each ranking cutoff: two (len(cutoffs),) float arrays.
+
+    Recall divides by all relevant items in the gallery, so it reaches 1.0 at a cutoff
+    covering a full ranking. Queries with no relevant gallery item are left out of both
+    means (their recall is undefined). Default cutoffs: ~50 log-spaced ranks from 1 to n.
+    """
+    rel, n_relevant = _ranked_relevance(ranked_ids, query_labels, db_labels, exact)
+    n = rel.shape[1]
+    if cutoffs is None:
+        # Log spacing keeps detail at the top of the ranking, where users look.
+        cutoffs = np.unique(np.geomspace(1, max(n, 1), num=50).round().astype(np.int64))
+    cutoffs = np.asarray(cutoffs)
+    if cutoffs.ndim != 1 or not np.issubdtype(cutoffs.dtype, np.integer) or (cutoffs < 1).any():
+        raise ValueError("cutoffs must be a 1-D array of positive integer ranks.")
+    keep = n_relevant > 0
+    if not keep.any():
+        raise ValueError("No query has a relevant gallery item; the PR curve is undefined.")
+    hits = np.cumsum(rel[keep], axis=1)
+    hits = np.concatenate([np.zeros((len(hits), 1), dtype=hits.dtype), hits], axis=1)
+    at = hits[:, np.minimum(cutoffs, n)]  # (Q', len(cutoffs)): hits within each cutoff
+    precision = (at / cutoffs).mean(axis=0)
+    recall = (at / n_relevant[keep][:, None]).mean(axis=0)
+    return precision, recall
