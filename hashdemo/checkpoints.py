@@ -1,19 +1,35 @@
-"""Loading the shipped checkpoints: plain-data dicts read with `torch.load(..., weights_only=True)`."""
+"""Saving and loading checkpoints: plain-data dicts read with `torch.load(..., weights_only=True)`.
+
+`checkpoints/MANIFEST.json` records each model.pt's sha256; a missing, altered, unreadable or
+wrong-format checkpoint is refused with one line naming the file and the command that rebuilds it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from hashdemo.config import TrainConfig
 from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet
-from hashdemo.train import CHECKPOINT_DIR, TrainConfig
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINT_FORMAT = 1  # bumped when the checkpoint's layout changes
+MANIFEST = "MANIFEST.json"
+TRAIN_COMMANDS = {
+    "hier": "python -m hashdemo.train hier",
+    "single_level": "python -m hashdemo.train hier --single-level",
+    "dcoh": "python -m hashdemo.train dcoh",
+    "dcoh_no_adv": "python -m hashdemo.train dcoh --no-adv",
+}
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing or unreadable; the message names the command that rebuilds it."""
+    """A checkpoint is missing or unusable; the message names the command that rebuilds it."""
 
 
 @dataclass(frozen=True)
@@ -25,22 +41,49 @@ class Loaded:
     metrics: dict
 
 
-def train_command(name: str) -> str:
-    return {
-        "hier": "python -m hashdemo.train hier",
-        "single_level": "python -m hashdemo.train hier --single-level",
-        "dcoh": "python -m hashdemo.train dcoh",
-        "dcoh_no_adv": "python -m hashdemo.train dcoh --no-adv",
-    }[name]
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(checkpoint: dict, directory: Path) -> None:
+    """model.pt with config.json and metrics.json beside it, and its sha256 in the parent's manifest."""
+    directory.mkdir(parents=True, exist_ok=True)
+    model_path = directory / "model.pt"
+    tmp = directory / f".model.pt.tmp{os.getpid()}"
+    torch.save(checkpoint, tmp)
+    os.replace(tmp, model_path)
+    _write_atomic(directory / "config.json", json.dumps(checkpoint["config"], indent=2) + "\n")
+    _write_atomic(directory / "metrics.json", json.dumps(checkpoint["metrics"], indent=2) + "\n")
+    manifest_path = directory.parent / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest[directory.name] = {
+        "file": f"{directory.name}/model.pt",
+        "sha256": sha256_of(model_path),
+        "format": CHECKPOINT_FORMAT,
+    }
+    _write_atomic(manifest_path, json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
 
 
 def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Loaded:
     """Build the networks of checkpoint `name` (hier, single_level, dcoh, dcoh_no_adv) in eval mode."""
     path = directory / name / "model.pt"
+    rebuild = f"rebuild it with `{TRAIN_COMMANDS.get(name, 'python -m hashdemo.train ...')}`"
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} is missing: train it with `{train_command(name)}`")
+        raise CheckpointError(f"checkpoint {path} is missing: {rebuild}")
+    manifest_path = directory / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    if name not in manifest or manifest[name]["sha256"] != sha256_of(path):
+        raise CheckpointError(f"checkpoint {path} does not match the sha256 in {manifest_path}: {rebuild}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {checkpoint.get('format')}, expected {CHECKPOINT_FORMAT}")
         config = TrainConfig(**checkpoint["config"])
         model = HashNet(config.conv7_channels, config.bits)
         model.load_state_dict(checkpoint["state"]["model"])
@@ -51,8 +94,7 @@ def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Loaded:
             discriminator.load_state_dict(checkpoint["state"]["discriminator"])
     except Exception as error:  # any unreadable or mismatched file gets the same one-line answer
         raise CheckpointError(
-            f"checkpoint {path} is unreadable ({type(error).__name__}): "
-            f"rebuild it with `{train_command(name)}`"
+            f"checkpoint {path} is unusable ({type(error).__name__}: {error}): {rebuild}"
         ) from error
     metrics_path = path.parent / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}

@@ -16,13 +16,12 @@ import numpy as np
 import torch
 
 from hashdemo.cam import Attention, attend
-from hashdemo.checkpoints import Loaded, load_checkpoint
+from hashdemo.checkpoints import CHECKPOINT_DIR, Loaded, load_checkpoint
 from hashdemo.data import CLASS_NAMES, OutfitRecipe, default_cache_dir, load_outfits, recipe_hash
 from hashdemo.evaluation import operator_bits
 from hashdemo.index import HammingIndex, hierarchical_search
 from hashdemo.label_ops import compose_labels
 from hashdemo.models import OPERATORS, Encoded, HashNet
-from hashdemo.train import CHECKPOINT_DIR
 
 log = logging.getLogger(__name__)
 # Used until the evaluation has chosen theta, L and K on the val split.

@@ -22,7 +22,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from hashdemo.cam import attend  # noqa: E402
-from hashdemo.checkpoints import Loaded, load_checkpoint  # noqa: E402
+from hashdemo.checkpoints import (  # noqa: E402
+    CHECKPOINT_DIR,  # noqa: E402
+    Loaded,
+    load_checkpoint,
+)
 from hashdemo.data import load_outfits  # noqa: E402
 from hashdemo.evaluation import (  # noqa: E402
     composed_map,
@@ -36,7 +40,6 @@ from hashdemo.evaluation import (  # noqa: E402
 from hashdemo.label_ops import compose_labels  # noqa: E402
 from hashdemo.metrics import mean_average_precision, precision_at_k, precision_recall_curve  # noqa: E402
 from hashdemo.models import OPERATORS, Encoded  # noqa: E402
-from hashdemo.train import CHECKPOINT_DIR  # noqa: E402
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

@@ -101,6 +101,7 @@ class HammingIndex:
             raise ValueError("backend='faiss' needs the faiss-cpu package.")
         self.nbits = int(nbits)
         self.nwords = -(-self.nbits // 64)
+        self._nbytes = -(-self.nbits // 8)
         self.backend = backend
         # Smallest dtype holding every distance and the "invalid" sentinel nbits + 1: the
         # stable argsort is a radix sort for 8/16-bit keys.
@@ -108,7 +109,8 @@ class HammingIndex:
         self._chunks: list[np.ndarray] = []
         self._words = np.empty((self.nwords, 0), dtype=np.uint64)  # (W, N): one row per word
         self._faiss = (
-            faiss.IndexBinaryFlat(64 * self.nwords) if backend != "numpy" and faiss is not None else None
+            # Byte-padded codes, not word-padded: a 32-bit code scans 4 bytes, not 8.
+            faiss.IndexBinaryFlat(8 * self._nbytes) if backend != "numpy" and faiss is not None else None
         )
 
     @property
@@ -121,7 +123,7 @@ class HammingIndex:
         words = _to_words(_check_bits(bits, "bits", self.nbits))
         self._chunks.append(words)
         if self._faiss is not None:
-            self._faiss.add(words.view(np.uint8))
+            self._faiss.add(self._faiss_codes(words))
 
     def _db(self) -> np.ndarray:
         """The stored words (W, N), concatenating pending adds once."""
@@ -270,6 +272,10 @@ class HammingIndex:
             np.take_along_axis(ids, order, axis=1).astype(np.int64),
         )
 
+    def _faiss_codes(self, words: np.ndarray) -> np.ndarray:
+        """Words (N, W) -> the (N, ceil(nbits / 8)) bytes faiss stores."""
+        return np.ascontiguousarray(words.view(np.uint8)[:, : self._nbytes])
+
     def _faiss_one_thread(self, qwords: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """faiss search with OpenMP off for the calling thread (the setting is per thread).
 
@@ -280,7 +286,7 @@ class HammingIndex:
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            return self._faiss.search(qwords.view(np.uint8), k)
+            return self._faiss.search(self._faiss_codes(qwords), k)
         finally:
             faiss.omp_set_num_threads(threads)
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -19,36 +18,14 @@ import torch
 from tqdm import tqdm
 
 from hashdemo import losses
+from hashdemo.checkpoints import CHECKPOINT_DIR, CHECKPOINT_FORMAT, save_checkpoint
+from hashdemo.config import TrainConfig
 from hashdemo.data import Split, load_outfits
 from hashdemo.evaluation import dcoh_validation, hier_validation
 from hashdemo.label_ops import compose_labels
 from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet, preprocess
 
 log = logging.getLogger(__name__)
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    method: str = "hier"  # "hier" (two-level, SPEC 1) or "dcoh" (code operators, SPEC 2)
-    seed: int = 0
-    epochs: int = 8  # ~45 s an epoch of 30k images on 2 cores: the shipped runs stay under 10 min
-    batch_size: int = 128  # enough pairs per batch for the pairwise loss, small enough for CPU speed
-    lr: float = 2e-3  # AdamW with cosine decay; stable for BatchNorm nets at this batch size
-    weight_decay: float = 1e-4
-    conv7_channels: int = 64  # C: Conv7 maps, so local bits; 64 is where re-ranking has room
-    bits: int = 32  # H (global code) for hier, K for dcoh
-    local_weight: float = 1.0  # 0 trains the one-level (DPSH-style) baseline
-    quant_weight: float = 0.1  # pull tanh outputs toward +-1 without fighting the likelihood
-    label_weight: float = 1.0  # label prediction from codes (semantic discriminability)
-    adv_weight: float = 0.2  # dcoh: distribution matching; 0 is the ablation
-    train_size: int | None = None  # None: the whole train split; tests train on a few hundred
-
-    @property
-    def name(self) -> str:
-        if self.method == "hier":
-            return "hier" if self.local_weight > 0 else "single_level"
-        return "dcoh" if self.adv_weight > 0 else "dcoh_no_adv"
 
 
 class HierTraining:
@@ -246,15 +223,7 @@ def fit(cfg: TrainConfig, splits: dict[str, Split], progress: bool = True) -> di
         "train_seconds": round(time.perf_counter() - started, 1),
         "train_images": n_train,
     }
-    return {"state": best[1], "config": asdict(cfg), "metrics": metrics}
-
-
-def save_checkpoint(checkpoint: dict, directory: Path) -> None:
-    """model.pt (plain data, loads with weights_only=True) with config.json and metrics.json beside it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, directory / "model.pt")
-    (directory / "config.json").write_text(json.dumps(checkpoint["config"], indent=2) + "\n")
-    (directory / "metrics.json").write_text(json.dumps(checkpoint["metrics"], indent=2) + "\n")
+    return {"format": CHECKPOINT_FORMAT, "state": best[1], "config": asdict(cfg), "metrics": metrics}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,9 +8,9 @@ import torch
 
 import hashdemo.evaluation
 from hashdemo import data
-from hashdemo.checkpoints import CheckpointError, load_checkpoint
+from hashdemo.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from hashdemo.models import OPERATORS, CodeDiscriminator, CodeOperators, HashNet, preprocess
-from hashdemo.train import TrainConfig, fit, overlap_partners, save_checkpoint
+from hashdemo.train import TrainConfig, fit, overlap_partners
 
 # ----------------------------------------------------------------------------- code operators
 
