@@ -14,7 +14,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from hashdemo.checkpoints import CheckpointError  # noqa: E402
 from hashdemo.data import DatasetMissingError, default_cache_dir  # noqa: E402
 from hashdemo.engine import Engine  # noqa: E402
-from hashdemo.ui import MAX_UPLOAD, build_demo  # noqa: E402
+from hashdemo.ui import CSS, MAX_UPLOAD, build_demo  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 try:
@@ -22,7 +22,8 @@ try:
 except (CheckpointError, DatasetMissingError) as error:
     sys.exit(f"hashdemo cannot start: {error}")
 EXAMPLES_DIR = default_cache_dir() / "examples"
-demo = build_demo(engine, EXAMPLES_DIR)
+OUTPUTS_DIR = default_cache_dir() / "outputs"
+demo = build_demo(engine, EXAMPLES_DIR, OUTPUTS_DIR)
 
 
 def launch(**overrides):
@@ -35,7 +36,8 @@ def launch(**overrides):
         "server_port": int(os.environ.get("HASHDEMO_PORT", "7860")),
         "share": False,
         "max_file_size": MAX_UPLOAD,
-        "allowed_paths": [str(EXAMPLES_DIR)],
+        "allowed_paths": [str(EXAMPLES_DIR), str(OUTPUTS_DIR)],
+        "css": CSS,
     }
     return demo.queue(default_concurrency_limit=2).launch(**{**settings, **overrides})
 

@@ -1,8 +1,11 @@
-"""Benchmarks. `python -m hashdemo.bench search --json PATH` times top-k Hamming search.
+"""Benchmarks, one function per subcommand; each prints a markdown table and can write JSON.
 
-The search bench runs hashdemo's index (numpy path, and the default backend) against
-faiss.IndexBinaryFlat in one process on seeded random codes, checks that they agree, prints
-a markdown table and writes JSON. One function per subcommand.
+- `search`: hashdemo's Hamming index (numpy path and default backend) against faiss.IndexBinaryFlat
+  in one process on seeded random codes, checking that they agree.
+- `app`: start-up time, the /search and /compose handlers' latency on the 10k gallery, peak memory;
+  the peer is faiss's top-K search of the same query's global code over the same gallery.
+- `load`: concurrent gradio_client callers against the real app on a loopback port: p50/p95 latency,
+  errors, and whether every answer equals the one the same call gets alone.
 """
 
 from __future__ import annotations
@@ -139,9 +142,151 @@ def cmd_search(args: argparse.Namespace) -> None:
         f"load average at start {result['load_average']:.2f}"
     )
     print(format_table(result))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    _write_json(args.json, result)
+
+
+def _handler(demo, api_name: str) -> Callable:
+    """The Python function behind a named endpoint."""
+    return next(fn.fn for fn in demo.fns.values() if fn.api_name == api_name)
+
+
+def run_app_bench(repeats: int = 50) -> dict:
+    """Import the app (engine + UI, caches present), then time its handlers and a faiss peer."""
+    import resource
+
+    started = time.perf_counter()
+    import app  # noqa: PLC0415 - importing is what is timed
+
+    ready_s = time.perf_counter() - started
+    examples = sorted(str(p) for p in app.EXAMPLES_DIR.glob("query-*.png"))
+    search, compose = _handler(app.demo, "search"), _handler(app.demo, "compose")
+    theta, top_l, top_k = (app.engine.defaults[key] for key in ("theta", "L", "K"))
+    cycle = iter(range(10**9))
+
+    def one_search() -> None:
+        search(examples[next(cycle) % len(examples)], theta, top_l, top_k)
+
+    def one_compose() -> None:
+        i = next(cycle)
+        compose(examples[i % len(examples)], examples[(i + 1) % len(examples)], "union")
+
+    global_bits = app.engine.hier_codes.global_bits
+    peer = faiss.IndexBinaryFlat(global_bits.shape[1])
+    peer.add(pack_bits(global_bits))
+    query = pack_bits(global_bits[:1])
+    result = {
+        "gallery": len(global_bits),
+        "ready_s": round(ready_s, 2),
+        "search_ms": round(_median_ms(one_search, repeats), 2),
+        "compose_ms": round(_median_ms(one_compose, repeats), 2),
+        "faiss_topk_ms": round(_median_ms(lambda: peer.search(query, top_k), repeats), 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "params": {"theta": theta, "L": top_l, "K": top_k},
+    }
+    result["search_over_faiss"] = round(result["search_ms"] / result["faiss_topk_ms"], 1)
+    return result
+
+
+def cmd_app(args: argparse.Namespace) -> None:
+    result = run_app_bench(args.repeats)
+    print(
+        f"app on the {result['gallery']}-image gallery, median of {args.repeats} calls, {os.cpu_count()} CPUs"
+    )
+    print("| measure | value |\n|---|---|")
+    for key in ("ready_s", "search_ms", "compose_ms", "faiss_topk_ms", "search_over_faiss", "peak_rss_mb"):
+        print(f"| {key} | {result[key]} |")
+    _write_json(args.json, result)
+
+
+def run_load(
+    url: str, examples: Sequence[str], callers: int = 16, calls_each: int = 2, timeout_s: float = 300.0
+) -> dict:
+    """`callers` threads, each with its own client, alternating /search and /compose on `url`
+    (loopback only); every answer is compared with the same call made alone beforehand."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    if not url.startswith(("http://127.0.0.1", "http://localhost")):
+        raise ValueError("the load test only targets the loopback interface")
+
+    def call(client: Client, i: int):
+        if i % 2 == 0:
+            out = client.predict(handle_file(examples[i % len(examples)]), 0.4, 16, 200, api_name="/search")
+            return ("search", i % len(examples)), (out[5], [t["caption"] for t in out[9]])
+        out = client.predict(
+            handle_file(examples[i % len(examples)]),
+            handle_file(examples[(i + 3) % len(examples)]),
+            "intersection",
+            api_name="/compose",
+        )
+        return ("compose", i % len(examples)), (out[0], [t["caption"] for t in out[1]])
+
+    solo_client = Client(url, verbose=False)
+    expected = dict(call(solo_client, i) for i in range(2 * len(examples)))
+    deadline = time.perf_counter() + timeout_s
+
+    def caller(c: int) -> list[tuple[float, str]]:
+        client, outcomes = Client(url, verbose=False), []
+        for j in range(calls_each):
+            if time.perf_counter() > deadline:
+                outcomes.append((0.0, "timeout"))
+                continue
+            start = time.perf_counter()
+            try:
+                key, answer = call(client, c * calls_each + j)
+                outcomes.append(
+                    (time.perf_counter() - start, "ok" if answer == expected[key] else "different")
+                )
+            except Exception as error:  # noqa: BLE001 - every failure is counted, none stops the run
+                outcomes.append(
+                    (time.perf_counter() - start, f"error: {type(error).__name__}: {error}"[:200])
+                )
+        return outcomes
+
+    with ThreadPoolExecutor(callers) as pool:
+        outcomes = [o for result in pool.map(caller, range(callers)) for o in result]
+    latencies = [t for t, status in outcomes if status in ("ok", "different")]
+    return {
+        "callers": callers,
+        "calls": len(outcomes),
+        "ok": sum(status == "ok" for _, status in outcomes),
+        "different": sum(status == "different" for _, status in outcomes),
+        "errors": [status for _, status in outcomes if status not in ("ok", "different")],
+        "p50_ms": round(1e3 * float(np.percentile(latencies, 50)), 1) if latencies else None,
+        "p95_ms": round(1e3 * float(np.percentile(latencies, 95)), 1) if latencies else None,
+    }
+
+
+def cmd_load(args: argparse.Namespace) -> None:
+    import socket
+
+    import app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app.launch(prevent_thread_lock=True, server_port=port, quiet=True)
+    examples = sorted(str(p) for p in app.EXAMPLES_DIR.glob("query-*.png"))
+    try:
+        result = run_load(f"http://127.0.0.1:{port}/", examples, args.callers, args.calls_each)
+    finally:
+        app.demo.close()
+    print(f"{result['callers']} concurrent callers, {result['calls']} calls mixing /search and /compose")
+    print("| calls | same as alone | different | errors | p50 ms | p95 ms |\n|---|---|---|---|---|---|")
+    print(
+        f"| {result['calls']} | {result['ok']} | {result['different']} | {len(result['errors'])} "
+        f"| {result['p50_ms']} | {result['p95_ms']} |"
+    )
+    for error in result["errors"][:5]:
+        print(error)
+    _write_json(args.json, result)
+
+
+def _write_json(path: str | None, result: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(result, indent=2) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--faiss-threads", type=int, default=0, help="faiss OpenMP threads (default: faiss's own)"
     )
     search.set_defaults(func=cmd_search)
+    app_bench = sub.add_parser("app", help="the app's start-up, handler latency and memory")
+    app_bench.add_argument("--json", type=str, default=None)
+    app_bench.add_argument("--repeats", type=int, default=50)
+    app_bench.set_defaults(func=cmd_app)
+    load = sub.add_parser("load", help="concurrent gradio_client callers on a loopback port")
+    load.add_argument("--json", type=str, default=None)
+    load.add_argument("--callers", type=int, default=16)
+    load.add_argument("--calls-each", type=int, default=2)
+    load.set_defaults(func=cmd_load)
     return parser
 
 

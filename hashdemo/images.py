@@ -15,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MODEL_SIZE = 64
 MAX_PIXELS = 40_000_000  # refused from the header, before decoding: decompression bombs stop here
 MAX_FILE_BYTES = 20 * 1024 * 1024
+NOT_AN_IMAGE = "This file is not an image that can be read (PNG, JPEG, GIF, BMP, WebP...)."
 
 
 class ImageError(ValueError):
@@ -39,7 +40,7 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
     except Image.DecompressionBombError as error:  # PIL's own, far larger limit
         raise ImageError(f"The image has over {MAX_PIXELS // 10**6} megapixels and is refused.") from error
     except (UnidentifiedImageError, OSError) as error:
-        raise ImageError("This file is not an image that can be read (PNG, JPEG, GIF, BMP, WebP...).") from error
+        raise ImageError(NOT_AN_IMAGE) from error
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ImageError(

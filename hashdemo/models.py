@@ -19,7 +19,7 @@ def preprocess(images: np.ndarray) -> torch.Tensor:
     """(N, 64, 64, 3) uint8 RGB -> (N, 3, 64, 64) float32 in [-1, 1]."""
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise ValueError(f"expected (N, H, W, 3) uint8 images, got {images.shape} {images.dtype}")
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    x = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2)  # a copy: inputs may be read-only
     return x.float().div_(127.5).sub_(1.0)
 
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from hashdemo import losses
 from hashdemo.checkpoints import CHECKPOINT_DIR, CHECKPOINT_FORMAT, save_checkpoint
 from hashdemo.config import TrainConfig
-from hashdemo.data import Split, load_outfits
+from hashdemo.data import NUM_CLASSES, Split, load_outfits
 from hashdemo.evaluation import dcoh_validation, hier_validation
 from hashdemo.label_ops import compose_labels
 from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet, preprocess
@@ -74,11 +74,42 @@ def overlap_partners(labels: torch.Tensor, generator: torch.Generator) -> torch.
     return torch.where(shares.any(dim=1), partners, torch.arange(len(labels)))
 
 
+class LabelSetPrototypes:
+    """A running mean of the real codes of every label set seen in training.
+
+    An operator's target label set rarely occurs in a batch, so generated codes are compared with
+    these prototypes (graded by Jaccard), not with the batch alone: a composed code learns to sit
+    next to the real codes of exactly its label set, which is what composed retrieval asks.
+    """
+
+    def __init__(self, n_classes: int, bits: int, momentum: float = 0.9):
+        self.momentum = momentum
+        self.powers = 2 ** torch.arange(n_classes)  # label set -> integer key
+        self.codes = torch.zeros(2**n_classes, bits)  # (2^C, K)
+        self.seen = torch.zeros(2**n_classes, dtype=torch.bool)
+        self.labels = ((torch.arange(2**n_classes)[:, None] >> torch.arange(n_classes)) & 1).to(torch.uint8)
+
+    def update(self, codes: torch.Tensor, labels: torch.Tensor) -> None:
+        keys = (labels.long() * self.powers).sum(dim=1)
+        for key in keys.unique():
+            mean = codes[keys == key].mean(dim=0)
+            old = self.codes[key] if self.seen[key] else mean
+            self.codes[key] = self.momentum * old + (1 - self.momentum) * mean
+            self.seen[key] = True
+
+    def similarity_loss(self, generated: torch.Tensor, generated_labels: torch.Tensor) -> torch.Tensor:
+        targets, target_labels = self.codes[self.seen], self.labels[self.seen]
+        return losses.pairwise_likelihood_loss(
+            generated, targets, losses.jaccard_similarity(generated_labels, target_labels)
+        )
+
+
 class DCOHTraining:
     """SPEC 2: code net + operators + classifier against a code discriminator."""
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
+        self.prototypes = LabelSetPrototypes(NUM_CLASSES, cfg.bits)
         self.model = HashNet(cfg.conv7_channels, cfg.bits)
         self.operators = CodeOperators(cfg.bits)
         self.discriminator = CodeDiscriminator(cfg.bits)
@@ -126,13 +157,12 @@ class DCOHTraining:
         # The operator losses train the operators (and the shared classifier), not h(x): early in
         # training their outputs are noise, and letting that reach h(x) wrecked the real codes.
         generated, generated_labels = self.generate(codes.detach(), labels, generator)  # (G, K), (G, C)
+        self.prototypes.update(codes.detach(), labels)
         terms = {
             "similarity": losses.pairwise_likelihood_loss(
                 codes, codes, losses.jaccard_similarity(labels, labels)
             )
-            + losses.pairwise_likelihood_loss(
-                generated, codes.detach(), losses.jaccard_similarity(generated_labels, labels)
-            ),
+            + self.prototypes.similarity_loss(generated, generated_labels),
             "label": losses.label_loss(out.logits, labels)
             + losses.label_loss(self.model.classifier(generated), generated_labels),
             "quant": losses.quantization_loss(codes) + losses.quantization_loss(generated),

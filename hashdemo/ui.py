@@ -5,19 +5,72 @@ Handlers validate (raising `gr.Error` with a sentence), make one engine call and
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
+import cv2
 import gradio as gr
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from hashdemo import viz
+from hashdemo.data import MAX_ITEMS
 from hashdemo.engine import Engine
-from hashdemo.images import ImageError, load_image
+from hashdemo.images import MAX_PIXELS, NOT_AN_IMAGE, ImageError, load_image
 from hashdemo.models import OPERATORS
+
+
+class ImageInput(gr.Image):
+    """An image input whose upload check answers with a sentence.
+
+    Gradio opens an upload with PIL before any handler runs; a file that is not an image would
+    otherwise surface as a bare "Error" badge.
+    """
+
+    is_template = True
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except Image.DecompressionBombError:
+            raise gr.Error(
+                f"{self.label}: images over {MAX_PIXELS // 10**6} megapixels are refused."
+            ) from None
+        except (UnidentifiedImageError, OSError):
+            raise gr.Error(f"{self.label}: {NOT_AN_IMAGE}") from None
+
+
+CSS = ".caption-label { white-space: normal; font-size: 11px; line-height: 1.2; max-width: 96%; }"
+
+
+class OutputFiles:
+    """Handler pictures as content-addressed PNG files, each written once, atomically.
+
+    Gradio caches numpy/PIL outputs under a name made from their content with a plain
+    truncate-and-write, so two requests returning the same picture rewrite a file that another
+    is streaming ("Too little data for declared Content-Length", gradio-app/gradio#8878).
+    A file path takes Gradio's other route, which copies with an atomic rename.
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, image: np.ndarray) -> str:
+        data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))[1].tobytes()
+        path = self.directory / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(data)}")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return str(path)
+
 
 SHOWN_RESULTS = 10  # tiles per result row
 SHOWN_MAPS = 12  # activation maps shown, highest score first
+COARSE_TITLE = "Global code only (top-K)"
+RERANK_TITLE = "Re-ranked on the L attention bits"
 MAX_UPLOAD = "10mb"
 
 
@@ -41,118 +94,95 @@ def check_params(engine: Engine, theta: float, top_l: float, top_k: float) -> tu
     return float(theta), int(top_l), int(top_k)
 
 
-def result_tiles(engine: Engine, ids, captions, query_labels) -> tuple[list, str]:
-    """Gallery tiles (framed green/red when the query's labels are known) and the row's P@10."""
-    tiles, hits = [], []
-    for gallery_id, caption in zip(ids[:SHOWN_RESULTS], captions, strict=False):
-        labels = engine.gallery_labels[gallery_id]
-        relevant = None if query_labels is None else bool((labels & query_labels).any())
-        hits.append(relevant)
-        tiles.append(
+class Presenter:
+    """Engine results as the components' values: pictures as files, captions, headers."""
+
+    def __init__(self, engine: Engine, files: OutputFiles):
+        self.engine, self.files = engine, files
+
+    def tile(self, gallery_id: int, caption: str, relevant: bool | None) -> tuple[str, str]:
+        labels = self.engine.gallery_labels[gallery_id]
+        picture = self.files(viz.framed(self.engine.gallery_images[gallery_id], relevant))
+        return picture, f"{self.engine.label_text(labels)} · {caption}"
+
+    def result_row(self, title: str, ids, captions, query_labels) -> tuple[str, list]:
+        """A header with the row's P@10 (when the query's labels are known) and its framed tiles."""
+        ids = ids[:SHOWN_RESULTS]
+        relevant = [
+            None if query_labels is None else bool((self.engine.gallery_labels[i] & query_labels).any())
+            for i in ids
+        ]
+        p10 = (
+            "P@10 unknown: the labels of an uploaded image are not known"
+            if query_labels is None
+            else f"P@10 = {np.mean(relevant):.1f}"
+        )
+        return f"**{title}** · {p10}", [
+            self.tile(i, c, r) for i, c, r in zip(ids, captions, relevant, strict=False)
+        ]
+
+    def search(self, state: dict, theta: float, top_l: int, top_k: int) -> tuple:
+        engine, image, labels = self.engine, state["image"], state["labels"]
+        result = engine.search_encoded(state["encoded"], theta, top_l, top_k)
+        att = result.attention
+        chosen = set(att.selected.tolist())
+        maps = [
             (
-                viz.framed(engine.gallery_images[gallery_id], relevant),
-                f"{engine.label_text(labels)} · {caption}",
+                self.files(viz.heat_overlay(image, att.activation_maps[c], alpha=0.6)),
+                f"map {c} · s={att.scores[c]}" + (" · selected" if c in chosen else ""),
             )
+            for c in np.argsort(-att.scores, kind="stable")[:SHOWN_MAPS]
+        ]
+        coarse = self.result_row(
+            COARSE_TITLE, result.coarse_ids, [f"d_g={d}" for d in result.coarse_distances], labels
         )
-    p10 = (
-        "P@10 unknown (labels of an uploaded image are not known)"
-        if query_labels is None
-        else f"P@10 = {np.mean(hits):.1f}"
-    )
-    return tiles, p10
-
-
-def present_search(engine: Engine, state: dict, theta: float, top_l: int, top_k: int) -> tuple:
-    image, labels = state["image"], state["labels"]
-    result = engine.search_encoded(state["encoded"], theta, top_l, top_k)
-    att = result.attention
-    chosen = set(att.selected.tolist())
-    order = np.argsort(-att.scores, kind="stable")[:SHOWN_MAPS]
-    maps = [
-        (
-            viz.heat_overlay(image, att.activation_maps[c], alpha=0.6),
-            f"map {c} · s={att.scores[c]}" + (" · selected" if c in chosen else ""),
+        reranked = self.result_row(
+            RERANK_TITLE,
+            result.reranked_ids,
+            [
+                f"d_L={d} · d_g={g}"
+                for d, g in zip(result.reranked_distances, result.reranked_global_distances, strict=True)
+            ],
+            labels,
         )
-        for c in order
-    ]
-    coarse, coarse_p10 = result_tiles(
-        engine, result.coarse_ids, [f"d_g={d}" for d in result.coarse_distances], labels
-    )
-    reranked, rerank_p10 = result_tiles(
-        engine,
-        result.reranked_ids,
-        [
-            f"d_L={d} · d_g={g}"
-            for d, g in zip(result.reranked_distances, result.reranked_global_distances, strict=True)
-        ],
-        labels,
-    )
-    known = (
-        "labels unknown (not a dataset image)"
-        if labels is None
-        else f"labels: **{engine.label_text(labels)}**"
-    )
-    info = (
-        f"Query {known}. Selected {top_l} of {len(result.local_bits)} local bits: "
-        f"`{', '.join(map(str, att.selected.tolist()))}`"
-    )
-    state = {**state, "reranked_ids": result.reranked_ids[:SHOWN_RESULTS]}
-    return (
-        viz.heat_overlay(image, att.m_avg),
-        viz.region_outline(att.b_avg, att.region),
-        maps,
-        viz.scores_chart(att.scores, att.selected),
-        viz.code_strip(result.global_bits, result.local_bits, att.selected),
-        info,
-        f"**Global code only (top-K)** · {coarse_p10}",
-        coarse,
-        f"**Re-ranked on the L attention bits** · {rerank_p10}",
-        reranked,
-        state,
-    )
+        known = (
+            "labels unknown (not a dataset image)"
+            if labels is None
+            else f"labels: **{engine.label_text(labels)}**"
+        )
+        info = (
+            f"Query {known}. Selected {top_l} of {len(result.local_bits)} local bits: "
+            f"`{', '.join(map(str, att.selected.tolist()))}`"
+        )
+        return (
+            self.files(viz.heat_overlay(image, att.m_avg)),
+            self.files(viz.region_outline(att.b_avg, att.region)),
+            maps,
+            viz.scores_chart(att.scores, att.selected),
+            self.files(viz.code_strip(result.global_bits, result.local_bits, att.selected)),
+            info,
+            *coarse,
+            *reranked,
+            {**state, "reranked_ids": result.reranked_ids[:SHOWN_RESULTS]},
+        )
 
-
-def build_demo(engine: Engine, examples_dir: Path) -> gr.Blocks:
-    examples_dir.mkdir(parents=True, exist_ok=True)
-    example_paths = []
-    for name, (image, _) in engine.examples.items():
-        path = examples_dir / f"{name}.png"
-        if not path.exists():
-            Image.fromarray(image).save(path)
-        example_paths.append(str(path))
-    channels = engine.hier_codes.local_bits.shape[1]
-    d = engine.defaults
-
-    def search(image_path, theta, top_l, top_k):
-        theta, top_l, top_k = check_params(engine, theta, top_l, top_k)
-        image = read_image(image_path, "a query image")
-        state = {"image": image, "labels": engine.known_labels(image), "encoded": engine.encode_hier(image)}
-        return present_search(engine, state, theta, top_l, top_k)
-
-    def rerank(state, theta, top_l, top_k):
-        if not state:
-            raise gr.Error("Choose a query image first.")
-        return present_search(engine, state, *check_params(engine, theta, top_l, top_k))
-
-    def why(state, theta, top_l, evt: gr.SelectData):
-        if not state or "reranked_ids" not in state:
-            raise gr.Error("Run a search first.")
-        gallery_id = int(state["reranked_ids"][evt.index])
-        att, local_bits = engine.gallery_attention(gallery_id, float(theta), int(top_l))
-        query = engine.attention(state["encoded"], float(theta), int(top_l))
-        agree = [int(c) for c in query.selected if local_bits[c] == state["encoded"].local_bits[0][c]]
+    def why(self, state: dict, index: int, theta: float, top_l: int) -> tuple[str, str]:
+        engine = self.engine
+        gallery_id = int(state["reranked_ids"][index])
+        att, local_bits = engine.gallery_attention(gallery_id, theta, top_l)
+        query = engine.attention(state["encoded"], theta, top_l)
+        query_bits = state["encoded"].local_bits[0]
+        agree = [int(c) for c in query.selected if local_bits[c] == query_bits[c]]
         text = (
-            f"Result {evt.index + 1} (gallery #{gallery_id}, {engine.label_text(engine.gallery_labels[gallery_id])}) "
+            f"Result {index + 1} (gallery #{gallery_id}, "
+            f"{engine.label_text(engine.gallery_labels[gallery_id])}) "
             f"agrees with the query on **{len(agree)} of {len(query.selected)}** selected bits: `{agree}`. "
             "Its own attention region is outlined."
         )
-        return viz.image_with_region(engine.gallery_images[gallery_id], att.region), text
+        return self.files(viz.image_with_region(engine.gallery_images[gallery_id], att.region)), text
 
-    def compose(image_a_path, image_b_path, operator):
-        if operator not in OPERATORS:
-            raise gr.Error(f"Unknown operator {operator!r}: choose union, intersection or difference.")
-        image_a = read_image(image_a_path, "an image in slot A")
-        image_b = read_image(image_b_path, "an image in slot B")
+    def compose(self, image_a: np.ndarray, image_b: np.ndarray, operator: str) -> tuple[str, list, list]:
+        engine = self.engine
         labels_a, labels_b = engine.known_labels(image_a), engine.known_labels(image_b)
         result = engine.compose(image_a, image_b, operator)
         target = (
@@ -160,59 +190,108 @@ def build_demo(engine: Engine, examples_dir: Path) -> gr.Blocks:
             if labels_a is None or labels_b is None
             else engine.target_labels(operator, labels_a, labels_b)
         )
-        predicted = (result.predicted_probs > 0.5).astype(np.uint8)
 
-        def tiles(ids, distances):
+        def tiles(ids, distances) -> list:
             out = []
             for gallery_id, distance in zip(ids, distances, strict=True):
                 labels = engine.gallery_labels[gallery_id]
-                caption = f"{engine.label_text(labels)} · d={distance}"
+                caption, exact = f"d={distance}", None
                 if target is not None:
-                    jaccard = (labels & target).sum() / max(1, (labels | target).sum())
-                    caption += f" · Jaccard {jaccard:.2f}"
-                out.append(
-                    (
-                        viz.framed(
-                            engine.gallery_images[gallery_id],
-                            None if target is None else bool((labels == target).all()),
-                        ),
-                        caption,
-                    )
-                )
+                    caption += f" · Jaccard {(labels & target).sum() / max(1, (labels | target).sum()):.2f}"
+                    exact = bool((labels == target).all())
+                out.append(self.tile(gallery_id, caption, exact))
             return out
 
+        def known(labels) -> str:
+            return engine.label_text(labels) if labels is not None else "labels unknown"
+
         summary = (
-            f"**A:** {engine.label_text(labels_a) if labels_a is not None else 'labels unknown'} · "
-            f"**B:** {engine.label_text(labels_b) if labels_b is not None else 'labels unknown'}\n\n"
-            f"**Target set T = A {operator} B:** {engine.label_text(target) if target is not None else 'unknown (an input is not a dataset image)'}\n\n"
-            f"**Predicted from the composed code:** {engine.label_text(predicted)}"
+            f"**A:** {known(labels_a)} · **B:** {known(labels_b)}\n\n"
+            f"**Target set T = A {operator} B:** "
+            f"{'unknown (an input is not a dataset image)' if target is None else known(target)}\n\n"
+            f"**Predicted from the composed code:** {engine.label_text(result.predicted_probs > 0.5)}"
         )
+        if target is not None and target.sum() > MAX_ITEMS:
+            summary += (
+                f"\n\nT has {target.sum()} labels and gallery images hold at most {MAX_ITEMS}: "
+                "no exact match exists."
+            )
         return (
             summary,
             tiles(result.ids, result.distances),
             tiles(result.bitwise_ids, result.bitwise_distances),
         )
 
-    def fill_slot(active, evt: gr.SelectData):
+
+def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Blocks:
+    examples_dir.mkdir(parents=True, exist_ok=True)
+    example_paths = []
+    for name, (image, _) in engine.examples.items():
+        path = examples_dir / f"{name}.png"
+        if not path.exists():
+            Image.fromarray(image).save(path)
+        example_paths.append(str(path))
+    present = Presenter(engine, OutputFiles(outputs_dir))
+    channels = engine.hier_codes.local_bits.shape[1]
+    d = engine.defaults
+
+    def search(image_path, theta, top_l, top_k):
+        theta, top_l, top_k = check_params(engine, theta, top_l, top_k)
+        image = read_image(image_path, "a query image")
+        state = {"image": image, "labels": engine.known_labels(image), "encoded": engine.encode_hier(image)}
+        return present.search(state, theta, top_l, top_k)
+
+    def rerank(state, theta, top_l, top_k):
+        if not state:  # moving a slider before choosing a query just sets it
+            return (gr.skip(),) * len(outputs)
+        return present.search(state, *check_params(engine, theta, top_l, top_k))
+
+    def why(state, theta, top_l, evt: gr.SelectData):
+        if not state or "reranked_ids" not in state:
+            raise gr.Error("Run a search first.")
+        theta, top_l, _ = check_params(engine, theta, top_l, 1)
+        return present.why(state, evt.index, theta, top_l)
+
+    def compose(image_a_path, image_b_path, operator):
+        if operator not in OPERATORS:
+            raise gr.Error(f"Unknown operator {operator!r}: choose union, intersection or difference.")
+        image_a = read_image(image_a_path, "an image in slot A")
+        image_b = read_image(image_b_path, "an image in slot B")
+        return present.compose(image_a, image_b, operator)
+
+    def compose_when_filled(image_a_path, image_b_path, operator):
+        if not image_a_path or not image_b_path:
+            return gr.skip(), gr.skip(), gr.skip()  # changing the operator before filling both slots is fine
+        return compose(image_a_path, image_b_path, operator)
+
+    def fill_slot(active, image_a_path, image_b_path, evt: gr.SelectData):
+        """A tile fills the first empty slot, else the one the radio names; the radio moves on."""
+        slot = "Slot A" if not image_a_path else "Slot B" if not image_b_path else active
         path = example_paths[evt.index]
-        if active == "Slot A":
-            return path, gr.skip(), "Slot B"
-        return gr.skip(), path, "Slot A"
+        return (path, gr.skip(), "Slot B") if slot == "Slot A" else (gr.skip(), path, "Slot A")
 
     with gr.Blocks(title="hashdemo: deep hashing you can see") as demo:
         gr.Markdown(
-            "# hashdemo\nHierarchical hashing with CAM attention bit selection, and deep code operation hashing (DCOH), "
+            "# hashdemo\nHierarchical hashing with CAM attention bit selection, and deep code operation "
+            "hashing (DCOH), "
             "trained on Fashion-MNIST outfits. Every number comes from the shipped checkpoints."
         )
         with gr.Tab("Attention & search"):
             state = gr.State(None)
             with gr.Row():
                 with gr.Column(scale=1):
-                    query = gr.Image(
-                        label="Query image", type="filepath", sources=["upload", "clipboard"], height=256
+                    query = ImageInput(
+                        label="Query image",
+                        type="filepath",
+                        image_mode=None,
+                        sources=["upload", "clipboard"],
+                        height=256,
                     )
                     gr.Examples(
-                        example_paths, inputs=query, label="Example queries (query split: labels known)"
+                        example_paths,
+                        inputs=query,
+                        label="Example queries (query split: labels known)",
+                        examples_per_page=len(example_paths),
                     )
                     theta = gr.Slider(
                         0.0, 1.0, value=d["theta"], step=0.05, label="theta (binarisation threshold)"
@@ -235,12 +314,13 @@ def build_demo(engine: Engine, examples_dir: Path) -> gr.Blocks:
                     strip_view = gr.Image(
                         label="4. Code strips: H_g (top), H_l (bottom, selected bits in gold)"
                     )
-            coarse_header = gr.Markdown("**Global code only (top-K)**")
-            coarse_view = gr.Gallery(label="Global code only (top-K)", columns=SHOWN_RESULTS, height=220)
-            rerank_header = gr.Markdown("**Re-ranked on the L attention bits**")
-            rerank_view = gr.Gallery(
-                label="Re-ranked on the L attention bits", columns=SHOWN_RESULTS, height=220
-            )
+            with gr.Row():
+                with gr.Column():
+                    coarse_header = gr.Markdown(f"**{COARSE_TITLE}**")
+                    coarse_view = gr.Gallery(label=COARSE_TITLE, columns=5, height=340)
+                with gr.Column():
+                    rerank_header = gr.Markdown(f"**{RERANK_TITLE}**")
+                    rerank_view = gr.Gallery(label=RERANK_TITLE, columns=5, height=340)
             with gr.Row():
                 why_image = gr.Image(label="Why this result: its own attention region", height=200)
                 why_text = gr.Markdown("Select a re-ranked result to see which selected bits it agrees on.")
@@ -258,8 +338,15 @@ def build_demo(engine: Engine, examples_dir: Path) -> gr.Blocks:
                 state,
             ]
             query.change(search, [query, theta, top_l, top_k], outputs, api_name="search")
-            for slider in (theta, top_l, top_k):
-                slider.release(rerank, [state, theta, top_l, top_k], outputs, api_name=False)
+            for slider in (theta, top_l, top_k):  # a drag, a typed value: the last one wins
+                slider.change(
+                    rerank,
+                    [state, theta, top_l, top_k],
+                    outputs,
+                    api_name=False,
+                    trigger_mode="always_last",
+                    show_progress="hidden",
+                )
             rerank_view.select(why, [state, theta, top_l], [why_image, why_text], api_name=False)
 
         with gr.Tab("Compose"):
@@ -268,11 +355,15 @@ def build_demo(engine: Engine, examples_dir: Path) -> gr.Blocks:
                 "composes their hash codes; the gallery is searched with the composed code."
             )
             with gr.Row():
-                slot_a = gr.Image(
-                    label="Slot A", type="filepath", sources=["upload", "clipboard"], height=200
-                )
-                slot_b = gr.Image(
-                    label="Slot B", type="filepath", sources=["upload", "clipboard"], height=200
+                slot_a, slot_b = (
+                    ImageInput(
+                        label=name,
+                        type="filepath",
+                        image_mode=None,
+                        sources=["upload", "clipboard"],
+                        height=200,
+                    )
+                    for name in ("Slot A", "Slot B")
                 )
                 with gr.Column():
                     operator = gr.Radio(list(OPERATORS), value="union", label="Operator")
@@ -284,20 +375,23 @@ def build_demo(engine: Engine, examples_dir: Path) -> gr.Blocks:
             tiles_view = gr.Gallery(
                 value=example_paths,
                 label="Example images (click to fill a slot)",
-                columns=12,
-                height=140,
+                columns=6,
+                height="auto",
                 allow_preview=False,
             )
             summary = gr.Markdown()
-            composed_view = gr.Gallery(label="Top 20 for the composed code", columns=10, height=300)
-            bitwise_view = gr.Gallery(label="Bitwise baseline, top 20", columns=10, height=300, visible=False)
-            tiles_view.select(fill_slot, [active], [slot_a, slot_b, active], api_name=False)
+            with gr.Row():
+                composed_view = gr.Gallery(label="Top 20 for the composed code", columns=5, height="auto")
+                bitwise_view = gr.Gallery(
+                    label="Bitwise baseline, top 20", columns=5, height="auto", visible=False
+                )
+            tiles_view.select(fill_slot, [active, slot_a, slot_b], [slot_a, slot_b, active], api_name=False)
             compose_inputs, compose_outputs = (
                 [slot_a, slot_b, operator],
                 [summary, composed_view, bitwise_view],
             )
             compose_button.click(compose, compose_inputs, compose_outputs, api_name="compose")
-            operator.change(compose, compose_inputs, compose_outputs, api_name=False)
+            operator.change(compose_when_filled, compose_inputs, compose_outputs, api_name=False)
             show_bitwise.change(
                 lambda show: gr.Gallery(visible=show), show_bitwise, bitwise_view, api_name=False
             )
@@ -359,7 +453,8 @@ bit takes for this image. Then, per query (`hashdemo/cam.py: attend`):
    connected component** is the attention region (`attention_region`, OpenCV).
 2. Each Conv7 map, normalised and upsampled, is its activation map $AM_c$; $B_c = [AM_c > \theta]$ and
    $$s_c = \mathrm{sum}(B_c \wedge B_{avg}) \quad (2.4)$$ (`feature_map_scores`).
-3. The $L$ maps with the highest scores (ties by channel index) give the selected bits $\Psi_q$ (`select_bits`).
+3. The $L$ maps with the highest scores (ties by channel index) give the selected bits $\Psi_q$
+   (`select_bits`).
 
 **Search** (`hashdemo/index.py: hierarchical_search`): rank the gallery by Hamming distance on $H_g$ and keep
 the top $K$; re-rank those by $d_H(\Psi_q(H_q), \Psi_q(H_i))$ (2.5), ties by the global distance, then id.

@@ -1,35 +1,23 @@
 """The app's named endpoints through gradio_client, against the real app on a free loopback port."""
 
-import socket
-
 import pytest
 from gradio_client import Client, handle_file
 
 from hashdemo.data import CLASS_NAMES
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def served():
-    import app
-
-    port = _free_port()
-    app.launch(prevent_thread_lock=True, server_port=port, quiet=True)
-    yield app, Client(f"http://127.0.0.1:{port}/", verbose=False)
-    app.demo.close()
+def api(served):
+    app, url = served
+    return app, Client(url, verbose=False)
 
 
 def _examples(app) -> list[str]:
     return sorted(str(p) for p in app.EXAMPLES_DIR.glob("query-*.png"))
 
 
-def test_search_returns_panels_and_both_result_rows(served):
-    app, client = served
+def test_search_returns_panels_and_both_result_rows(api):
+    app, client = api
     out = client.predict(handle_file(_examples(app)[0]), 0.4, 16, 200, api_name="/search")
     cam, region, maps, _scores, strip, info, coarse_header, coarse, rerank_header, reranked = out
     assert all(isinstance(path, str) for path in (cam, region, strip))
@@ -40,8 +28,8 @@ def test_search_returns_panels_and_both_result_rows(served):
     assert all(any(name in tile["caption"] for name in CLASS_NAMES) for tile in reranked)
 
 
-def test_changing_l_changes_the_reranked_row(served):
-    app, client = served
+def test_changing_l_changes_the_reranked_row(api):
+    app, client = api
     image = handle_file(_examples(app)[1])
     few = client.predict(image, 0.4, 2, 500, api_name="/search")[9]
     many = client.predict(image, 0.4, 48, 500, api_name="/search")[9]
@@ -49,8 +37,8 @@ def test_changing_l_changes_the_reranked_row(served):
 
 
 @pytest.mark.parametrize("operator", ["union", "intersection", "difference"])
-def test_compose_each_operator(served, operator):
-    app, client = served
+def test_compose_each_operator(api, operator):
+    app, client = api
     a, b = _examples(app)[2], _examples(app)[3]
     summary, composed, bitwise = client.predict(handle_file(a), handle_file(b), operator, api_name="/compose")
     assert "Target set" in summary and "Predicted from the composed code" in summary
@@ -68,14 +56,14 @@ def test_compose_each_operator(served, operator):
         ((0.4, 16, 10001), "K must be between 1 and 10000"),
     ],
 )
-def test_search_refuses_out_of_range_parameters(served, args, message):
-    app, client = served
+def test_search_refuses_out_of_range_parameters(api, args, message):
+    app, client = api
     with pytest.raises(Exception, match=message):
         client.predict(handle_file(_examples(app)[0]), *args, api_name="/search")
 
 
-def test_not_an_image_gets_a_sentence_and_the_server_keeps_serving(served, tmp_path):
-    app, client = served
+def test_not_an_image_gets_a_sentence_and_the_server_keeps_serving(api, tmp_path):
+    app, client = api
     text = tmp_path / "notes.png"
     text.write_text("this is not an image")
     with pytest.raises(Exception, match="not an image"):
@@ -83,9 +71,11 @@ def test_not_an_image_gets_a_sentence_and_the_server_keeps_serving(served, tmp_p
     assert len(client.predict(handle_file(_examples(app)[0]), 0.4, 16, 200, api_name="/search")[9]) == 10
 
 
-def test_unknown_operator_and_missing_slot_are_refused(served):
-    app, client = served
+def test_unknown_operator_and_missing_slot_are_refused(api):
+    app, client = api
     with pytest.raises(Exception, match="operator"):
-        client.predict(handle_file(_examples(app)[0]), handle_file(_examples(app)[1]), "xor", api_name="/compose")
+        client.predict(
+            handle_file(_examples(app)[0]), handle_file(_examples(app)[1]), "xor", api_name="/compose"
+        )
     with pytest.raises(Exception, match="slot B"):
         client.predict(handle_file(_examples(app)[0]), None, "union", api_name="/compose")

@@ -1,0 +1,22 @@
+"""The real app, served once per test session on a free loopback port."""
+
+import socket
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served():
+    """(the app module, its base URL): `import app` loads both checkpoints and the 10k gallery."""
+    import app
+
+    port = free_port()
+    app.launch(prevent_thread_lock=True, server_port=port, quiet=True)
+    yield app, f"http://127.0.0.1:{port}/"
+    app.demo.close()

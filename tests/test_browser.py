@@ -1,0 +1,223 @@
+"""The app in a real browser: Debian's chromium driven by Playwright, against the real app on a loopback port.
+
+Selection is by role, label and visible text. Gradio's Image/Gallery labels are not tied to their content
+(`<label data-testid="block-label">` without `for`), so `block()` scopes a component by its visible label.
+Waits are on conditions only. `HASHDEMO_SCREENSHOTS=1` also rewrites the four screenshots in assets/.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect, sync_playwright = sync_api.expect, sync_api.sync_playwright
+
+from hashdemo.data import CLASS_NAMES  # noqa: E402
+from hashdemo.ui import SHOWN_MAPS, SHOWN_RESULTS  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 1000}
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+TILE = re.compile(r"^Thumbnail \d+ of \d+$")
+COARSE, RERANKED = "Global code only (top-K)", "Re-ranked on the L attention bits"
+COMPOSED = "Top 20 for the composed code"
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed")
+expect.set_options(timeout=30_000)  # handlers are CPU-bound and the machine may be busy
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(served, browser):
+    _, url = served
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(url)
+    expect(page.get_by_role("tab", name="Attention & search")).to_be_visible()
+    yield page
+    context.close()
+
+
+def _example(app, index: int) -> str:
+    return str(app.EXAMPLES_DIR / f"query-{index}.png")
+
+
+def block(page, label: str):
+    """The component whose visible block label contains `label`."""
+    return page.locator(".block").filter(has=page.get_by_test_id("block-label").filter(has_text=label))
+
+
+def tiles(page, label: str):
+    return block(page, label).get_by_role("button", name=TILE)
+
+
+def expect_image_loaded(page, img) -> None:
+    img.scroll_into_view_if_needed()  # Gradio's images are loading="lazy"
+    expect(img).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
+
+
+def expect_captions_name_classes(tile_buttons, count: int) -> list[str]:
+    expect(tile_buttons).to_have_count(count)
+    captions = tile_buttons.all_inner_texts()
+    assert all(any(name in caption for name in CLASS_NAMES) for caption in captions), captions
+    return captions
+
+
+def upload_query(page, path: str) -> None:
+    page.get_by_role("tab", name="Attention & search").click()
+    block(page, "Query image").get_by_label("File upload").set_input_files(path)
+
+
+def search(page, path: str) -> None:
+    """Upload a query and wait until both result rows carry their P@10."""
+    before = page.get_by_text(re.compile("^Query labels")).all_inner_texts()
+    upload_query(page, path)
+    expect(page.get_by_text(re.compile(rf"^{re.escape(COARSE)} · P@10 ="))).to_be_visible()
+    expect(page.get_by_text(re.compile(rf"^{re.escape(RERANKED)} · P@10 ="))).to_be_visible()
+    expect(tiles(page, RERANKED)).to_have_count(SHOWN_RESULTS)
+    if before:  # a second search: wait for the new query's info line
+        expect(page.get_by_text(re.compile("^Query labels"))).not_to_have_text(before[0])
+
+
+def fill_slots(page, first: int, second: int) -> None:
+    page.get_by_role("tab", name="Compose").click()
+    examples = tiles(page, "Example images")
+    examples.nth(first).click()
+    expect(block(page, "Slot A").locator("img")).to_be_visible()
+    expect(page.get_by_role("radio", name="Slot B", exact=True)).to_be_checked()
+    examples.nth(second).click()
+    expect(block(page, "Slot B").locator("img")).to_be_visible()
+    expect(page.get_by_role("radio", name="Slot A", exact=True)).to_be_checked()
+
+
+def compose(page, operator: str) -> None:
+    page.get_by_role("radio", name=operator, exact=True).check()
+    page.get_by_role("button", name="Compose", exact=True).click()
+    expect(page.get_by_text(f"Target set T = A {operator} B")).to_be_visible()
+    expect(page.get_by_text("Predicted from the composed code")).to_be_visible()
+    expect(tiles(page, COMPOSED)).to_have_count(20)
+
+
+def test_search_shows_the_attention_panels_and_both_result_rows(served, page):
+    app, _ = served
+    search(page, _example(app, 0))
+    for label in ("1. Averaged CAM", "2. B_avg", "4. Code strips"):
+        expect_image_loaded(page, block(page, label).locator("img"))
+    expect(tiles(page, "3. Activation maps")).to_have_count(SHOWN_MAPS)
+    expect_image_loaded(page, tiles(page, "3. Activation maps").first.locator("img"))
+    info = page.get_by_text(re.compile(r"^Query labels: .+\. Selected \d+ of \d+ local bits"))
+    expect(info).to_be_visible()
+    for row in (COARSE, RERANKED):
+        expect_captions_name_classes(tiles(page, row), SHOWN_RESULTS)
+        expect_image_loaded(page, tiles(page, row).last.locator("img"))
+    # selecting a re-ranked result explains it
+    tiles(page, RERANKED).first.click()
+    why = page.get_by_text(re.compile(r"^Result 1 \(gallery #\d+, .+\) agrees with the query on"))
+    expect(why).to_be_visible()
+    expect_image_loaded(page, block(page, "Why this result").locator("img"))
+
+
+def test_changing_l_reranks(served, page):
+    app, _ = served
+    search(page, _example(app, 1))
+    before = tiles(page, RERANKED).all_inner_texts()
+    number = page.get_by_role("spinbutton", name="number input for L (selected local bits)")
+    new_l = 2 if int(number.input_value()) > 4 else 48
+    # Typing a value fires the slider's `release` when the box loses focus (Enter alone does not).
+    number.fill(str(new_l))
+    number.press("Tab")
+    expect(page.get_by_text(re.compile(rf"Selected {new_l} of \d+ local bits"))).to_be_visible()
+    after = expect_captions_name_classes(tiles(page, RERANKED), SHOWN_RESULTS)
+    assert after != before
+    # Dragging the range with the mouse fires `release` on pointerup.
+    slider = page.get_by_role("slider", name="range slider for L (selected local bits)")
+    top = slider.get_attribute("max")
+    box = slider.bounding_box()
+    page.mouse.move(box["x"] + 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] + 40, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    expect(number).to_have_value(top)
+    expect(page.get_by_text(re.compile(rf"Selected {top} of {top} local bits"))).to_be_visible()
+    expect(tiles(page, RERANKED)).not_to_have_text(after)
+
+
+def test_compose_each_operator_from_example_tiles(page):
+    fill_slots(page, 2, 5)
+    for operator in ("union", "intersection", "difference"):
+        compose(page, operator)
+        expect_captions_name_classes(tiles(page, COMPOSED), 20)
+
+
+def test_a_non_image_upload_is_explained(page, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image\n")
+    upload_query(page, str(text))
+    toast = page.get_by_role("status").filter(has_text="not an image")
+    failed = block(page, "1. Averaged CAM").get_by_text("Error", exact=True)
+    expect(toast.or_(failed).first).to_be_visible()  # the event has finished
+    expect(toast).to_be_visible(timeout=3_000)
+
+
+def test_the_app_keeps_working_after_a_non_image_upload(served, page, tmp_path):
+    app, _ = served
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image\n")
+    upload_query(page, str(text))
+    expect(block(page, "1. Averaged CAM").get_by_text("Error", exact=True)).to_be_visible()
+    search(page, _example(app, 3))
+    expect_captions_name_classes(tiles(page, RERANKED), SHOWN_RESULTS)
+    expect(block(page, "1. Averaged CAM").get_by_text("Error", exact=True)).to_be_hidden()
+
+
+def _load_all_images(page) -> None:
+    page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(img => { img.loading = 'eager'; })")
+    page.wait_for_function(
+        "[...document.querySelectorAll('img')].filter(i => i.offsetParent).every(i => i.complete)"
+    )
+
+
+@pytest.mark.skipif(os.environ.get("HASHDEMO_SCREENSHOTS") != "1", reason="set HASHDEMO_SCREENSHOTS=1")
+def test_save_screenshots(served, page):
+    app, _ = served
+    ASSETS.mkdir(exist_ok=True)
+    search(page, _example(app, 0))
+    _load_all_images(page)
+    page.screenshot(path=ASSETS / "screenshot_search.png", full_page=True)
+
+    fill_slots(page, 2, 5)
+    page.get_by_label("Show the bitwise baseline").check()
+    compose(page, "union")
+    expect(tiles(page, "Bitwise baseline")).to_have_count(20)
+    _load_all_images(page)
+    page.screenshot(path=ASSETS / "screenshot_compose.png", full_page=True)
+
+    page.get_by_role("tab", name="Benchmarks").click()
+    expect(page.get_by_role("heading", name=re.compile("^Hierarchical hashing"))).to_be_visible()
+    _load_all_images(page)
+    page.screenshot(path=ASSETS / "screenshot_benchmarks.png", full_page=True)
+
+    page.get_by_role("tab", name="How it works").click()
+    expect(page.get_by_role("heading", name=re.compile("^1. Hierarchical hashing"))).to_be_visible()
+    page.wait_for_function("document.querySelectorAll('.katex').length > 0")
+    page.screenshot(path=ASSETS / "screenshot_how.png", full_page=True)
