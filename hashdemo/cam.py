@@ -92,3 +92,15 @@ def attend(
     activation_maps = normalise(upsample(conv7, size))
     binarised, scores = feature_map_scores(activation_maps, region, theta)
     return Attention(m_avg, b_avg, region, activation_maps, binarised, scores, select_bits(scores, top_l))
+
+
+def attend_code(
+    conv7: np.ndarray,
+    cam_weights: np.ndarray,
+    global_bits: np.ndarray,
+    theta: float,
+    top_l: int,
+    size: int = 64,
+) -> Attention:
+    """`attend` with each global bit's CAM signed by the bit's value (0/1) in this image."""
+    return attend(conv7, cam_weights, theta, top_l, size, bit_signs=global_bits.astype(np.float32) * 2 - 1)

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hashdemo.cam import Attention, attend
+from hashdemo.cam import Attention, attend_code
 from hashdemo.checkpoints import CHECKPOINT_DIR, Loaded, load_checkpoint
 from hashdemo.data import CLASS_NAMES, OutfitRecipe, default_cache_dir, load_outfits, recipe_hash
-from hashdemo.evaluation import operator_bits
+from hashdemo.evaluation import bitwise_bits, operator_bits
 from hashdemo.index import HammingIndex, hierarchical_search
 from hashdemo.label_ops import compose_labels
 from hashdemo.models import OPERATORS, Encoded, HashNet
@@ -139,8 +139,7 @@ class Engine:
         return self.hier.model.encode(image[None], with_conv7=True)
 
     def attention(self, encoded: Encoded, theta: float, top_l: int) -> Attention:
-        signs = encoded.global_bits[0].astype(np.float32) * 2 - 1
-        return attend(encoded.conv7[0], self.cam_weights, theta, top_l, size=64, bit_signs=signs)
+        return attend_code(encoded.conv7[0], self.cam_weights, encoded.global_bits[0], theta, top_l)
 
     def search_encoded(self, encoded: Encoded, theta: float, top_l: int, top_k: int) -> SearchResult:
         """Attention, bit selection and the two-level search for an already encoded query."""
@@ -181,11 +180,7 @@ class Engine:
         bits = self.dcoh.model.encode(np.stack([image_a, image_b])).global_bits  # (2, K)
         composed = operator_bits(self.dcoh.operators, operator, bits[:1], bits[1:])  # (1, K)
         probs = _classifier_probs(self.dcoh.model, composed)
-        bitwise = {
-            "union": bits[:1] | bits[1:],
-            "intersection": bits[:1] & bits[1:],
-            "difference": bits[:1] & (1 - bits[1:]),
-        }[operator]
+        bitwise = bitwise_bits(operator, bits[:1], bits[1:])
         distances, ids = self.dcoh_index.search(composed, k)
         bitwise_distances, bitwise_ids = self.dcoh_index.search(bitwise, k)
         return ComposeResult(probs, ids[0], distances[0], bitwise_ids[0], bitwise_distances[0])

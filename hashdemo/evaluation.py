@@ -80,6 +80,13 @@ def operator_bits(
     return (operators(operator, signs_a, signs_b) > 0).to(torch.uint8).numpy()
 
 
+def bitwise_bits(operator: str, bits_a: np.ndarray, bits_b: np.ndarray) -> np.ndarray:
+    """The bitwise baseline: OR, AND and AND-NOT of two 0/1 codes."""
+    return {"union": bits_a | bits_b, "intersection": bits_a & bits_b, "difference": bits_a & (1 - bits_b)}[
+        operator
+    ]
+
+
 def composed_map(
     generated_bits: np.ndarray, targets: np.ndarray, db_bits: np.ndarray, db_labels: np.ndarray, k: int = 100
 ) -> dict[str, float]:
@@ -91,15 +98,17 @@ def composed_map(
     }
 
 
-def hier_validation(model: HashNet, split: Split) -> dict[str, float]:
-    """Val mAP of the global and the full local code; selection is their mean."""
+def hier_validation(model: HashNet, split: Split, with_local: bool = True) -> dict[str, float]:
+    """Val mAP of the global and the full local code; selection is their mean (global alone for
+    the one-level baseline, whose local code is not trained)."""
     encoded = model.encode(split.images)
     q, db = validation_ids(len(split.labels))
     scores = {
         level: mean_average_precision(hamming_ranking(bits[q], bits[db]), split.labels[q], split.labels[db])
         for level, bits in (("global", encoded.global_bits), ("local", encoded.local_bits))
     }
-    return {**scores, "selection": (scores["global"] + scores["local"]) / 2}
+    selection = (scores["global"] + scores["local"]) / 2 if with_local else scores["global"]
+    return {**scores, "selection": selection}
 
 
 def dcoh_validation(

@@ -57,7 +57,7 @@ class HierTraining:
         return {name: value.item() for name, value in terms.items()}
 
     def validate(self, val: Split) -> dict[str, float]:
-        return hier_validation(self.model, val)
+        return hier_validation(self.model, val, with_local=self.cfg.local_weight > 0)
 
     def state(self) -> dict[str, dict]:
         return {"model": self.model.state_dict()}
@@ -154,10 +154,15 @@ class DCOHTraining:
         cfg = self.cfg
         out = self.model(x)
         codes = out.global_relaxed  # (B, K)
-        # The operator losses train the operators (and the shared classifier), not h(x): early in
-        # training their outputs are noise, and letting that reach h(x) wrecked the real codes.
-        generated, generated_labels = self.generate(codes.detach(), labels, generator)  # (G, K), (G, C)
-        self.prototypes.update(codes.detach(), labels)
+        # Operators act on the +-1 codes they are given at query time, and their losses train
+        # them (and the shared classifier), not h(x): early on their outputs are noise, and
+        # letting that reach h(x) wrecked the real codes.
+        signs = torch.where(codes.detach() > 0, 1.0, -1.0)
+        generated, generated_labels = self.generate(signs, labels, generator)  # (G, K), (G, C)
+        self.prototypes.update(signs, labels)
+        # D compares binary codes, as the gallery holds them; the straight-through sign passes
+        # its gradient to the operators unchanged.
+        generated_binary = generated + (torch.where(generated > 0, 1.0, -1.0) - generated).detach()
         terms = {
             "similarity": losses.pairwise_likelihood_loss(
                 codes, codes, losses.jaccard_similarity(labels, labels)
@@ -166,7 +171,7 @@ class DCOHTraining:
             "label": losses.label_loss(out.logits, labels)
             + losses.label_loss(self.model.classifier(generated), generated_labels),
             "quant": losses.quantization_loss(codes) + losses.quantization_loss(generated),
-            "adversarial": losses.generator_loss(self.discriminator(generated)),
+            "adversarial": losses.generator_loss(self.discriminator(generated_binary)),
         }
         total = (
             terms["similarity"]
@@ -179,7 +184,7 @@ class DCOHTraining:
         self.discriminator.requires_grad_(True)
         if cfg.adv_weight > 0:
             terms["discriminator"] = losses.discriminator_loss(
-                self.discriminator(codes.detach()), self.discriminator(generated.detach())
+                self.discriminator(signs), self.discriminator(generated_binary.detach())
             )
             _update(self.optimizers[1], terms["discriminator"])
         return {name: value.item() for name, value in terms.items()}
