@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from hashdemo.cam import Attention, attend_code
-from hashdemo.checkpoints import CHECKPOINT_DIR, Loaded, load_checkpoint
+from hashdemo.checkpoints import CHECKPOINT_DIR, Loaded, load_checkpoint, sha256_of
 from hashdemo.data import CLASS_NAMES, OutfitRecipe, default_cache_dir, load_outfits, recipe_hash
 from hashdemo.evaluation import bitwise_bits, operator_bits
 from hashdemo.index import HammingIndex, hierarchical_search
@@ -47,10 +47,6 @@ class ComposeResult:
     distances: np.ndarray  # (k,)
     bitwise_ids: np.ndarray  # (k,) the bitwise OR / AND / AND-NOT baseline
     bitwise_distances: np.ndarray
-
-
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 class Engine:
@@ -111,8 +107,8 @@ class Engine:
         key = "-".join(
             [
                 recipe_hash(recipe),
-                _file_digest(checkpoints / "hier" / "model.pt"),
-                _file_digest(checkpoints / "dcoh" / "model.pt"),
+                sha256_of(checkpoints / "hier" / "model.pt")[:16],
+                sha256_of(checkpoints / "dcoh" / "model.pt")[:16],
             ]
         )
         codes_path = cache / f"gallery-codes-{key}.npz"

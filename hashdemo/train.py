@@ -114,10 +114,11 @@ class DCOHTraining:
         self.operators = CodeOperators(cfg.bits)
         self.discriminator = CodeDiscriminator(cfg.bits)
         generator_params = [*self.model.parameters(), *self.operators.parameters()]
-        self.optimizers = [
-            torch.optim.AdamW(generator_params, cfg.lr, weight_decay=cfg.weight_decay),
-            torch.optim.AdamW(self.discriminator.parameters(), cfg.lr, betas=(0.5, 0.999)),
-        ]
+        self.optimizers = [torch.optim.AdamW(generator_params, cfg.lr, weight_decay=cfg.weight_decay)]
+        if cfg.adv_weight > 0:  # the ablation never trains D
+            self.optimizers.append(
+                torch.optim.AdamW(self.discriminator.parameters(), cfg.lr, betas=(0.5, 0.999))
+            )
 
     def generate(
         self, codes: torch.Tensor, labels: torch.Tensor, generator: torch.Generator

@@ -83,15 +83,24 @@ def read_image(path: str | None, what: str) -> np.ndarray:
         raise gr.Error(f"{what.capitalize()}: {error}") from None
 
 
-def check_params(engine: Engine, theta: float, top_l: float, top_k: float) -> tuple[float, int, int]:
+def check_params(engine: Engine, theta, top_l, top_k) -> tuple[float, int, int]:
+    """theta, L and K as numbers in range, or a gr.Error naming the valid range (never clamped)."""
     channels, gallery = engine.hier_codes.local_bits.shape[1], len(engine.gallery_labels)
-    if theta is None or not 0.0 <= float(theta) <= 1.0:
-        raise gr.Error(f"theta must be between 0 and 1 (got {theta}).")
-    if top_l is None or not 1 <= int(top_l) <= channels:
-        raise gr.Error(f"L must be between 1 and {channels}, the number of local bits (got {top_l}).")
-    if top_k is None or not 1 <= int(top_k) <= gallery:
-        raise gr.Error(f"K must be between 1 and {gallery}, the gallery size (got {top_k}).")
-    return float(theta), int(top_l), int(top_k)
+    rules = (
+        ("theta", theta, float, 0.0, 1.0, ""),
+        ("L", top_l, int, 1, channels, ", the number of local bits"),
+        ("K", top_k, int, 1, gallery, ", the gallery size"),
+    )
+    values = []
+    for name, value, kind, low, high, why in rules:
+        try:
+            number = kind(float(value))
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not low <= number <= high:
+            raise gr.Error(f"{name} must be between {low:g} and {high:g}{why} (got {value!r}).")
+        values.append(number)
+    return tuple(values)
 
 
 class Presenter:
