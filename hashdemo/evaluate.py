@@ -238,10 +238,9 @@ def evaluate_dcoh(checkpoints: Path = CHECKPOINT_DIR) -> dict:
         row["oracle"] = oracle(targets, gallery.global_bits, g_labels, rng)
         row["pairs"] = len(targets)
         operators_result[operator] = row
-    # both judged by the trained discriminator of `dcoh`; the ablation's own D was never trained
     distribution = {
-        name: distribution_gap(dcoh, codes[name][1].global_bits, np.concatenate(generated))
-        for name, generated in generated_all.items()
+        name: distribution_gap(loaded, codes[name][1].global_bits, np.concatenate(generated_all[name]))
+        for name, loaded in (("dcoh", dcoh), ("dcoh_no_adv", ablation))
     }
     plot_pca(
         {name: (codes[name][1].global_bits, np.concatenate(g)) for name, g in generated_all.items()},
@@ -295,18 +294,21 @@ def oracle(
 
 
 @torch.no_grad()
-def distribution_gap(loaded: Loaded, real_bits: np.ndarray, generated_bits: np.ndarray) -> dict[str, float]:
-    """How far operator outputs are from real codes: D's accuracy, and the per-bit mean gap."""
+def distribution_gap(
+    loaded: Loaded, real_bits: np.ndarray, generated_bits: np.ndarray
+) -> dict[str, float | None]:
+    """How far operator outputs are from real gallery codes: the per-bit mean gap, and the accuracy
+    of the model's own trained discriminator (None for the ablation, whose D never trained)."""
+    gap = float(np.abs(real_bits.mean(0) - generated_bits.mean(0)).mean())
+    if loaded.config.adv_weight == 0:
+        return {"discriminator_accuracy": None, "per_bit_mean_gap": gap}
 
     def signs(bits: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(bits.astype(np.float32) * 2 - 1)
 
     real_ok = (loaded.discriminator(signs(real_bits)) > 0).float().mean().item()
     fake_ok = (loaded.discriminator(signs(generated_bits)) <= 0).float().mean().item()
-    return {
-        "discriminator_accuracy": (real_ok + fake_ok) / 2,
-        "per_bit_mean_gap": float(np.abs(real_bits.mean(0) - generated_bits.mean(0)).mean()),
-    }
+    return {"discriminator_accuracy": (real_ok + fake_ok) / 2, "per_bit_mean_gap": gap}
 
 
 def plot_pca(codes: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
@@ -324,7 +326,7 @@ def plot_pca(codes: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Non
         ):
             xy = (data[:2000] - mean) @ vt[:2].T + jitter.normal(0, 0.05, (min(len(data), 2000), 2))
             ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.4, label=label, color=color)
-        ax.set(title=f"{name}: codes on the first two principal components", xlabel="PC 1", ylabel="PC 2")
+        ax.set(title=f"{name}: real vs generated codes (PCA)", xlabel="PC 1", ylabel="PC 2")
         ax.legend(loc="upper right", markerscale=4)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -363,7 +365,9 @@ def format_tables(name: str, result: dict) -> str:
         "|---|---|---|",
     ]
     for name, dist in result["distribution"].items():
-        lines.append(f"| {name} | {dist['discriminator_accuracy']:.3f} | {dist['per_bit_mean_gap']:.4f} |")
+        accuracy = dist["discriminator_accuracy"]
+        accuracy = "(no D trained)" if accuracy is None else f"{accuracy:.3f}"
+        lines.append(f"| {name} | {accuracy} | {dist['per_bit_mean_gap']:.4f} |")
     return "\n".join(lines)
 
 
@@ -383,6 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result = EVALUATIONS[args.method](args.checkpoints)
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     metrics_path = args.checkpoints / args.method / "metrics.json"
     metrics = json.loads(metrics_path.read_text())

@@ -10,12 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
-sync_api = pytest.importorskip("playwright.sync_api")
-expect, sync_playwright = sync_api.expect, sync_api.sync_playwright
-
-from hashdemo.data import CLASS_NAMES  # noqa: E402
-from hashdemo.ui import SHOWN_MAPS, SHOWN_RESULTS  # noqa: E402
+from hashdemo.data import CLASS_NAMES
+from hashdemo.ui import SHOWN_MAPS, SHOWN_RESULTS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -34,7 +32,6 @@ TILE = re.compile(r"^Thumbnail \d+ of \d+$")
 COARSE, RERANKED = "Global code only (top-K)", "Re-ranked on the L attention bits"
 COMPOSED = "Top 20 for the composed code"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed")
 expect.set_options(timeout=30_000)  # handlers are CPU-bound and the machine may be busy
 
 

@@ -1,0 +1,52 @@
+"""`python -m hashdemo.query`: results as JSON, and one line with exit status 2 for bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hashdemo.data import load_outfits
+from hashdemo.query import main
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    query = load_outfits()["query"]
+    folder = tmp_path_factory.mktemp("query-images")
+    paths = []
+    for i in range(2):
+        Image.fromarray(query.images[i]).save(folder / f"q{i}.png")
+        paths.append(str(folder / f"q{i}.png"))
+    (folder / "notes.png").write_text("not an image")
+    return paths, str(folder / "notes.png")
+
+
+def test_search_and_compose_print_json(examples, capsys):
+    (a, b), _ = examples
+    assert main(["search", a, "--L", "8", "--K", "50", "--top", "5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["selected_bits"]) == 8 and len(out["reranked"]) == 5
+    assert {r["gallery_id"] for r in out["reranked"]} <= set(range(10000))
+    assert main(["compose", a, b, "union", "--top", "7"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["results"]) == 7 and len(out["bitwise"]) == 7
+    assert np.all(np.diff([r["distance"] for r in out["results"]]) >= 0)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (lambda a, bad: ["search", bad], "not an image"),
+        (lambda a, bad: ["search", a + ".missing"], "could not be found"),
+        (lambda a, bad: ["search", a, "--L", "0"], "1 <= L <= 64"),
+        (lambda a, bad: ["search", a, "--theta", "1.5"], "0 <= theta <= 1"),
+        (lambda a, bad: ["search", a, "--K", "10001"], "1 <= K <= 10000"),
+        (lambda a, bad: ["compose", a, bad, "difference"], "not an image"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(examples, capsys, argv, message):
+    (a, _), bad = examples
+    assert main(argv(a, bad)) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
