@@ -410,7 +410,8 @@ def _load(recipe: OutfitRecipe, path: Path) -> dict[str, Split]:
     return splits
 
 
-_CACHE_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
+# what np.load raises for a truncated, damaged or foreign .npz file
+CACHE_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def load_outfits(
@@ -425,7 +426,7 @@ def load_outfits(
     if path.exists():
         try:
             return _load(recipe, path)
-        except _CACHE_ERRORS as err:
+        except CACHE_ERRORS as err:
             logger.warning("outfit cache %s unusable (%s: %s); rebuilding", path, type(err).__name__, err)
     _check_sources_present()
     logger.info("building Fashion-MNIST outfits (recipe %s) into %s", recipe_hash(recipe), path)

@@ -17,7 +17,14 @@ import torch
 
 from hashdemo.cam import Attention, attend_code
 from hashdemo.checkpoints import CHECKPOINT_DIR, Loaded, load_checkpoint, sha256_of
-from hashdemo.data import CLASS_NAMES, OutfitRecipe, default_cache_dir, load_outfits, recipe_hash
+from hashdemo.data import (
+    CACHE_ERRORS,
+    CLASS_NAMES,
+    OutfitRecipe,
+    default_cache_dir,
+    load_outfits,
+    recipe_hash,
+)
 from hashdemo.evaluation import bitwise_bits, operator_bits
 from hashdemo.index import HammingIndex, hierarchical_search
 from hashdemo.label_ops import compose_labels
@@ -209,7 +216,7 @@ def _load_codes(path: Path) -> dict[str, Encoded] | None:
                 )
                 for name in ("hier", "dcoh")
             }
-    except (OSError, KeyError, ValueError) as error:
+    except CACHE_ERRORS as error:
         log.warning("gallery code cache %s is unreadable (%s); re-encoding", path, error)
         return None
 

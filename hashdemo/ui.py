@@ -5,6 +5,7 @@ Handlers validate (raising `gr.Error` with a sentence), make one engine call and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -21,24 +22,29 @@ from hashdemo.images import MAX_PIXELS, NOT_AN_IMAGE, ImageError, load_image
 from hashdemo.models import OPERATORS
 
 
-class ImageInput(gr.Image):
-    """An image input whose upload check answers with a sentence.
+def image_input(label: str, height: int) -> gr.Image:
+    """An image input that hands the handler the raw file (hashdemo.images converts every mode)
+    and answers a bad upload with a sentence.
 
     Gradio opens an upload with PIL before any handler runs; a file that is not an image would
-    otherwise surface as a bare "Error" badge.
+    otherwise surface as a bare "Error" badge. The check is wrapped on the instance: a subclass of
+    a Gradio component makes Gradio write a .pyi stub next to this module at import time.
     """
+    component = gr.Image(
+        label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], height=height
+    )
+    check = component.preprocess
 
-    is_template = True
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         try:
-            return super().preprocess(payload)
+            return check(payload)
         except Image.DecompressionBombError:
-            raise gr.Error(
-                f"{self.label}: images over {MAX_PIXELS // 10**6} megapixels are refused."
-            ) from None
+            raise gr.Error(f"{label}: images over {MAX_PIXELS // 10**6} megapixels are refused.") from None
         except (UnidentifiedImageError, OSError):
-            raise gr.Error(f"{self.label}: {NOT_AN_IMAGE}") from None
+            raise gr.Error(f"{label}: {NOT_AN_IMAGE}") from None
+
+    component.preprocess = preprocess
+    return component
 
 
 CSS = ".caption-label { white-space: normal; font-size: 11px; line-height: 1.2; max-width: 96%; }"
@@ -58,7 +64,9 @@ class OutputFiles:
         directory.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, image: np.ndarray) -> str:
-        data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))[1].tobytes()
+        # fast PNG compression: the pictures are small and made on every request
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
         path = self.directory / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
         if not path.exists():
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(data)}")
@@ -108,11 +116,15 @@ class Presenter:
 
     def __init__(self, engine: Engine, files: OutputFiles):
         self.engine, self.files = engine, files
+        # a gallery tile's picture depends only on (id, frame): encode each one once
+        self.tile_picture = functools.lru_cache(maxsize=4096)(self._tile_picture)
+
+    def _tile_picture(self, gallery_id: int, relevant: bool | None) -> str:
+        return self.files(viz.framed(self.engine.gallery_images[gallery_id], relevant))
 
     def tile(self, gallery_id: int, caption: str, relevant: bool | None) -> tuple[str, str]:
         labels = self.engine.gallery_labels[gallery_id]
-        picture = self.files(viz.framed(self.engine.gallery_images[gallery_id], relevant))
-        return picture, f"{self.engine.label_text(labels)} · {caption}"
+        return self.tile_picture(int(gallery_id), relevant), f"{self.engine.label_text(labels)} · {caption}"
 
     def result_row(self, title: str, ids, captions, query_labels) -> tuple[str, list]:
         """A header with the row's P@10 (when the query's labels are known) and its framed tiles."""
@@ -137,7 +149,7 @@ class Presenter:
         chosen = set(att.selected.tolist())
         maps = [
             (
-                self.files(viz.heat_overlay(image, att.activation_maps[c], alpha=0.6)),
+                self.files(viz.heat_overlay(image, att.activation_maps[c], alpha=0.6, size=128)),
                 f"map {c} · s={att.scores[c]}" + (" · selected" if c in chosen else ""),
             )
             for c in np.argsort(-att.scores, kind="stable")[:SHOWN_MAPS]
@@ -167,7 +179,7 @@ class Presenter:
             self.files(viz.heat_overlay(image, att.m_avg)),
             self.files(viz.region_outline(att.b_avg, att.region)),
             maps,
-            viz.scores_chart(att.scores, att.selected),
+            self.files(viz.scores_chart(att.scores, att.selected)),
             self.files(viz.code_strip(result.global_bits, result.local_bits, att.selected)),
             info,
             *coarse,
@@ -289,13 +301,7 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
             state = gr.State(None)
             with gr.Row():
                 with gr.Column(scale=1):
-                    query = ImageInput(
-                        label="Query image",
-                        type="filepath",
-                        image_mode=None,
-                        sources=["upload", "clipboard"],
-                        height=256,
-                    )
+                    query = image_input("Query image", height=256)
                     gr.Examples(
                         example_paths,
                         inputs=query,
@@ -319,7 +325,7 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
                         columns=6,
                         height=300,
                     )
-                    scores_view = gr.Plot(label="Overlap scores of all Conv7 maps")
+                    scores_view = gr.Image(label="Overlap scores of all Conv7 maps")
                     strip_view = gr.Image(
                         label="4. Code strips: H_g (top), H_l (bottom, selected bits in gold)"
                     )
@@ -364,16 +370,7 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
                 "composes their hash codes; the gallery is searched with the composed code."
             )
             with gr.Row():
-                slot_a, slot_b = (
-                    ImageInput(
-                        label=name,
-                        type="filepath",
-                        image_mode=None,
-                        sources=["upload", "clipboard"],
-                        height=200,
-                    )
-                    for name in ("Slot A", "Slot B")
-                )
+                slot_a, slot_b = (image_input(name, height=200) for name in ("Slot A", "Slot B"))
                 with gr.Column():
                     operator = gr.Radio(list(OPERATORS), value="union", label="Operator")
                     active = gr.Radio(["Slot A", "Slot B"], value="Slot A", label="A tile click fills")
