@@ -199,7 +199,12 @@ def cmd_app(args: argparse.Namespace) -> None:
 
 
 def run_load(
-    url: str, examples: Sequence[str], callers: int = 16, calls_each: int = 2, timeout_s: float = 300.0
+    url: str,
+    examples: Sequence[str],
+    callers: int = 16,
+    calls_each: int = 2,
+    timeout_s: float = 300.0,
+    download_files: bool = True,
 ) -> dict:
     """`callers` threads, each with its own client, alternating /search and /compose on `url`
     (loopback only); every answer is compared with the same call made alone beforehand."""
@@ -222,12 +227,12 @@ def run_load(
         )
         return ("compose", i % len(examples)), (out[0], [t["caption"] for t in out[1]])
 
-    solo_client = Client(url, verbose=False)
+    solo_client = Client(url, verbose=False, download_files=download_files)
     expected = dict(call(solo_client, i) for i in range(2 * len(examples)))
     deadline = time.perf_counter() + timeout_s
 
     def caller(c: int) -> list[tuple[float, str]]:
-        client, outcomes = Client(url, verbose=False), []
+        client, outcomes = Client(url, verbose=False, download_files=download_files), []
         for j in range(calls_each):
             if time.perf_counter() > deadline:
                 outcomes.append((0.0, "timeout"))
@@ -249,6 +254,7 @@ def run_load(
     latencies = [t for t, status in outcomes if status in ("ok", "different")]
     return {
         "callers": callers,
+        "download_files": download_files,
         "calls": len(outcomes),
         "ok": sum(status == "ok" for _, status in outcomes),
         "different": sum(status == "different" for _, status in outcomes),
@@ -259,20 +265,42 @@ def run_load(
 
 
 def cmd_load(args: argparse.Namespace) -> None:
+    """Serve `app.py` in its own process (as a user would), then load it from this one."""
     import socket
+    import subprocess
+    import sys
+    import urllib.request
 
-    import app
-
+    root = Path(__file__).resolve().parent.parent
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    app.launch(prevent_thread_lock=True, server_port=port, quiet=True)
-    examples = sorted(str(p) for p in app.EXAMPLES_DIR.glob("query-*.png"))
+    env = {**os.environ, "HASHDEMO_HOST": "127.0.0.1", "HASHDEMO_PORT": str(port)}
+    server = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}/"
     try:
-        result = run_load(f"http://127.0.0.1:{port}/", examples, args.callers, args.calls_each)
+        deadline = time.perf_counter() + 180
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.perf_counter() > deadline:
+                    raise RuntimeError("the app did not start; run `python app.py` to see why") from None
+                time.sleep(0.5)
+        from hashdemo.data import default_cache_dir
+
+        examples = sorted(str(p) for p in (default_cache_dir() / "examples").glob("query-*.png"))
+        result = run_load(url, examples, args.callers, args.calls_each, download_files=args.download)
     finally:
-        app.demo.close()
-    print(f"{result['callers']} concurrent callers, {result['calls']} calls mixing /search and /compose")
+        server.terminate()
+        server.wait(timeout=30)
+    print(
+        f"{result['callers']} concurrent callers, {result['calls']} calls mixing /search and /compose; "
+        f"each call's latency {'includes' if args.download else 'excludes'} fetching its ~35 output pictures"
+    )
     print("| calls | same as alone | different | errors | p50 ms | p95 ms |\n|---|---|---|---|---|---|")
     print(
         f"| {result['calls']} | {result['ok']} | {result['different']} | {len(result['errors'])} "
@@ -310,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--json", type=str, default=None)
     load.add_argument("--callers", type=int, default=16)
     load.add_argument("--calls-each", type=int, default=2)
+    load.add_argument("--download", action="store_true", help="clients also fetch every output picture")
     load.set_defaults(func=cmd_load)
     return parser
 

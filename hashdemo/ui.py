@@ -381,7 +381,7 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
             tiles_view = gr.Gallery(
                 value=example_paths,
                 label="Example images (click to fill a slot)",
-                columns=6,
+                columns=12,
                 height="auto",
                 allow_preview=False,
             )
