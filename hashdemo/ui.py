@@ -427,9 +427,17 @@ def benchmark_tables(hier_metrics: dict, dcoh_metrics: dict) -> None:
     else:
         gr.Markdown(format_tables("hier", hier))
         with gr.Row():
-            gr.Plot(viz.map_vs_parameter(hier["val_grid"], hier, "L"), label="mAP against L (val)")
-            gr.Plot(viz.map_vs_parameter(hier["val_grid"], hier, "K"), label="mAP against K (val)")
-            gr.Plot(viz.pr_curves(hier["pr_curves"]), label="Precision-recall (test)")
+            gr.Plot(
+                viz.map_vs_parameter(hier["val_grid"], hier, "L"),
+                label="mAP against L (val)",
+                show_label=False,
+            )
+            gr.Plot(
+                viz.map_vs_parameter(hier["val_grid"], hier, "K"),
+                label="mAP against K (val)",
+                show_label=False,
+            )
+            gr.Plot(viz.pr_curves(hier["pr_curves"]), label="Precision-recall (test)", show_label=False)
     gr.Markdown("## DCOH, composed queries from query-split pairs against the gallery")
     if dcoh is None:
         gr.Markdown("No test results yet: run `python -m hashdemo.evaluate dcoh`.")
@@ -438,6 +446,7 @@ def benchmark_tables(hier_metrics: dict, dcoh_metrics: dict) -> None:
         gr.Plot(
             viz.operator_bars(dcoh["operators"], ("dcoh", "dcoh_no_adv", "bitwise", "label_route", "oracle")),
             label="mAP@100 per operator",
+            show_label=False,
         )
 
 
