@@ -483,11 +483,14 @@ and for difference $l_1 - (l_1 \cap l_2)$ if $|l_1| > |l_1 \cap l_2|$, else $l_1
 Difference is trained cascaded after union, $W_\ominus[h_{x_1 \oplus x_2}, h(x_2)]$ (3.6), and also on real
 pairs that share a label. Three losses (`hashdemo/train.py: DCOHTraining`):
 
-1. **multi-level similarity**: the pairwise likelihood with Jaccard targets, for real codes and for generated
-   codes against real ones with the operator's label;
+1. **multi-level similarity**: the pairwise likelihood with Jaccard targets among real codes, and between
+   each generated code and running-mean prototypes of the real codes of every label set;
 2. **semantic discriminability**: a linear classifier on codes predicts the labels, of generated codes too;
-3. **distribution matching**: a discriminator tells real codes from operator outputs; the operators learn
-   to fool it.
+3. **distribution matching**: a discriminator tells real binary codes from operator outputs (binarised with
+   a straight-through sign); the operators learn to fool it.
+
+The operators act on the $\pm 1$ codes they get at query time, and their losses train the operators and the
+classifier, not $h(x)$.
 
 A composed query (two images and an operator) is answered by Hamming search of the composed code against the
 gallery's real codes (`hashdemo/engine.py: Engine.compose`).
