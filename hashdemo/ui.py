@@ -382,7 +382,7 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
                 value=example_paths,
                 label="Example images (click to fill a slot)",
                 columns=12,
-                height="auto",
+                height=150,
                 allow_preview=False,
             )
             summary = gr.Markdown()
