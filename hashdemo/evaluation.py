@@ -132,9 +132,12 @@ def dcoh_validation(
     return {**scores, "selection": float(np.mean([scores[op] for op in OPERATORS]))}
 
 
-def hierarchical_ranking(query: Encoded, db: Encoded, selected: np.ndarray, top_k: int) -> np.ndarray:
-    """(Q, N) full ranking: coarse top-K on H_g re-ranked on the selected bits of H_l (eq. 2.5),
-    then the rest of the gallery in global-code order, so whole-gallery mAP is defined."""
+def hierarchical_ranking(
+    query: Encoded, db: Encoded, selected: np.ndarray, top_k: int, k: int | None = None
+) -> np.ndarray:
+    """(Q, k) ids: coarse top-K on H_g re-ranked on the selected bits of H_l (eq. 2.5). With k=None,
+    the full ranking: the rest of the gallery follows in global-code order, so whole-gallery mAP
+    is defined."""
     top_k = min(top_k, len(db.global_bits))
     global_index, local_index = HammingIndex(db.global_bits.shape[1]), HammingIndex(db.local_bits.shape[1])
     global_index.add(db.global_bits)
@@ -142,5 +145,7 @@ def hierarchical_ranking(query: Encoded, db: Encoded, selected: np.ndarray, top_
     reranked = hierarchical_search(
         global_index, local_index, query.global_bits, query.local_bits, selected, top_k
     )[0]
+    if k is not None and k <= top_k:
+        return reranked[:, :k]
     coarse = global_index.search(query.global_bits, len(db.global_bits))[1]
-    return np.concatenate([reranked, coarse[:, top_k:]], axis=1)
+    return np.concatenate([reranked, coarse[:, top_k:]], axis=1)[:, :k]
