@@ -28,11 +28,12 @@ from hashdemo.data import (
 from hashdemo.evaluation import bitwise_bits, operator_bits
 from hashdemo.index import HammingIndex, hierarchical_search
 from hashdemo.label_ops import compose_labels
-from hashdemo.models import OPERATORS, Encoded, HashNet
+from hashdemo.models import OPERATORS, Encoded, HashNet, signs_of
 
 log = logging.getLogger(__name__)
 # Used until the evaluation has chosen theta, L and K on the val split.
 FALLBACK_PARAMS = {"theta": 0.4, "L": 24, "K": 200}
+CACHED_FIELDS = ("global_bits", "local_bits", "pooled", "label_probs")  # Encoded without the Conv7 maps
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,6 @@ class Engine:
         """Attention, bit selection and the two-level search for an already encoded query."""
         top_k = min(top_k, len(self.gallery_labels))
         att = self.attention(encoded, theta, top_l)
-        coarse_d, coarse_ids = self.global_index.search(encoded.global_bits, top_k)
         ids, local_d, global_d = hierarchical_search(
             self.global_index,
             self.local_index,
@@ -157,12 +157,14 @@ class Engine:
             att.selected[None],
             top_k,
         )
+        # the re-ranked ids are exactly the coarse top-K; the coarse order is theirs by (global distance, id)
+        coarse = np.lexsort((ids[0], global_d[0]))
         return SearchResult(
             att,
             encoded.global_bits[0],
             encoded.local_bits[0],
-            coarse_ids[0],
-            coarse_d[0],
+            ids[0][coarse],
+            global_d[0][coarse],
             ids[0],
             local_d[0],
             global_d[0],
@@ -201,8 +203,7 @@ class Engine:
 @torch.no_grad()
 def _classifier_probs(model: HashNet, bits: np.ndarray) -> np.ndarray:
     """Label probabilities the code classifier gives a (1, K) 0/1 code."""
-    signs = torch.from_numpy(bits.astype(np.float32) * 2 - 1)
-    return torch.sigmoid(model.classifier(signs))[0].numpy()
+    return torch.sigmoid(model.classifier(signs_of(bits)))[0].numpy()
 
 
 def _load_codes(path: Path) -> dict[str, Encoded] | None:
@@ -211,10 +212,7 @@ def _load_codes(path: Path) -> dict[str, Encoded] | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {
-                name: Encoded(
-                    **{f: data[f"{name}.{f}"] for f in ("global_bits", "local_bits", "pooled", "label_probs")}
-                )
-                for name in ("hier", "dcoh")
+                name: Encoded(**{f: data[f"{name}.{f}"] for f in CACHED_FIELDS}) for name in ("hier", "dcoh")
             }
     except CACHE_ERRORS as error:
         log.warning("gallery code cache %s is unreadable (%s); re-encoding", path, error)
@@ -224,11 +222,7 @@ def _load_codes(path: Path) -> dict[str, Encoded] | None:
 def _save_codes(codes: dict[str, Encoded], path: Path) -> None:
     """Written to a temporary file and renamed, so a crash never leaves a half-written cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {
-        f"{name}.{f}": getattr(enc, f)
-        for name, enc in codes.items()
-        for f in ("global_bits", "local_bits", "pooled", "label_probs")
-    }
+    arrays = {f"{name}.{f}": getattr(enc, f) for name, enc in codes.items() for f in CACHED_FIELDS}
     tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, path)

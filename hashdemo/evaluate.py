@@ -40,7 +40,7 @@ from hashdemo.evaluation import (  # noqa: E402
 )
 from hashdemo.label_ops import compose_labels  # noqa: E402
 from hashdemo.metrics import mean_average_precision, precision_at_k, precision_recall_curve  # noqa: E402
-from hashdemo.models import OPERATORS, Encoded  # noqa: E402
+from hashdemo.models import OPERATORS, Encoded, signs_of  # noqa: E402
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -309,11 +309,8 @@ def distribution_gap(
     if loaded.config.adv_weight == 0:
         return {"discriminator_accuracy": None, "per_bit_mean_gap": gap}
 
-    def signs(bits: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(bits.astype(np.float32) * 2 - 1)
-
-    real_ok = (loaded.discriminator(signs(real_bits)) > 0).float().mean().item()
-    fake_ok = (loaded.discriminator(signs(generated_bits)) <= 0).float().mean().item()
+    real_ok = (loaded.discriminator(signs_of(real_bits)) > 0).float().mean().item()
+    fake_ok = (loaded.discriminator(signs_of(generated_bits)) <= 0).float().mean().item()
     return {"discriminator_accuracy": (real_ok + fake_ok) / 2, "per_bit_mean_gap": gap}
 
 

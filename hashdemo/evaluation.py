@@ -13,7 +13,7 @@ from hashdemo.data import Split
 from hashdemo.index import HammingIndex, hierarchical_search
 from hashdemo.label_ops import compose_labels
 from hashdemo.metrics import mean_average_precision
-from hashdemo.models import OPERATORS, CodeOperators, Encoded, HashNet
+from hashdemo.models import OPERATORS, CodeOperators, Encoded, HashNet, signs_of
 
 VAL_QUERIES = 500  # val is split into 500 queries against the other 1500 for model selection
 
@@ -74,10 +74,8 @@ def operator_bits(
     operators: CodeOperators, operator: str, bits_a: np.ndarray, bits_b: np.ndarray
 ) -> np.ndarray:
     """Apply a learned operator to 0/1 codes: signs in, sign of the output back to 0/1 bits."""
-    signs_a = torch.from_numpy(bits_a.astype(np.float32) * 2 - 1)
-    signs_b = torch.from_numpy(bits_b.astype(np.float32) * 2 - 1)
     operators.eval()
-    return (operators(operator, signs_a, signs_b) > 0).to(torch.uint8).numpy()
+    return (operators(operator, signs_of(bits_a), signs_of(bits_b)) > 0).to(torch.uint8).numpy()
 
 
 def bitwise_bits(operator: str, bits_a: np.ndarray, bits_b: np.ndarray) -> np.ndarray:

@@ -23,6 +23,11 @@ def preprocess(images: np.ndarray) -> torch.Tensor:
     return x.float().div_(127.5).sub_(1.0)
 
 
+def signs_of(bits: np.ndarray) -> torch.Tensor:
+    """0/1 codes as the +-1 float tensor the networks take."""
+    return torch.from_numpy(bits.astype(np.float32) * 2 - 1)
+
+
 def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),

@@ -1,0 +1,24 @@
+"""The engine's search: its global-only row is the coarse top-K a direct Hamming search gives."""
+
+import numpy as np
+import pytest
+
+from hashdemo.data import load_outfits
+from hashdemo.engine import Engine
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine.load()
+
+
+@pytest.mark.parametrize("top_k", [5, 50, 1000])
+def test_coarse_row_equals_a_direct_global_search(engine, top_k):
+    query = load_outfits()["query"]
+    for i in range(10):
+        encoded = engine.encode_hier(query.images[i])
+        result = engine.search_encoded(encoded, 0.7, 16, top_k)
+        distances, ids = engine.global_index.search(encoded.global_bits, top_k)
+        np.testing.assert_array_equal(result.coarse_ids, ids[0])
+        np.testing.assert_array_equal(result.coarse_distances, distances[0])
+        assert set(result.reranked_ids) == set(ids[0])
