@@ -11,10 +11,10 @@ import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from hashdemo.app.engine import Engine  # noqa: E402
+from hashdemo.app.ui import CSS, MAX_UPLOAD, build_demo  # noqa: E402
 from hashdemo.checkpoints import CheckpointError  # noqa: E402
 from hashdemo.data import DatasetMissingError, default_cache_dir  # noqa: E402
-from hashdemo.engine import Engine  # noqa: E402
-from hashdemo.ui import CSS, MAX_UPLOAD, build_demo  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 try:

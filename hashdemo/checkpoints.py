@@ -7,14 +7,15 @@ wrong-format checkpoint is refused with one line naming the file and the command
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from hashdemo.config import TrainConfig
+from hashdemo.files import write_atomic
 from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -33,7 +34,9 @@ class CheckpointError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Loaded:
+class Checkpoint:
+    """A loaded checkpoint: its config, networks in eval mode, and metrics."""
+
     config: TrainConfig
     model: HashNet  # eval mode
     operators: CodeOperators | None  # DCOH only
@@ -45,21 +48,15 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(checkpoint: dict, directory: Path) -> None:
     """model.pt with config.json and metrics.json beside it, and its sha256 in the parent's manifest."""
     directory.mkdir(parents=True, exist_ok=True)
     model_path = directory / "model.pt"
-    tmp = directory / f".model.pt.tmp{os.getpid()}"
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, model_path)
-    _write_atomic(directory / "config.json", json.dumps(checkpoint["config"], indent=2) + "\n")
-    _write_atomic(directory / "metrics.json", json.dumps(checkpoint["metrics"], indent=2) + "\n")
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    write_atomic(model_path, buffer.getvalue())
+    write_atomic(directory / "config.json", json.dumps(checkpoint["config"], indent=2) + "\n")
+    write_atomic(directory / "metrics.json", json.dumps(checkpoint["metrics"], indent=2) + "\n")
     manifest_path = directory.parent / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     manifest[directory.name] = {
@@ -67,10 +64,10 @@ def save_checkpoint(checkpoint: dict, directory: Path) -> None:
         "sha256": sha256_of(model_path),
         "format": CHECKPOINT_FORMAT,
     }
-    _write_atomic(manifest_path, json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
+    write_atomic(manifest_path, json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
 
 
-def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Loaded:
+def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Checkpoint:
     """Build the networks of checkpoint `name` (hier, single_level, dcoh, dcoh_no_adv) in eval mode."""
     path = directory / name / "model.pt"
     rebuild = f"rebuild it with `{TRAIN_COMMANDS.get(name, 'python -m hashdemo.train ...')}`"
@@ -101,4 +98,4 @@ def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Loaded:
     for module in (model, operators, discriminator):
         if module is not None:
             module.eval()
-    return Loaded(config, model, operators, discriminator, metrics)
+    return Checkpoint(config, model, operators, discriminator, metrics)

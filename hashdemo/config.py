@@ -13,6 +13,7 @@ class TrainConfig:
     batch_size: int = 128  # enough pairs per batch for the pairwise loss, small enough for CPU speed
     lr: float = 2e-3  # AdamW with cosine decay; stable for BatchNorm nets at this batch size
     weight_decay: float = 1e-4
+    image_size: int = 64  # input side in pixels; travels with the checkpoint so the app resizes to it
     conv7_channels: int = 64  # C: Conv7 maps, so local bits; 64 is where re-ranking has room
     bits: int = 32  # H (global code) for hier, K for dcoh
     local_weight: float = 1.0  # 0 trains the one-level (DPSH-style) baseline
@@ -20,6 +21,12 @@ class TrainConfig:
     label_weight: float = 1.0  # label prediction from codes (semantic discriminability)
     adv_weight: float = 0.2  # dcoh: distribution matching; 0 is the ablation
     train_size: int | None = None  # None: the whole train split; tests train on a few hundred
+
+    def __post_init__(self) -> None:
+        if self.method == "hier" and self.local_weight > 0 and self.bits >= self.conv7_channels:
+            raise ValueError(
+                f"the global code (H = {self.bits}) must be shorter than the local code (C = {self.conv7_channels})"
+            )
 
     @property
     def name(self) -> str:

@@ -7,7 +7,6 @@ All four splits come from one seed and are cached on disk as a pickle-free ``.np
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import itertools
@@ -15,15 +14,16 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import zipfile
 import zlib
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from hashdemo.files import savez_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ NUM_CLASSES = len(CLASS_NAMES)
 MAX_ITEMS = 3  # width of Split.items; recipes may use fewer items, never more
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "query", "gallery")
 # Bump whenever the rendering code changes what a given recipe produces: old caches then rebuild.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: item classes and boxes recorded (images unchanged)
 
 DEFAULT_FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 _FMNIST_FILES = {
@@ -105,12 +105,16 @@ class OutfitRecipe:
 class Split:
     """One split: images (N, S, S, 3) uint8 RGB, labels (N, 10) uint8 multi-hot,
     items (N, 3) int32 source item indices (FMNIST train for train/val, test for
-    query/gallery), -1 padding after the real items."""
+    query/gallery), -1 padding after the real items; classes (N, 3) int8 and boxes (N, 3, 3)
+    int16: each item's class and (top, left, side) on the canvas, -1 padding (for the
+    object-focused evaluation and "point at the object")."""
 
     name: str
     images: np.ndarray  # (N, S, S, 3) uint8
     labels: np.ndarray  # (N, 10) uint8
     items: np.ndarray  # (N, 3) int32
+    classes: np.ndarray  # (N, 3) int8
+    boxes: np.ndarray  # (N, 3, 3) int16
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -174,9 +178,10 @@ def all_label_sets(min_items: int = 1, max_items: int = MAX_ITEMS) -> list[tuple
     return [c for k in range(min_items, max_items + 1) for c in itertools.combinations(range(NUM_CLASSES), k)]
 
 
-def label_names(labels_row: np.ndarray) -> list[str]:
-    """Class names of one multi-hot row, in class order."""
-    return [CLASS_NAMES[c] for c in np.flatnonzero(np.asarray(labels_row))]
+def label_text(labels_row: np.ndarray) -> str:
+    """Class names of one multi-hot row, in class order, comma-separated; "(empty set)" for none."""
+    names = [CLASS_NAMES[c] for c in np.flatnonzero(np.asarray(labels_row))]
+    return ", ".join(names) if names else "(empty set)"
 
 
 def label_sets_of(labels: np.ndarray) -> list[frozenset[int]]:
@@ -268,10 +273,12 @@ def _render(
     rng: np.random.Generator,
     progress: bool = False,
     desc: str = "",
-) -> np.ndarray:
-    """(n, S, S, 3) uint8 outfit images for the source item indices ``items`` (n, 3)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n, S, S, 3) uint8 outfit images for the source item indices ``items`` (n, 3), and each
+    item's box (n, 3, 3) int16 (top, left, side), -1 padding."""
     n, size = len(items), recipe.image_size
     images = np.zeros((n, size, size, 3), dtype=np.uint8)
+    boxes = np.full((n, MAX_ITEMS, 3), -1, dtype=np.int16)
     counts = (items >= 0).sum(axis=1)
     cluttered = rng.random(n) < recipe.clutter_prob
     # bright tints: every channel in [0.35, 1], the brightest exactly 1
@@ -295,11 +302,12 @@ def _render(
             grey = cv2.resize(source_images[items[i, j]], (side, side), interpolation=interp)
             alpha = grey.astype(np.float32)[..., None] / 255.0  # (side, side, 1)
             y, x = corners[j]
+            boxes[i, j] = (y, x, side)
             patch = canvas[y : y + side, x : x + side]
             patch *= 1.0 - alpha
             patch += alpha * (255.0 * tints[i, j])
         images[i] = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
-    return images
+    return images, boxes
 
 
 def _labels_from_classes(classes: np.ndarray) -> np.ndarray:
@@ -324,8 +332,10 @@ def build_outfits(recipe: OutfitRecipe = OutfitRecipe(), progress: bool = False)
         n = recipe.size_of(name)
         classes = _sample_classes(n, recipe, rng, cover_all=name == "gallery")
         items = _sample_items(classes, pools[name], rng)
-        images = _render(items, sources[_SOURCE_OF_SPLIT[name]][0], recipe, rng, progress, name)
-        splits[name] = Split(name, images, _labels_from_classes(classes), items)
+        images, boxes = _render(items, sources[_SOURCE_OF_SPLIT[name]][0], recipe, rng, progress, name)
+        splits[name] = Split(
+            name, images, _labels_from_classes(classes), items, classes.astype(np.int8), boxes
+        )
     return splits
 
 
@@ -358,6 +368,8 @@ def validate_split(split: Split, recipe: OutfitRecipe) -> None:
         "images": ((n, size, size, 3), np.uint8),
         "labels": ((n, NUM_CLASSES), np.uint8),
         "items": ((n, MAX_ITEMS), np.int32),
+        "classes": ((n, MAX_ITEMS), np.int8),
+        "boxes": ((n, MAX_ITEMS, 3), np.int16),
     }
     for field, (shape, dtype) in expected.items():
         array = getattr(split, field)
@@ -375,36 +387,29 @@ def validate_split(split: Split, recipe: OutfitRecipe) -> None:
         raise ValueError(f"{split.name}: item count differs from label count")
     if counts.min() < recipe.min_items or counts.max() > recipe.max_items:
         raise ValueError(f"{split.name}: item count outside [{recipe.min_items}, {recipe.max_items}]")
+    if not np.array_equal(split.classes >= 0, real) or not np.array_equal(split.boxes[..., 2] >= 0, real):
+        raise ValueError(f"{split.name}: classes or boxes disagree with items")
     if split.items.max() >= _SOURCE_SIZE[_SOURCE_OF_SPLIT[split.name]]:
         raise ValueError(f"{split.name}.items: index beyond the source set")
 
 
+SPLIT_ARRAYS = ("images", "labels", "items", "classes", "boxes")  # the Split fields stored per split
+
+
 def _save(splits: dict[str, Split], recipe: OutfitRecipe, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"recipe": np.array(json.dumps(asdict(recipe), sort_keys=True))}
     for name, split in splits.items():
-        arrays.update(
-            {f"{name}/images": split.images, f"{name}/labels": split.labels, f"{name}/items": split.items}
-        )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is plain shareable data
-        os.replace(tmp, path)  # atomic: readers see the old file or the complete new one
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        arrays.update({f"{name}/{field}": getattr(split, field) for field in SPLIT_ARRAYS})
+    savez_atomic(path, arrays)
 
 
 def _load(recipe: OutfitRecipe, path: Path) -> dict[str, Split]:
     with np.load(path, allow_pickle=False) as npz:
-        keys = {f"{s}/{f}" for s in SPLIT_NAMES for f in ("images", "labels", "items")}
-        if set(npz.files) != keys | {"recipe"}:
+        if set(npz.files) != {f"{s}/{f}" for s in SPLIT_NAMES for f in SPLIT_ARRAYS} | {"recipe"}:
             raise ValueError(f"unexpected keys {sorted(npz.files)}")
         if json.loads(str(npz["recipe"])) != asdict(recipe):
             raise ValueError("cached recipe differs")
-        splits = {s: Split(s, npz[f"{s}/images"], npz[f"{s}/labels"], npz[f"{s}/items"]) for s in SPLIT_NAMES}
+        splits = {s: Split(s, *(npz[f"{s}/{f}"] for f in SPLIT_ARRAYS)) for s in SPLIT_NAMES}
     for split in splits.values():
         validate_split(split, recipe)
     return splits
@@ -462,58 +467,7 @@ def describe(splits: dict[str, Split]) -> dict:
     return out
 
 
-def save_montage(split: Split, path: str | os.PathLike, rows: int = 4, cols: int = 8) -> None:
-    """Write a PNG grid of the first rows*cols images of ``split`` titled with their labels."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+if __name__ == "__main__":  # `python -m hashdemo.data`: the command line lives in hashdemo.cli.data
+    from hashdemo.cli.data import main
 
-    fig = Figure(figsize=(cols * 1.5, rows * 2.0), dpi=120)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < len(split):
-            ax.imshow(split.images[i], interpolation="nearest")
-            ax.set_title("\n".join(label_names(split.labels[i])), fontsize=6)
-    fig.suptitle(f"Fashion-MNIST outfits: {split.name}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """CLI: ``python -m hashdemo.data [--describe] [--montage PATH] [--<recipe field> V ...]``."""
-    parser = argparse.ArgumentParser(prog="python -m hashdemo.data", description=__doc__)
-    parser.add_argument("--describe", action="store_true", help="print the split summary JSON")
-    parser.add_argument("--montage", metavar="PATH", help="write a labelled PNG grid of gallery")
-    parser.add_argument(
-        "--cache-dir", help="cache directory (default $HASHDEMO_CACHE_DIR or ~/.cache/hashdemo)"
-    )
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
-    defaults = OutfitRecipe()
-    for f in fields(OutfitRecipe):
-        if f.name != "version":
-            value = getattr(defaults, f.name)
-            parser.add_argument(
-                f"--{f.name.replace('_', '-')}",
-                type=type(value),
-                default=value,
-                help=f"recipe field (default {value})",
-            )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        recipe = OutfitRecipe(
-            **{f.name: getattr(args, f.name) for f in fields(OutfitRecipe) if f.name != "version"}
-        )
-        splits = load_outfits(recipe, cache_dir=args.cache_dir, progress=args.progress)
-    except (DatasetMissingError, ValueError) as err:
-        print(err, file=sys.stderr)
-        return 2
-    if args.describe:
-        print(json.dumps(describe(splits), indent=2))
-    if args.montage:
-        save_montage(splits["gallery"], args.montage)
-        logger.info("montage written to %s", args.montage)
-    return 0
-
-
-if __name__ == "__main__":
     sys.exit(main())

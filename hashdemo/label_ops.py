@@ -5,12 +5,11 @@ Works row-wise on 0/1 integer arrays, numpy or torch alike (only operators both 
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import TypeVar
 
-from hashdemo.models import OPERATORS
+Labels = TypeVar("Labels")  # a numpy array or a torch tensor of 0/1 integers
 
-Labels = np.ndarray | torch.Tensor
+OPERATORS = ("union", "intersection", "difference")
 
 
 def union(labels_a: Labels, labels_b: Labels) -> Labels:
@@ -31,6 +30,18 @@ def difference(labels_a: Labels, labels_b: Labels) -> Labels:
 
 
 LABEL_OPS = dict(zip(OPERATORS, (union, intersection, difference), strict=True))
+
+
+def jaccard(labels_a: Labels, labels_b: Labels) -> Labels:
+    """(B, C), (M, C) multi-hot -> (B, M) |a & b| / |a | b|, 0 where both sets are empty.
+
+    The similarity graded by shared labels: training targets (eq. multi-level similarity),
+    composed-query metrics and the app's captions all use this one definition.
+    """
+    a, b = labels_a * 1.0, labels_b * 1.0
+    inter = a @ b.T
+    union_size = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
+    return inter / (union_size + (union_size == 0))
 
 
 def compose_labels(operator: str, labels_a: Labels, labels_b: Labels) -> Labels:

@@ -11,14 +11,6 @@ import torch.nn.functional as F
 LOGIT_RANGE = 8.0
 
 
-def jaccard_similarity(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
-    """(B, C), (M, C) multi-hot -> (B, M) |a & b| / |a | b|: similarity graded by shared labels."""
-    a, b = labels_a.float(), labels_b.float()
-    inter = a @ b.T
-    union = a.sum(1, keepdim=True) + b.sum(1)[None, :] - inter
-    return inter / union.clamp(min=1.0)
-
-
 def pairwise_likelihood_loss(
     codes_a: torch.Tensor, codes_b: torch.Tensor, similarity: torch.Tensor
 ) -> torch.Tensor:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-OPERATORS = ("union", "intersection", "difference")
+from hashdemo.label_ops import OPERATORS
 
 
 def preprocess(images: np.ndarray) -> torch.Tensor:
@@ -76,8 +76,8 @@ class HashNet(nn.Module):
 
     def __init__(self, conv7_channels: int = 64, bits: int = 32, n_classes: int = 10):
         super().__init__()
-        if bits >= conv7_channels:
-            raise ValueError(f"global bits ({bits}) must be fewer than Conv7 channels ({conv7_channels})")
+        if bits > conv7_channels:
+            raise ValueError(f"global bits ({bits}) must not outnumber Conv7 channels ({conv7_channels})")
         self.backbone = Backbone(conv7_channels)
         self.local_norm = nn.BatchNorm1d(conv7_channels)
         self.global_proj = nn.Linear(conv7_channels, bits)

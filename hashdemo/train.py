@@ -21,9 +21,9 @@ from hashdemo import losses
 from hashdemo.checkpoints import CHECKPOINT_DIR, CHECKPOINT_FORMAT, save_checkpoint
 from hashdemo.config import TrainConfig
 from hashdemo.data import NUM_CLASSES, Split, load_outfits
-from hashdemo.evaluation import dcoh_validation, hier_validation
-from hashdemo.label_ops import compose_labels
+from hashdemo.label_ops import compose_labels, jaccard
 from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet, preprocess
+from hashdemo.retrieval.protocol import dcoh_validation, hier_validation
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,12 @@ class HierTraining:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.model = HashNet(cfg.conv7_channels, cfg.bits)
-        self.optimizers = [torch.optim.AdamW(self.model.parameters(), cfg.lr, weight_decay=cfg.weight_decay)]
+        self.optimizers = [adamw(self.model.parameters(), cfg)]
 
     def step(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
         cfg = self.cfg
         out = self.model(x)
-        similarity = losses.jaccard_similarity(labels, labels)  # (B, B)
+        similarity = jaccard(labels, labels)  # (B, B)
         terms = {
             "global": losses.pairwise_likelihood_loss(out.global_relaxed, out.global_relaxed, similarity),
             "local": losses.pairwise_likelihood_loss(out.local_relaxed, out.local_relaxed, similarity),
@@ -99,9 +99,7 @@ class LabelSetPrototypes:
 
     def similarity_loss(self, generated: torch.Tensor, generated_labels: torch.Tensor) -> torch.Tensor:
         targets, target_labels = self.codes[self.seen], self.labels[self.seen]
-        return losses.pairwise_likelihood_loss(
-            generated, targets, losses.jaccard_similarity(generated_labels, target_labels)
-        )
+        return losses.pairwise_likelihood_loss(generated, targets, jaccard(generated_labels, target_labels))
 
 
 class DCOHTraining:
@@ -114,7 +112,7 @@ class DCOHTraining:
         self.operators = CodeOperators(cfg.bits)
         self.discriminator = CodeDiscriminator(cfg.bits)
         generator_params = [*self.model.parameters(), *self.operators.parameters()]
-        self.optimizers = [torch.optim.AdamW(generator_params, cfg.lr, weight_decay=cfg.weight_decay)]
+        self.optimizers = [adamw(generator_params, cfg)]
         if cfg.adv_weight > 0:  # the ablation never trains D
             self.optimizers.append(
                 torch.optim.AdamW(self.discriminator.parameters(), cfg.lr, betas=(0.5, 0.999))
@@ -165,9 +163,7 @@ class DCOHTraining:
         # its gradient to the operators unchanged.
         generated_binary = generated + (torch.where(generated > 0, 1.0, -1.0) - generated).detach()
         terms = {
-            "similarity": losses.pairwise_likelihood_loss(
-                codes, codes, losses.jaccard_similarity(labels, labels)
-            )
+            "similarity": losses.pairwise_likelihood_loss(codes, codes, jaccard(labels, labels))
             + self.prototypes.similarity_loss(generated, generated_labels),
             "label": losses.label_loss(out.logits, labels)
             + losses.label_loss(self.model.classifier(generated), generated_labels),
@@ -199,6 +195,17 @@ class DCOHTraining:
             "operators": self.operators.state_dict(),
             "discriminator": self.discriminator.state_dict(),
         }
+
+
+def adamw(params, cfg: TrainConfig, **kwargs) -> torch.optim.AdamW:
+    """AdamW decaying only weight matrices and conv kernels, never norm weights or biases
+    (as nanoGPT's configure_optimizers does): decaying a BatchNorm scale shrinks the code's margins."""
+    params = list(params)
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, cfg.lr, **kwargs)
 
 
 def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hashdemo.bench import main
+from hashdemo.cli.bench import main
 
 
 def test_search_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from hashdemo.app.ui import SHOWN_MAPS, SHOWN_RESULTS
 from hashdemo.data import CLASS_NAMES
-from hashdemo.ui import SHOWN_MAPS, SHOWN_RESULTS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -8,9 +8,9 @@ import pytest
 
 from hashdemo.cam import attend_code
 from hashdemo.checkpoints import CHECKPOINT_DIR, load_checkpoint
+from hashdemo.cli.evaluate import SUBSET, subset_scores
 from hashdemo.config import TrainConfig
 from hashdemo.data import load_outfits
-from hashdemo.evaluate import SUBSET, subset_scores
 
 # Bits are signs of float outputs; a different BLAS thread count may flip a near-zero one.
 TOLERANCE = 0.005
@@ -37,7 +37,7 @@ def test_checkpoint_files_agree(name):
     loaded = load_checkpoint(name)
     config = json.loads((CHECKPOINT_DIR / name / "config.json").read_text())
     assert TrainConfig(**config) == loaded.config and loaded.config.name == name
-    assert loaded.metrics["train_seconds"] <= 600, "the shipped runs train in at most 10 minutes"
+    assert loaded.metrics["train_seconds"] <= 1200, "a shipped model trains in at most 20 minutes"
     assert loaded.metrics["selected_epoch"] >= 1
 
 

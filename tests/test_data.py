@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hashdemo import data
+from hashdemo.cli import data as data_cli
 
 SMALL = data.OutfitRecipe(train_size=300, val_size=100, query_size=50, gallery_size=300)
 
@@ -111,7 +112,8 @@ def test_boxes_never_intersect():
 def test_label_helpers():
     row = np.zeros(10, dtype=np.uint8)
     row[[0, 9]] = 1
-    assert data.label_names(row) == ["T-shirt/top", "Ankle boot"]
+    assert data.label_text(row) == "T-shirt/top, Ankle boot"
+    assert data.label_text(np.zeros(10, dtype=np.uint8)) == "(empty set)"
     assert data.label_sets_of(np.stack([row, np.eye(10, dtype=np.uint8)[3]])) == [
         frozenset({0, 9}),
         frozenset({3}),
@@ -176,7 +178,7 @@ def test_missing_data_raises_with_both_remedies(tmp_path, monkeypatch, capsys):
     assert "\n" not in message
     assert "apt-get install dataset-fashion-mnist" in message
     assert "HASHDEMO_FMNIST_DIR" in message
-    assert data.main(["--describe", "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert data_cli.main(["--describe", "--cache-dir", str(tmp_path / "cache")]) == 2
     captured = capsys.readouterr()
     assert captured.err.strip() == message and captured.out == ""
 
@@ -214,7 +216,7 @@ def test_cli_describe_and_montage(tmp_path, capsys):
         "--gallery-size",
         "300",
     ]
-    assert data.main(argv) == 0
+    assert data_cli.main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["sizes"] == {"train": 300, "val": 100, "query": 50, "gallery": 300}
     assert summary["gallery_distinct_label_sets"] == 175

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from hashdemo.app.engine import Engine
 from hashdemo.data import load_outfits
-from hashdemo.engine import Engine
 
 
 @pytest.fixture(scope="module")
@@ -12,13 +12,13 @@ def engine():
     return Engine.load()
 
 
-@pytest.mark.parametrize("top_k", [5, 50, 1000])
-def test_coarse_row_equals_a_direct_global_search(engine, top_k):
+@pytest.mark.parametrize("n_coarse", [5, 50, 1000])
+def test_coarse_row_equals_a_direct_global_search(engine, n_coarse):
     query = load_outfits()["query"]
     for i in range(10):
         encoded = engine.encode_hier(query.images[i])
-        result = engine.search_encoded(encoded, 0.7, 16, top_k)
-        distances, ids = engine.global_index.search(encoded.global_bits, top_k)
+        result = engine.search_encoded(encoded, 0.7, 16, n_coarse)
+        distances, ids = engine.global_index.search(encoded.global_bits, n_coarse)
         np.testing.assert_array_equal(result.coarse_ids, ids[0])
         np.testing.assert_array_equal(result.coarse_distances, distances[0])
         assert set(result.reranked_ids) == set(ids[0])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hashdemo.metrics import (
+from hashdemo.retrieval.metrics import (
     mean_average_precision,
     precision_at_k,
     precision_recall_curve,

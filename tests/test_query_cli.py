@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hashdemo.cli.query import main
 from hashdemo.data import load_outfits
-from hashdemo.query import main
 
 
 @pytest.fixture(scope="module")

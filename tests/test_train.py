@@ -6,24 +6,26 @@ import numpy as np
 import pytest
 import torch
 
-import hashdemo.evaluation
+import hashdemo.retrieval.protocol
 from hashdemo import data
 from hashdemo.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from hashdemo.models import OPERATORS, CodeDiscriminator, CodeOperators, HashNet, preprocess
+from hashdemo.label_ops import OPERATORS
+from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet, preprocess
 from hashdemo.train import TrainConfig, fit, overlap_partners
 
 # ----------------------------------------------------------------------------- code operators
 
 
 @pytest.mark.parametrize("operator", OPERATORS)
-def test_operator_shapes_and_range(operator: str) -> None:
+def test_operator_is_tanh_of_a_linear_map_on_the_concatenated_codes(operator: str) -> None:
     torch.manual_seed(0)
     ops = CodeOperators(bits=8)
     a, b = torch.randn(5, 8).tanh(), torch.randn(5, 8).tanh()
-    out = ops(operator, a, b)
-    assert out.shape == (5, 8)
-    assert ((out > -1) & (out < 1)).all()
-    assert not torch.equal(out, ops(operator, b, a))  # [h1, h2] is ordered: the maps see which is which
+    linear = ops.maps[operator]
+    assert linear.weight.shape == (8, 16)  # W in R^{K x 2K} (eqs. 3.3-3.5)
+    expected = torch.tanh(a @ linear.weight[:, :8].T + b @ linear.weight[:, 8:].T + linear.bias)
+    torch.testing.assert_close(ops(operator, a, b), expected)
+    assert not torch.equal(ops(operator, a, b), ops(operator, b, a))  # [h1, h2] is ordered
 
 
 def test_operators_differ_from_each_other() -> None:
@@ -130,7 +132,7 @@ def runs(request, splits):
     torch.set_num_threads(1)
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(hashdemo.evaluation, "VAL_QUERIES", VAL_QUERIES)
+            mp.setattr(hashdemo.retrieval.protocol, "VAL_QUERIES", VAL_QUERIES)
             return cfg, fit(cfg, splits, progress=False), fit(cfg, splits, progress=False)
     finally:
         torch.set_num_threads(threads)

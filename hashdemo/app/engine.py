@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,19 +15,20 @@ import numpy as np
 import torch
 
 from hashdemo.cam import Attention, attend_code
-from hashdemo.checkpoints import CHECKPOINT_DIR, Loaded, load_checkpoint, sha256_of
+from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint, sha256_of
+from hashdemo.checks import number_in_range
+from hashdemo.code_ops import bitwise_bits, operator_bits
 from hashdemo.data import (
     CACHE_ERRORS,
-    CLASS_NAMES,
     OutfitRecipe,
     default_cache_dir,
     load_outfits,
     recipe_hash,
 )
-from hashdemo.evaluation import bitwise_bits, operator_bits
-from hashdemo.index import HammingIndex, hierarchical_search
-from hashdemo.label_ops import compose_labels
-from hashdemo.models import OPERATORS, Encoded, HashNet, signs_of
+from hashdemo.files import savez_atomic
+from hashdemo.label_ops import OPERATORS, compose_labels
+from hashdemo.models import Encoded, HashNet, signs_of
+from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 
 log = logging.getLogger(__name__)
 # Used until the evaluation has chosen theta, L and K on the val split.
@@ -58,12 +58,12 @@ class ComposeResult:
 
 
 class Engine:
-    """Loaded models + gallery codes + indexes; `search` and `compose` are what the UI calls."""
+    """Both checkpoints + gallery codes + indexes; `search` and `compose` are what the UI calls."""
 
     def __init__(
         self,
-        hier: Loaded,
-        dcoh: Loaded,
+        hier: Checkpoint,
+        dcoh: Checkpoint,
         gallery_images: np.ndarray,
         gallery_labels: np.ndarray,
         hier_codes: Encoded,
@@ -74,9 +74,9 @@ class Engine:
         self.gallery_images, self.gallery_labels = gallery_images, gallery_labels
         self.hier_codes, self.dcoh_codes = hier_codes, dcoh_codes
         self.cam_weights = hier.model.cam_weights().numpy()  # (H, C)
-        self.global_index = self._index(hier_codes.global_bits)
-        self.local_index = self._index(hier_codes.local_bits)
-        self.dcoh_index = self._index(dcoh_codes.global_bits)
+        self.global_index = HammingIndex(hier_codes.global_bits)
+        self.local_index = HammingIndex(hier_codes.local_bits)
+        self.dcoh_index = HammingIndex(dcoh_codes.global_bits)
         test = hier.metrics.get("test", {})
         self.defaults = {key: test.get(key, value) for key, value in FALLBACK_PARAMS.items()}
         # labels of images that are known dataset images, by pixel digest (examples and the gallery)
@@ -88,12 +88,6 @@ class Engine:
                 for img, lab in zip(gallery_images, gallery_labels, strict=True)
             }
         )
-
-    @staticmethod
-    def _index(bits: np.ndarray) -> HammingIndex:
-        index = HammingIndex(bits.shape[1])
-        index.add(bits)
-        return index
 
     @classmethod
     def load(
@@ -120,11 +114,11 @@ class Engine:
             ]
         )
         codes_path = cache / f"gallery-codes-{key}.npz"
-        codes = _load_codes(codes_path)
+        codes = load_codes(codes_path)
         if codes is None:
             report(0.4, "encoding the 10k gallery with both models (first start only)")
             codes = {"hier": hier.model.encode(gallery.images), "dcoh": dcoh.model.encode(gallery.images)}
-            _save_codes(codes, codes_path)
+            save_codes(codes, codes_path)
         report(0.9, "building the indexes")
         query = splits["query"]
         examples = {f"query-{i}": (query.images[i], query.labels[i]) for i in range(n_examples)}
@@ -133,6 +127,16 @@ class Engine:
         return engine
 
     # ------------------------------------------------------------------ queries
+
+    def check_params(self, theta: object, top_l: object, n_coarse: object) -> tuple[float, int, int]:
+        """theta, L and K as numbers in range, or a ValueError naming the valid range (never clamped)."""
+        return (
+            number_in_range("theta", theta, 0.0, 1.0),
+            number_in_range(
+                "L (selected local bits)", top_l, 1, self.hier_codes.local_bits.shape[1], integer=True
+            ),
+            number_in_range("K (coarse candidates)", n_coarse, 1, len(self.gallery_labels), integer=True),
+        )
 
     def known_labels(self, image: np.ndarray) -> np.ndarray | None:
         """The label set of a dataset image (an example or a gallery image), None for others."""
@@ -145,9 +149,9 @@ class Engine:
     def attention(self, encoded: Encoded, theta: float, top_l: int) -> Attention:
         return attend_code(encoded.conv7[0], self.cam_weights, encoded.global_bits[0], theta, top_l)
 
-    def search_encoded(self, encoded: Encoded, theta: float, top_l: int, top_k: int) -> SearchResult:
+    def search_encoded(self, encoded: Encoded, theta: float, top_l: int, n_coarse: int) -> SearchResult:
         """Attention, bit selection and the two-level search for an already encoded query."""
-        top_k = min(top_k, len(self.gallery_labels))
+        n_coarse = min(n_coarse, len(self.gallery_labels))
         att = self.attention(encoded, theta, top_l)
         ids, local_d, global_d = hierarchical_search(
             self.global_index,
@@ -155,7 +159,7 @@ class Engine:
             encoded.global_bits,
             encoded.local_bits,
             att.selected[None],
-            top_k,
+            n_coarse,
         )
         # the re-ranked ids are exactly the coarse top-K; the coarse order is theirs by (global distance, id)
         coarse = np.lexsort((ids[0], global_d[0]))
@@ -170,8 +174,8 @@ class Engine:
             global_d[0],
         )
 
-    def search(self, image: np.ndarray, theta: float, top_l: int, top_k: int) -> SearchResult:
-        return self.search_encoded(self.encode_hier(image), theta, top_l, top_k)
+    def search(self, image: np.ndarray, theta: float, top_l: int, n_coarse: int) -> SearchResult:
+        return self.search_encoded(self.encode_hier(image), theta, top_l, n_coarse)
 
     def gallery_attention(self, gallery_id: int, theta: float, top_l: int) -> tuple[Attention, np.ndarray]:
         """A result's own attention (for "why"), and its local bits."""
@@ -194,11 +198,6 @@ class Engine:
     def target_labels(operator: str, labels_a: np.ndarray, labels_b: np.ndarray) -> np.ndarray:
         return compose_labels(operator, labels_a[None], labels_b[None])[0]
 
-    @staticmethod
-    def label_text(labels: np.ndarray) -> str:
-        names = [CLASS_NAMES[i] for i in np.flatnonzero(labels)]
-        return ", ".join(names) if names else "(empty set)"
-
 
 @torch.no_grad()
 def _classifier_probs(model: HashNet, bits: np.ndarray) -> np.ndarray:
@@ -206,7 +205,7 @@ def _classifier_probs(model: HashNet, bits: np.ndarray) -> np.ndarray:
     return torch.sigmoid(model.classifier(signs_of(bits)))[0].numpy()
 
 
-def _load_codes(path: Path) -> dict[str, Encoded] | None:
+def load_codes(path: Path) -> dict[str, Encoded] | None:
     if not path.is_file():
         return None
     try:
@@ -219,10 +218,6 @@ def _load_codes(path: Path) -> dict[str, Encoded] | None:
         return None
 
 
-def _save_codes(codes: dict[str, Encoded], path: Path) -> None:
+def save_codes(codes: dict[str, Encoded], path: Path) -> None:
     """Written to a temporary file and renamed, so a crash never leaves a half-written cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"{name}.{f}": getattr(enc, f) for name, enc in codes.items() for f in CACHED_FIELDS}
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    savez_atomic(path, {f"{name}.{f}": getattr(enc, f) for name, enc in codes.items() for f in CACHED_FIELDS})

@@ -1,10 +1,9 @@
-"""Pictures for the UI: overlays, outlines, bit strips and benchmark plots (numpy in, images/figures out)."""
+"""Pictures for the UI, drawn with OpenCV: overlays, outlines, bit strips, score charts (numpy in, RGB out)."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-from matplotlib.figure import Figure
 
 DISPLAY = 256  # the 64x64 model images are shown at 4x
 GREEN, RED, GOLD = (40, 180, 60), (220, 50, 50), (245, 190, 20)
@@ -96,46 +95,21 @@ def scores_chart(scores: np.ndarray, selected: np.ndarray, height: int = 150, ba
     return canvas
 
 
-def map_vs_parameter(grid: list[dict], best: dict, parameter: str) -> Figure:
-    """Val mAP of the CAM re-rank against L or K, the other parameters at their chosen values."""
-    fixed = [p for p in ("theta", "L", "K") if p != parameter]
-    rows = sorted((r for r in grid if all(r[p] == best[p] for p in fixed)), key=lambda r: r[parameter])
-    fig = Figure(figsize=(4.5, 3))
-    ax = fig.subplots()
-    ax.plot([r[parameter] for r in rows], [r["val_map"] for r in rows], "o-")
-    ax.set(
-        xlabel=parameter,
-        ylabel="val mAP",
-        title=f"mAP against {parameter} ({', '.join(f'{p}={best[p]}' for p in fixed)})",
-    )
-    ax.title.set_fontsize(9)
-    fig.tight_layout()
-    return fig
-
-
-def pr_curves(curves: dict[str, dict[str, list[float]]]) -> Figure:
-    fig = Figure(figsize=(4.5, 3.2))
-    ax = fig.subplots()
-    for name, curve in curves.items():
-        ax.plot(curve["recall"], curve["precision"], label=name)
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, query vs gallery")
-    ax.title.set_fontsize(9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def operator_bars(operators: dict[str, dict], methods: tuple[str, ...]) -> Figure:
-    """Composed mAP@100 per operator, DCOH against its baselines."""
-    fig = Figure(figsize=(7, 3))
-    ax = fig.subplots()
-    width = 0.8 / len(methods)
-    for i, method in enumerate(methods):
-        values = [operators[op][method]["map@100"] for op in operators]
-        ax.bar(np.arange(len(operators)) + i * width, values, width, label=method)
-    ax.set_xticks(np.arange(len(operators)) + 0.4 - width / 2, list(operators))
-    ax.set(ylabel="mAP@100 (label set = T)", title="Composed queries, query pairs vs gallery")
-    ax.title.set_fontsize(9)
-    ax.legend(fontsize=8, ncol=3)
-    fig.tight_layout()
-    return fig
+def captioned(
+    image: np.ndarray,
+    lines: list[str],
+    size: int = 128,
+    frame: tuple[int, int, int] | None = None,
+    n_lines: int | None = None,
+) -> np.ndarray:
+    """A tile: the picture enlarged, then a white band below it with one caption line per entry
+    (room for `n_lines`, so tiles of a grid line up). Captions never cover the picture."""
+    tile = np.ascontiguousarray(enlarge(image, size))
+    if frame is not None:
+        cv2.rectangle(tile, (0, 0), (size - 1, size - 1), frame, 6)
+    band = np.full((14 * max(n_lines or 0, len(lines)) + 4, size, 3), 255, np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(
+            band, line, (3, 13 + 14 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (40, 40, 40), 1, cv2.LINE_AA
+        )
+    return np.concatenate([tile, band])

@@ -7,22 +7,20 @@ Relevance follows SPEC section 3: "shares a label" for single-image retrieval (p
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from hashdemo.code_ops import operator_bits
 from hashdemo.data import Split
-from hashdemo.index import HammingIndex, hierarchical_search
-from hashdemo.label_ops import compose_labels
-from hashdemo.metrics import mean_average_precision
-from hashdemo.models import OPERATORS, CodeOperators, Encoded, HashNet, signs_of
+from hashdemo.label_ops import OPERATORS, compose_labels, jaccard
+from hashdemo.models import CodeOperators, Encoded, HashNet
+from hashdemo.retrieval.index import HammingIndex, hierarchical_search
+from hashdemo.retrieval.metrics import mean_average_precision
 
 VAL_QUERIES = 500  # val is split into 500 queries against the other 1500 for model selection
 
 
 def hamming_ranking(query_bits: np.ndarray, db_bits: np.ndarray, k: int | None = None) -> np.ndarray:
     """(Q, k) gallery ids by Hamming distance, ties by id; k=None ranks the whole gallery."""
-    index = HammingIndex(db_bits.shape[1])
-    index.add(db_bits)
-    return index.search(query_bits, k or len(db_bits))[1]
+    return HammingIndex(db_bits).search(query_bits, k or len(db_bits))[1]
 
 
 def validation_ids(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,26 +61,13 @@ def jaccard_at_k(ranked_ids: np.ndarray, targets: np.ndarray, db_labels: np.ndar
     A missing result (id -1, gallery smaller than k) counts as Jaccard 0, as precision@k counts a miss.
     """
     top_ids = ranked_ids[:, :k]
-    top = db_labels[np.maximum(top_ids, 0)].astype(bool)  # (Q, k, C)
-    t = targets.astype(bool)[:, None, :]
-    jaccard = (top & t).sum(-1) / np.maximum((top | t).sum(-1), 1)
-    return float(np.mean(np.where(top_ids >= 0, jaccard, 0.0)))
-
-
-@torch.no_grad()
-def operator_bits(
-    operators: CodeOperators, operator: str, bits_a: np.ndarray, bits_b: np.ndarray
-) -> np.ndarray:
-    """Apply a learned operator to 0/1 codes: signs in, sign of the output back to 0/1 bits."""
-    operators.eval()
-    return (operators(operator, signs_of(bits_a), signs_of(bits_b)) > 0).to(torch.uint8).numpy()
-
-
-def bitwise_bits(operator: str, bits_a: np.ndarray, bits_b: np.ndarray) -> np.ndarray:
-    """The bitwise baseline: OR, AND and AND-NOT of two 0/1 codes."""
-    return {"union": bits_a | bits_b, "intersection": bits_a & bits_b, "difference": bits_a & (1 - bits_b)}[
-        operator
-    ]
+    similarity = np.stack(
+        [
+            jaccard(target[None], db_labels[np.maximum(ids, 0)])[0]
+            for target, ids in zip(targets, top_ids, strict=True)
+        ]
+    )  # (Q, k)
+    return float(np.mean(np.where(top_ids >= 0, similarity, 0.0)))
 
 
 def composed_map(
@@ -131,19 +116,17 @@ def dcoh_validation(
 
 
 def hierarchical_ranking(
-    query: Encoded, db: Encoded, selected: np.ndarray, top_k: int, k: int | None = None
+    query: Encoded, db: Encoded, selected: np.ndarray, n_coarse: int, k: int | None = None
 ) -> np.ndarray:
     """(Q, k) ids: coarse top-K on H_g re-ranked on the selected bits of H_l (eq. 2.5). With k=None,
     the full ranking: the rest of the gallery follows in global-code order, so whole-gallery mAP
     is defined."""
-    top_k = min(top_k, len(db.global_bits))
-    global_index, local_index = HammingIndex(db.global_bits.shape[1]), HammingIndex(db.local_bits.shape[1])
-    global_index.add(db.global_bits)
-    local_index.add(db.local_bits)
+    n_coarse = min(n_coarse, len(db.global_bits))
+    global_index, local_index = HammingIndex(db.global_bits), HammingIndex(db.local_bits)
     reranked = hierarchical_search(
-        global_index, local_index, query.global_bits, query.local_bits, selected, top_k
+        global_index, local_index, query.global_bits, query.local_bits, selected, n_coarse
     )[0]
-    if k is not None and k <= top_k:
+    if k is not None and k <= n_coarse:
         return reranked[:, :k]
     coarse = global_index.search(query.global_bits, len(db.global_bits))[1]
-    return np.concatenate([reranked, coarse[:, top_k:]], axis=1)[:, :k]
+    return np.concatenate([reranked, coarse[:, n_coarse:]], axis=1)[:, :k]

@@ -10,28 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _check_labels(labels: np.ndarray, name: str) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"{name} must be multi-hot labels of shape (N, C), got {labels.shape}.")
-    # min/max is cheap on the hot path; the equality check only runs for float input.
-    if labels.dtype != np.bool_ and (
-        (labels.size and (labels.min() < 0 or labels.max() > 1))
-        or (
-            not np.issubdtype(labels.dtype, np.integer)
-            and not np.array_equal(labels, labels.astype(np.uint8))
-        )
-    ):
-        raise ValueError(f"{name} must contain only 0/1 values (multi-hot labels).")
-    # float32 sends the label overlap through BLAS; counts stay exact far beyond any C.
-    return labels.astype(np.float32)
+from hashdemo.checks import binary_matrix, positive_int
 
 
 def relevance(query_labels: np.ndarray, db_labels: np.ndarray, *, exact: bool = False) -> np.ndarray:
     """Relevance (Q, N) bool: shares at least one label, or the same label set if `exact`."""
-    q = _check_labels(query_labels, "query_labels")
-    db = _check_labels(db_labels, "db_labels")
+    # float32 sends the label overlap through BLAS; counts stay exact far beyond any C.
+    q = binary_matrix(query_labels, "query_labels").astype(np.float32)
+    db = binary_matrix(db_labels, "db_labels").astype(np.float32)
     if q.shape[1] != db.shape[1]:
         raise ValueError(
             f"query_labels have {q.shape[1]} classes and db_labels {db.shape[1]}; they must match."
@@ -62,12 +48,6 @@ def _ranked_relevance(
     return ranked_rel, rel.sum(axis=1)
 
 
-def _check_k(k: int) -> int:
-    if int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}.")
-    return int(k)
-
-
 def mean_average_precision(
     ranked_ids: np.ndarray,
     query_labels: np.ndarray,
@@ -85,7 +65,7 @@ def mean_average_precision(
     """
     rel, _ = _ranked_relevance(ranked_ids, query_labels, db_labels, exact)
     if k is not None:
-        rel = rel[:, : _check_k(k)]
+        rel = rel[:, : positive_int("k", k)]
     hits = np.cumsum(rel, axis=1)
     precision = hits / np.arange(1, rel.shape[1] + 1)
     n_rel = hits[:, -1] if rel.shape[1] else np.zeros(len(rel))
@@ -102,7 +82,7 @@ def precision_at_k(
     exact: bool = False,
 ) -> float:
     """Mean P@k: relevant items in the top k over k; -1 padding or a short ranking count as misses."""
-    k = _check_k(k)
+    k = positive_int("k", k)
     rel, _ = _ranked_relevance(ranked_ids, query_labels, db_labels, exact)
     return float((rel[:, :k].sum(axis=1) / k).mean()) if len(rel) else 0.0
 

@@ -1,0 +1,461 @@
+"""The Gradio interface over one `Engine`: one function per tab, handlers of a few lines.
+
+Handlers validate, make one engine call and format. Every ValueError or ImageError a handler
+raises (bad parameters, unreadable images) becomes a `gr.Error` sentence in one place,
+`user_errors`. Outputs are addressed by name (`SEARCH_OUTPUTS`, `COMPOSE_OUTPUTS`), never by position.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import gradio as gr
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image, UnidentifiedImageError
+
+from hashdemo.app import pictures, report
+from hashdemo.app.engine import Engine
+from hashdemo.app.images import MAX_PIXELS, NOT_AN_IMAGE, ImageError, load_image
+from hashdemo.data import MAX_ITEMS, label_text
+from hashdemo.files import write_atomic
+from hashdemo.label_ops import OPERATORS, jaccard
+from hashdemo.retrieval.metrics import relevance
+
+HERE = Path(__file__).resolve().parent
+CSS = (HERE / "style.css").read_text()
+HOW_IT_WORKS = (HERE / "how_it_works.md").read_text()
+SHOWN_RESULTS = 10  # tiles per result row
+SHOWN_MAPS = 12  # activation maps shown, highest score first
+COARSE_TITLE = "Global code only (top-K)"
+RERANK_TITLE = "Re-ranked on the L attention bits"
+MAX_UPLOAD = "10mb"
+# What /search and /compose return, in API order; the app's components carry the same names.
+SEARCH_OUTPUTS = (
+    "cam",
+    "region",
+    "maps",
+    "scores",
+    "strip",
+    "info",
+    "coarse_header",
+    "coarse",
+    "rerank_header",
+    "reranked",
+)
+COMPOSE_OUTPUTS = ("summary", "composed", "bitwise")
+
+
+def user_errors(handler: Callable) -> Callable:
+    """Turn the user's mistakes (ValueError, ImageError) into one gr.Error sentence; the only such place."""
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except (ValueError, ImageError) as error:
+            raise gr.Error(str(error)) from None
+
+    return wrapped
+
+
+def image_input(label: str, height: int) -> gr.Image:
+    """An image input that hands the handler the raw file (hashdemo.app.images converts every mode)
+    and answers a bad upload with a sentence.
+
+    Gradio opens an upload with PIL before any handler runs; a file that is not an image would
+    otherwise surface as a bare "Error" badge. The check is wrapped on the instance: a subclass of
+    a Gradio component makes Gradio write a .pyi stub next to this module at import time.
+    """
+    component = gr.Image(
+        label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], height=height
+    )
+    check = component.preprocess
+
+    def preprocess(payload):
+        try:
+            return check(payload)
+        except Image.DecompressionBombError:
+            raise gr.Error(f"{label}: images over {MAX_PIXELS // 10**6} megapixels are refused.") from None
+        except (UnidentifiedImageError, OSError):
+            raise gr.Error(f"{label}: {NOT_AN_IMAGE}") from None
+
+    component.preprocess = preprocess
+    return component
+
+
+class OutputFiles:
+    """Handler pictures as content-addressed PNG files, each written once, atomically.
+
+    Gradio caches numpy/PIL outputs under a name made from their content with a plain
+    truncate-and-write, so two requests returning the same picture rewrite a file that another
+    is streaming ("Too little data for declared Content-Length", gradio-app/gradio#8878).
+    A file path takes Gradio's other route, which copies with an atomic rename.
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, image: np.ndarray) -> str:
+        # fast PNG compression: the pictures are small and made on every request
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        return self.store(cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes())
+
+    def figure(self, fig: Figure) -> str:
+        """A matplotlib figure as a PNG file: gr.Plot would import pyplot into the server to close it."""
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        return self.store(buffer.getvalue())
+
+    def store(self, data: bytes) -> str:
+        path = self.directory / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+        if not path.exists():
+            write_atomic(path, data)
+        return str(path)
+
+
+def read_image(path: str | None, what: str) -> np.ndarray:
+    """The image at `path` as the model's input, or a ValueError/ImageError sentence naming `what`."""
+    if not path:
+        raise ValueError(f"Please provide {what}: upload or drop an image file, or click an example.")
+    try:
+        return load_image(path)
+    except ImageError as error:
+        raise ImageError(f"{what.capitalize()}: {error}") from None
+
+
+class Presenter:
+    """Engine results as the components' values, keyed by output name: pictures as files, captions."""
+
+    def __init__(self, engine: Engine, files: OutputFiles):
+        self.engine, self.files = engine, files
+        # a gallery tile's picture depends only on (id, frame): encode each one once
+        self.tile_picture = functools.lru_cache(maxsize=4096)(self._tile_picture)
+
+    def _tile_picture(self, gallery_id: int, relevant: bool | None) -> str:
+        return self.files(pictures.framed(self.engine.gallery_images[gallery_id], relevant))
+
+    def tile(self, gallery_id: int, caption: str, relevant: bool | None) -> tuple[str, str]:
+        labels = self.engine.gallery_labels[gallery_id]
+        return self.tile_picture(int(gallery_id), relevant), f"{label_text(labels)} · {caption}"
+
+    def result_row(self, title: str, ids, captions, query_labels) -> tuple[str, list]:
+        """A header with the row's P@10 (when the query's labels are known) and its framed tiles."""
+        ids = ids[:SHOWN_RESULTS]
+        relevant = (
+            [None] * len(ids)
+            if query_labels is None
+            else relevance(query_labels[None], self.engine.gallery_labels[ids])[0].tolist()
+        )
+        p10 = (
+            "P@10 unknown: the labels of an uploaded image are not known"
+            if query_labels is None
+            else f"P@10 = {np.mean(relevant):.1f}"
+        )
+        return f"**{title}** · {p10}", [
+            self.tile(i, c, r) for i, c, r in zip(ids, captions, relevant, strict=False)
+        ]
+
+    def search(self, state: dict, theta: float, top_l: int, n_coarse: int) -> dict:
+        engine, image, labels = self.engine, state["image"], state["labels"]
+        result = engine.search_encoded(state["encoded"], theta, top_l, n_coarse)
+        att = result.attention
+        chosen = set(att.selected.tolist())
+        maps = [
+            (
+                self.files(pictures.heat_overlay(image, att.activation_maps[c], alpha=0.6, size=128)),
+                f"map {c} · s={att.scores[c]}" + (" · selected" if c in chosen else ""),
+            )
+            for c in np.argsort(-att.scores, kind="stable")[:SHOWN_MAPS]
+        ]
+        coarse_header, coarse = self.result_row(
+            COARSE_TITLE, result.coarse_ids, [f"d_g={d}" for d in result.coarse_distances], labels
+        )
+        rerank_header, reranked = self.result_row(
+            RERANK_TITLE,
+            result.reranked_ids,
+            [
+                f"d_L={d} · d_g={g}"
+                for d, g in zip(result.reranked_distances, result.reranked_global_distances, strict=True)
+            ],
+            labels,
+        )
+        known = (
+            "labels unknown (not a dataset image)" if labels is None else f"labels: **{label_text(labels)}**"
+        )
+        info = (
+            f"Query {known}. Selected {top_l} of {len(result.local_bits)} local bits: "
+            f"`{', '.join(map(str, att.selected.tolist()))}`"
+        )
+        return {
+            "cam": self.files(pictures.heat_overlay(image, att.m_avg)),
+            "region": self.files(pictures.region_outline(att.b_avg, att.region)),
+            "maps": maps,
+            "scores": self.files(pictures.scores_chart(att.scores, att.selected)),
+            "strip": self.files(pictures.code_strip(result.global_bits, result.local_bits, att.selected)),
+            "info": info,
+            "coarse_header": coarse_header,
+            "coarse": coarse,
+            "rerank_header": rerank_header,
+            "reranked": reranked,
+            "state": {**state, "reranked_ids": result.reranked_ids[:SHOWN_RESULTS]},
+        }
+
+    def why(self, state: dict, index: int, theta: float, top_l: int) -> tuple[str, str]:
+        engine = self.engine
+        gallery_id = int(state["reranked_ids"][index])
+        att, local_bits = engine.gallery_attention(gallery_id, theta, top_l)
+        query = engine.attention(state["encoded"], theta, top_l)
+        query_bits = state["encoded"].local_bits[0]
+        agree = [int(c) for c in query.selected if local_bits[c] == query_bits[c]]
+        text = (
+            f"Result {index + 1} (gallery #{gallery_id}, {label_text(engine.gallery_labels[gallery_id])}) "
+            f"agrees with the query on **{len(agree)} of {len(query.selected)}** selected bits: `{agree}`. "
+            "Its own attention region is outlined."
+        )
+        return self.files(pictures.image_with_region(engine.gallery_images[gallery_id], att.region)), text
+
+    def compose(self, image_a: np.ndarray, image_b: np.ndarray, operator: str) -> dict:
+        engine = self.engine
+        labels_a, labels_b = engine.known_labels(image_a), engine.known_labels(image_b)
+        result = engine.compose(image_a, image_b, operator)
+        target = (
+            None
+            if labels_a is None or labels_b is None
+            else engine.target_labels(operator, labels_a, labels_b)
+        )
+
+        def tiles(ids, distances) -> list:
+            out = []
+            for gallery_id, distance in zip(ids, distances, strict=True):
+                labels = engine.gallery_labels[gallery_id]
+                caption, exact = f"d={distance}", None
+                if target is not None:
+                    caption += f" · Jaccard {jaccard(labels[None], target[None])[0, 0]:.2f}"
+                    exact = bool(relevance(target[None], labels[None], exact=True)[0, 0])
+                out.append(self.tile(gallery_id, caption, exact))
+            return out
+
+        def known(labels) -> str:
+            return label_text(labels) if labels is not None else "labels unknown"
+
+        summary = (
+            f"**A:** {known(labels_a)} · **B:** {known(labels_b)}\n\n"
+            f"**Target set T = A {operator} B:** "
+            f"{'unknown (an input is not a dataset image)' if target is None else known(target)}\n\n"
+            f"**Predicted from the composed code:** {label_text(result.predicted_probs > 0.5)}"
+        )
+        if target is not None and target.sum() > MAX_ITEMS:
+            summary += f"\n\nT has {target.sum()} labels and gallery images hold at most {MAX_ITEMS}: no exact match exists."
+        return {
+            "summary": summary,
+            "composed": tiles(result.ids, result.distances),
+            "bitwise": tiles(result.bitwise_ids, result.bitwise_distances),
+        }
+
+
+def write_examples(engine: Engine, examples_dir: Path) -> list[str]:
+    """The example images as PNG files Gradio can serve; written once."""
+    examples_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, (image, _) in engine.examples.items():
+        path = examples_dir / f"{name}.png"
+        if not path.exists():
+            Image.fromarray(image).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def search_tab(engine: Engine, present: Presenter, example_paths: list[str]) -> None:
+    defaults, channels = engine.defaults, engine.hier_codes.local_bits.shape[1]
+    state = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=1):
+            query = image_input("Query image", height=256)
+            gr.Examples(
+                example_paths,
+                inputs=query,
+                label="Example queries (query split: labels known)",
+                examples_per_page=len(example_paths),
+            )
+            theta = gr.Slider(
+                0.0, 1.0, value=defaults["theta"], step=0.05, label="theta (binarisation threshold)"
+            )
+            top_l = gr.Slider(1, channels, value=defaults["L"], step=1, label="L (selected local bits)")
+            n_coarse = gr.Slider(1, 2000, value=defaults["K"], step=1, label="K (coarse candidates)")
+            info = gr.Markdown()
+        with gr.Column(scale=2):
+            with gr.Row():
+                cam = gr.Image(label="1. Averaged CAM of the global bits (M_avg)", height=256)
+                region = gr.Image(label="2. B_avg, largest connected component outlined", height=256)
+            maps = gr.Gallery(
+                label="3. Activation maps of the top-scoring Conv7 feature maps", columns=6, height=300
+            )
+            scores = gr.Image(label="Overlap scores of all Conv7 maps")
+            strip = gr.Image(label="4. Code strips: H_g (top), H_l (bottom, selected bits in gold)")
+    with gr.Row():
+        with gr.Column():
+            coarse_header = gr.Markdown(f"**{COARSE_TITLE}**")
+            coarse = gr.Gallery(label=COARSE_TITLE, columns=5, height=340)
+        with gr.Column():
+            rerank_header = gr.Markdown(f"**{RERANK_TITLE}**")
+            reranked = gr.Gallery(label=RERANK_TITLE, columns=5, height=340)
+    with gr.Row():
+        why_image = gr.Image(label="Why this result: its own attention region", height=200)
+        why_text = gr.Markdown("Select a re-ranked result to see which selected bits it agrees on.")
+    named = {
+        "cam": cam,
+        "region": region,
+        "maps": maps,
+        "scores": scores,
+        "strip": strip,
+        "info": info,
+        "coarse_header": coarse_header,
+        "coarse": coarse,
+        "rerank_header": rerank_header,
+        "reranked": reranked,
+        "state": state,
+    }
+    outputs = list(named.values())
+
+    def by_component(values: dict) -> dict:
+        return {named[name]: value for name, value in values.items()}
+
+    @user_errors
+    def search(image_path, theta, top_l, n_coarse):
+        theta, top_l, n_coarse = engine.check_params(theta, top_l, n_coarse)
+        image = read_image(image_path, "a query image")
+        state = {"image": image, "labels": engine.known_labels(image), "encoded": engine.encode_hier(image)}
+        return by_component(present.search(state, theta, top_l, n_coarse))
+
+    @user_errors
+    def rerank(state, theta, top_l, n_coarse):
+        if not state:  # moving a slider before choosing a query just sets it
+            return {}
+        return by_component(present.search(state, *engine.check_params(theta, top_l, n_coarse)))
+
+    @user_errors
+    def why(state, theta, top_l, evt: gr.SelectData):
+        if not state or "reranked_ids" not in state:
+            raise ValueError("Run a search first.")
+        theta, top_l, _ = engine.check_params(theta, top_l, 1)
+        return present.why(state, evt.index, theta, top_l)
+
+    query.change(search, [query, theta, top_l, n_coarse], outputs, api_name="search")
+    gr.on(  # a drag, a typed value: the last one wins
+        [theta.change, top_l.change, n_coarse.change],
+        rerank,
+        [state, theta, top_l, n_coarse],
+        outputs,
+        api_name=False,
+        trigger_mode="always_last",
+        show_progress="hidden",
+    )
+    reranked.select(why, [state, theta, top_l], [why_image, why_text], api_name=False)
+
+
+def compose_tab(present: Presenter, example_paths: list[str]) -> None:
+    gr.Markdown(
+        "Put an image in each slot (upload, drop, or click a tile below), pick an operator, and DCOH "
+        "composes their hash codes; the gallery is searched with the composed code."
+    )
+    with gr.Row():
+        slot_a, slot_b = (image_input(name, height=200) for name in ("Slot A", "Slot B"))
+        with gr.Column():
+            operator = gr.Radio(list(OPERATORS), value="union", label="Operator")
+            active = gr.Radio(["Slot A", "Slot B"], value="Slot A", label="A tile click fills")
+            show_bitwise = gr.Checkbox(label="Show the bitwise baseline (OR / AND / AND-NOT of the codes)")
+            compose_button = gr.Button("Compose", variant="primary")
+    tiles = gr.Gallery(
+        value=example_paths,
+        label="Example images (click to fill a slot)",
+        columns=12,
+        height=150,
+        allow_preview=False,
+    )
+    summary = gr.Markdown()
+    with gr.Row():
+        composed = gr.Gallery(label="Top 20 for the composed code", columns=5, height="auto")
+        bitwise = gr.Gallery(label="Bitwise baseline, top 20", columns=5, height="auto", visible=False)
+    named = {"summary": summary, "composed": composed, "bitwise": bitwise}
+    inputs, outputs = [slot_a, slot_b, operator], [named[name] for name in COMPOSE_OUTPUTS]
+
+    @user_errors
+    def compose(image_a_path, image_b_path, operator):
+        if operator not in OPERATORS:
+            raise ValueError(f"Unknown operator {operator!r}: choose union, intersection or difference.")
+        image_a = read_image(image_a_path, "an image in slot A")
+        image_b = read_image(image_b_path, "an image in slot B")
+        return {named[name]: value for name, value in present.compose(image_a, image_b, operator).items()}
+
+    def compose_when_filled(image_a_path, image_b_path, operator):
+        if not image_a_path or not image_b_path:
+            return {}  # changing the operator before filling both slots is fine
+        return compose(image_a_path, image_b_path, operator)
+
+    def fill_slot(active, image_a_path, image_b_path, evt: gr.SelectData):
+        """A tile fills the first empty slot, else the one the radio names; the radio moves on."""
+        slot = "Slot A" if not image_a_path else "Slot B" if not image_b_path else active
+        path = example_paths[evt.index]
+        return (path, gr.skip(), "Slot B") if slot == "Slot A" else (gr.skip(), path, "Slot A")
+
+    tiles.select(fill_slot, [active, slot_a, slot_b], [slot_a, slot_b, active], api_name=False)
+    compose_button.click(compose, inputs, outputs, api_name="compose")
+    operator.change(compose_when_filled, inputs, outputs, api_name=False)
+    show_bitwise.change(lambda show: gr.Gallery(visible=show), show_bitwise, bitwise, api_name=False)
+
+
+def benchmarks_tab(hier_metrics: dict, dcoh_metrics: dict, files: OutputFiles) -> None:
+    """The evaluation's `test` sections from the checkpoints' metrics.json, as tables and figures."""
+    hier, dcoh = hier_metrics.get("test"), dcoh_metrics.get("test")
+
+    def plot(fig: Figure, label: str) -> None:
+        gr.Image(files.figure(fig), label=label, show_label=False, buttons=["fullscreen"])
+
+    gr.Markdown("## Hierarchical hashing, query split (1000) against the gallery (10000)")
+    if hier is None:
+        gr.Markdown("No test results yet: run `python -m hashdemo.evaluate hier`.")
+    else:
+        gr.Markdown(report.format_tables("hier", hier))
+        with gr.Row():
+            plot(report.map_vs_parameter(hier["val_grid"], hier, "L"), "mAP against L (val)")
+            plot(report.map_vs_parameter(hier["val_grid"], hier, "K"), "mAP against K (val)")
+            plot(report.pr_curves(hier["pr_curves"]), "Precision-recall (test)")
+    gr.Markdown("## DCOH, composed queries from query-split pairs against the gallery")
+    if dcoh is None:
+        gr.Markdown("No test results yet: run `python -m hashdemo.evaluate dcoh`.")
+    else:
+        gr.Markdown(report.format_tables("dcoh", dcoh))
+        plot(report.operator_bars(dcoh["operators"], report.DCOH_METHODS), "mAP@100 per operator")
+
+
+def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Blocks:
+    example_paths = write_examples(engine, examples_dir)
+    files = OutputFiles(outputs_dir)
+    present = Presenter(engine, files)
+    with gr.Blocks(title="hashdemo: deep hashing you can see") as demo:
+        gr.Markdown(
+            "# hashdemo\nHierarchical hashing with CAM attention bit selection, and deep code operation "
+            "hashing (DCOH), trained on Fashion-MNIST outfits. Every number comes from the shipped checkpoints."
+        )
+        with gr.Tab("Attention & search"):
+            search_tab(engine, present, example_paths)
+        with gr.Tab("Compose"):
+            compose_tab(present, example_paths)
+        with gr.Tab("Benchmarks"):
+            benchmarks_tab(engine.hier.metrics, engine.dcoh.metrics, files)
+        with gr.Tab("How it works"):
+            gr.Markdown(
+                HOW_IT_WORKS,
+                latex_delimiters=[
+                    {"left": "$$", "right": "$$", "display": True},
+                    {"left": "$", "right": "$", "display": False},
+                ],
+            )
+    return demo

@@ -1,0 +1,1 @@
+"""Command-line entry points (evaluate, query, bench). Nothing in the package imports them."""

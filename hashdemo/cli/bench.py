@@ -1,0 +1,368 @@
+"""Benchmarks, one function per subcommand; each prints a markdown table and can write JSON.
+
+- `search`: hashdemo's Hamming index (numpy path and default backend) against faiss.IndexBinaryFlat
+  in one process on seeded random codes, checking that they agree.
+- `app`: start-up time, the /search and /compose handlers' latency on the 10k gallery, peak memory;
+  the peer is faiss's top-K search of the same query's global code over the same gallery.
+- `load`: concurrent gradio_client callers against the real app on a loopback port: p50/p95 latency,
+  errors, and whether every answer equals the one the same call gets alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from hashdemo.cli.timing import median_ms
+from hashdemo.files import write_atomic
+from hashdemo.retrieval.index import HammingIndex
+
+SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (10_000,)
+NBITS = (32, 64, 128)
+BATCHES = (1, 100)
+
+
+def _agree(ours: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Distances equal, and id sets equal per query (ties may only reorder ids)."""
+    (d, i), (rd, ri) = ours, ref
+    return {
+        "distances_equal": bool(np.array_equal(d, rd)),
+        "ids_equal": bool(np.array_equal(np.sort(i, axis=1), np.sort(ri, axis=1))),
+    }
+
+
+def run_search_bench(
+    sizes: Sequence[int] = SIZES,
+    nbits_list: Sequence[int] = NBITS,
+    batches: Sequence[int] = BATCHES,
+    k: int = 100,
+    seed: int = 0,
+) -> dict:
+    """Time top-k search for each (N, nbits, batch); returns the JSON-ready results."""
+    rng = np.random.default_rng(seed)
+    # faiss's OpenMP threads stall when other processes hold the cores: record the load.
+    load_average = os.getloadavg()[0]
+    rows = []
+    for n in sizes:
+        repeats = 3 if n >= 1_000_000 else 7  # keeps the full bench within a few minutes
+        for nbits in nbits_list:
+            # Random bytes unpacked are uniform random bits, 8x cheaper to draw.
+            db_bits = np.unpackbits(rng.integers(0, 256, (n, nbits // 8), dtype=np.uint8), axis=1)
+            index = HammingIndex(db_bits)
+            faiss_index = faiss.IndexBinaryFlat(nbits)
+            faiss_index.add(np.packbits(db_bits, axis=1))
+            del db_bits
+
+            def numpy_path(q_bits: np.ndarray, index: HammingIndex = index) -> tuple[np.ndarray, np.ndarray]:
+                """The index's own numpy path (used for long rankings): all distances, stable sort."""
+                dist = index.distances(q_bits)
+                ids = np.argsort(dist, axis=1, kind="stable")[:, :k]
+                return np.take_along_axis(dist, ids, axis=1), ids
+
+            for batch in batches:
+                q_bits = np.unpackbits(rng.integers(0, 256, (batch, nbits // 8), dtype=np.uint8), axis=1)
+                q_packed = np.packbits(q_bits, axis=1)
+                timings = {
+                    "numpy_ms": median_ms(partial(numpy_path, q_bits), repeats),
+                    "default_ms": median_ms(partial(index.search, q_bits, k), repeats),
+                    "faiss_ms": median_ms(partial(faiss_index.search, q_packed, k), repeats),
+                }
+                ref = faiss_index.search(q_packed, k)
+                rows.append(
+                    {
+                        "n": n,
+                        "nbits": nbits,
+                        "queries": batch,
+                        "k": k,
+                        "repeats": repeats,
+                        **timings,
+                        "numpy_over_faiss": timings["numpy_ms"] / timings["faiss_ms"],
+                        "default_over_faiss": timings["default_ms"] / timings["faiss_ms"],
+                        "numpy_vs_faiss": _agree(numpy_path(q_bits), ref),
+                        "default_vs_faiss": _agree(index.search(q_bits, k), ref),
+                    }
+                )
+    return {
+        "bench": "search",
+        "seed": seed,
+        "numpy": np.__version__,
+        "faiss": faiss.__version__,
+        "faiss_threads": faiss.omp_get_max_threads(),
+        "cpus": os.cpu_count(),
+        "load_average": load_average,
+        "rows": rows,
+    }
+
+
+def format_table(result: dict) -> str:
+    """The search bench as a markdown table (times in ms, ratio = ours / faiss)."""
+    lines = [
+        "| N | bits | queries | numpy path | default backend | faiss | numpy/faiss "
+        "| default/faiss | same results |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for r in result["rows"]:
+        same = all(
+            r[pair][check]
+            for pair in ("numpy_vs_faiss", "default_vs_faiss")
+            for check in ("distances_equal", "ids_equal")
+        )
+        lines.append(
+            f"| {r['n']:,} | {r['nbits']} | {r['queries']} | {r['numpy_ms']:.2f} "
+            f"| {r['default_ms']:.2f} | {r['faiss_ms']:.2f} | {r['numpy_over_faiss']:.2f} "
+            f"| {r['default_over_faiss']:.2f} | {'yes' if same else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    """`search` subcommand: run, print the table, write JSON."""
+    sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
+    if args.faiss_threads:
+        faiss.omp_set_num_threads(args.faiss_threads)
+    result = run_search_bench(sizes=sizes, k=args.k, seed=args.seed)
+    print(
+        f"top-{args.k} Hamming search, median ms; numpy {result['numpy']}, "
+        f"faiss {result['faiss']} ({result['faiss_threads']} threads), {result['cpus']} CPUs, "
+        f"load average at start {result['load_average']:.2f}"
+    )
+    print(format_table(result))
+    _write_json(args.json, result)
+
+
+def run_app_bench(repeats: int = 50) -> dict:
+    """Start-up of `import app` (in a fresh process, caches present), then the work of the /search and
+    /compose handlers (engine call and pictures, as `Presenter` does it) against a faiss peer."""
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+
+    from hashdemo.app.engine import Engine
+    from hashdemo.app.images import load_image
+    from hashdemo.app.ui import OutputFiles, Presenter, write_examples
+    from hashdemo.data import default_cache_dir
+
+    root = Path(__file__).resolve().parents[2]
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import app"], cwd=root, check=True, capture_output=True)
+    ready_s = time.perf_counter() - started
+    engine = Engine.load()
+    examples = [load_image(p) for p in write_examples(engine, default_cache_dir() / "examples")]
+    present = Presenter(engine, OutputFiles(Path(tempfile.mkdtemp(prefix="hashdemo-bench-"))))
+    theta, top_l, n_coarse = (engine.defaults[key] for key in ("theta", "L", "K"))
+    cycle = iter(range(10**9))
+
+    def one_search() -> None:
+        image = examples[next(cycle) % len(examples)]
+        state = {"image": image, "labels": engine.known_labels(image), "encoded": engine.encode_hier(image)}
+        present.search(state, theta, top_l, n_coarse)
+
+    def one_compose() -> None:
+        i = next(cycle)
+        present.compose(examples[i % len(examples)], examples[(i + 1) % len(examples)], "union")
+
+    global_bits = engine.hier_codes.global_bits
+    peer = faiss.IndexBinaryFlat(global_bits.shape[1])
+    peer.add(np.packbits(global_bits, axis=1))
+    query = np.packbits(global_bits[:1], axis=1)
+    result = {
+        "gallery": len(global_bits),
+        "ready_s": round(ready_s, 2),
+        "search_ms": round(median_ms(one_search, repeats), 2),
+        "compose_ms": round(median_ms(one_compose, repeats), 2),
+        "faiss_topk_ms": round(median_ms(lambda: peer.search(query, n_coarse), repeats), 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "params": {"theta": theta, "L": top_l, "K": n_coarse},
+    }
+    result["search_over_faiss"] = round(result["search_ms"] / result["faiss_topk_ms"], 1)
+    return result
+
+
+def cmd_app(args: argparse.Namespace) -> None:
+    result = run_app_bench(args.repeats)
+    print(
+        f"app on the {result['gallery']}-image gallery, median of {args.repeats} calls, {os.cpu_count()} CPUs"
+    )
+    print("| measure | value |\n|---|---|")
+    for key in ("ready_s", "search_ms", "compose_ms", "faiss_topk_ms", "search_over_faiss", "peak_rss_mb"):
+        print(f"| {key} | {result[key]} |")
+    _write_json(args.json, result)
+
+
+def run_load(
+    url: str,
+    examples: Sequence[str],
+    callers: int = 16,
+    calls_each: int = 2,
+    timeout_s: float = 300.0,
+    download_files: bool = True,
+) -> dict:
+    """`callers` threads, each with its own client, alternating /search and /compose on `url`
+    (loopback only); every answer is compared with the same call made alone beforehand."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    from hashdemo.app.ui import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
+
+    if not url.startswith(("http://127.0.0.1", "http://localhost")):
+        raise ValueError("the load test only targets the loopback interface")
+
+    def call(client: Client, i: int):
+        if i % 2 == 0:
+            out = dict(
+                zip(
+                    SEARCH_OUTPUTS,
+                    client.predict(
+                        handle_file(examples[i % len(examples)]), 0.4, 16, 200, api_name="/search"
+                    ),
+                    strict=True,
+                )
+            )
+            return ("search", i % len(examples)), (out["info"], [t["caption"] for t in out["reranked"]])
+        out = dict(
+            zip(
+                COMPOSE_OUTPUTS,
+                client.predict(
+                    handle_file(examples[i % len(examples)]),
+                    handle_file(examples[(i + 3) % len(examples)]),
+                    "intersection",
+                    api_name="/compose",
+                ),
+                strict=True,
+            )
+        )
+        return ("compose", i % len(examples)), (out["summary"], [t["caption"] for t in out["composed"]])
+
+    solo_client = Client(url, verbose=False, download_files=download_files)
+    expected = dict(call(solo_client, i) for i in range(2 * len(examples)))
+    deadline = time.perf_counter() + timeout_s
+
+    def caller(c: int) -> list[tuple[float, str]]:
+        client, outcomes = Client(url, verbose=False, download_files=download_files), []
+        for j in range(calls_each):
+            if time.perf_counter() > deadline:
+                outcomes.append((0.0, "timeout"))
+                continue
+            start = time.perf_counter()
+            try:
+                key, answer = call(client, c * calls_each + j)
+                outcomes.append(
+                    (time.perf_counter() - start, "ok" if answer == expected[key] else "different")
+                )
+            except Exception as error:  # noqa: BLE001 - every failure is counted, none stops the run
+                outcomes.append(
+                    (time.perf_counter() - start, f"error: {type(error).__name__}: {error}"[:200])
+                )
+        return outcomes
+
+    with ThreadPoolExecutor(callers) as pool:
+        outcomes = [o for result in pool.map(caller, range(callers)) for o in result]
+    latencies = [t for t, status in outcomes if status in ("ok", "different")]
+    return {
+        "callers": callers,
+        "download_files": download_files,
+        "calls": len(outcomes),
+        "ok": sum(status == "ok" for _, status in outcomes),
+        "different": sum(status == "different" for _, status in outcomes),
+        "errors": [status for _, status in outcomes if status not in ("ok", "different")],
+        "p50_ms": round(1e3 * float(np.percentile(latencies, 50)), 1) if latencies else None,
+        "p95_ms": round(1e3 * float(np.percentile(latencies, 95)), 1) if latencies else None,
+    }
+
+
+def cmd_load(args: argparse.Namespace) -> None:
+    """Serve `app.py` in its own process (as a user would), then load it from this one."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    root = Path(__file__).resolve().parents[2]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "HASHDEMO_HOST": "127.0.0.1", "HASHDEMO_PORT": str(port)}
+    server = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.perf_counter() + 180
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.perf_counter() > deadline:
+                    raise RuntimeError("the app did not start; run `python app.py` to see why") from None
+                time.sleep(0.5)
+        from hashdemo.data import default_cache_dir
+
+        examples = sorted(str(p) for p in (default_cache_dir() / "examples").glob("query-*.png"))
+        result = run_load(url, examples, args.callers, args.calls_each, download_files=args.download)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(
+        f"{result['callers']} concurrent callers, {result['calls']} calls mixing /search and /compose; "
+        f"each call's latency {'includes' if args.download else 'excludes'} fetching its ~35 output pictures"
+    )
+    print("| calls | same as alone | different | errors | p50 ms | p95 ms |\n|---|---|---|---|---|---|")
+    print(
+        f"| {result['calls']} | {result['ok']} | {result['different']} | {len(result['errors'])} "
+        f"| {result['p50_ms']} | {result['p95_ms']} |"
+    )
+    for error in result["errors"][:5]:
+        print(error)
+    _write_json(args.json, result)
+
+
+def _write_json(path: str | None, result: dict) -> None:
+    if path:
+        write_atomic(path, json.dumps(result, indent=2) + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hashdemo.bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    search = sub.add_parser("search", help="hashdemo's Hamming index vs faiss IndexBinaryFlat")
+    search.add_argument("--json", type=str, default=None, help="write results to this path")
+    search.add_argument("--quick", action="store_true", help="N = 10k only (smoke test)")
+    search.add_argument("--sizes", type=int, nargs="+", default=None, help="override N values")
+    search.add_argument("--k", type=int, default=100, help="results per query")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument(
+        "--faiss-threads", type=int, default=0, help="faiss OpenMP threads (default: 1, as the index sets)"
+    )
+    search.set_defaults(func=cmd_search)
+    app_bench = sub.add_parser("app", help="the app's start-up, handler latency and memory")
+    app_bench.add_argument("--json", type=str, default=None)
+    app_bench.add_argument("--repeats", type=int, default=50)
+    app_bench.set_defaults(func=cmd_app)
+    load = sub.add_parser("load", help="concurrent gradio_client callers on a loopback port")
+    load.add_argument("--json", type=str, default=None)
+    load.add_argument("--callers", type=int, default=16)
+    load.add_argument("--calls-each", type=int, default=2)
+    load.add_argument("--download", action="store_true", help="clients also fetch every output picture")
+    load.set_defaults(func=cmd_load)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

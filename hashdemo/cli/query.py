@@ -1,0 +1,85 @@
+"""Query the shipped models from the command line; prints JSON.
+
+    python -m hashdemo.query search IMAGE [--theta 0.4] [--L 16] [--K 200] [--top 10]
+    python -m hashdemo.query compose IMAGE_A IMAGE_B {union,intersection,difference} [--top 20]
+
+Bad input (not an image, out-of-range parameters, missing checkpoints) gets one line on stderr
+and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from hashdemo.app.engine import Engine
+from hashdemo.app.images import ImageError, load_image
+from hashdemo.checkpoints import CheckpointError
+from hashdemo.data import DatasetMissingError, label_text
+from hashdemo.label_ops import OPERATORS
+
+
+def _results(engine: Engine, ids, distances) -> list[dict]:
+    return [
+        {"gallery_id": int(i), "labels": label_text(engine.gallery_labels[i]), "distance": int(d)}
+        for i, d in zip(ids, distances, strict=True)
+    ]
+
+
+def run(args: argparse.Namespace) -> dict:
+    engine = Engine.load()
+    if args.command == "search":
+        theta, top_l, n_coarse = engine.check_params(
+            engine.defaults["theta"] if args.theta is None else args.theta,
+            engine.defaults["L"] if args.L is None else args.L,
+            engine.defaults["K"] if args.K is None else args.K,
+        )
+        result = engine.search(load_image(args.image), theta, top_l, n_coarse)
+        top = min(args.top, len(result.reranked_ids))
+        return {
+            "theta": theta,
+            "L": top_l,
+            "K": n_coarse,
+            "selected_bits": result.attention.selected.tolist(),
+            "global_only": _results(engine, result.coarse_ids[:top], result.coarse_distances[:top]),
+            "reranked": _results(engine, result.reranked_ids[:top], result.reranked_distances[:top]),
+        }
+    result = engine.compose(load_image(args.image_a), load_image(args.image_b), args.operator, k=args.top)
+    return {
+        "operator": args.operator,
+        "predicted_labels": label_text(result.predicted_probs > 0.5),
+        "results": _results(engine, result.ids, result.distances),
+        "bitwise": _results(engine, result.bitwise_ids, result.bitwise_distances),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    search = sub.add_parser("search", help="two-level search with CAM-selected bits")
+    search.add_argument("image")
+    search.add_argument("--theta", type=float)
+    search.add_argument("--L", type=int)
+    search.add_argument("--K", type=int)
+    search.add_argument("--top", type=int, default=10)
+    compose = sub.add_parser("compose", help="DCOH: compose two images' codes with an operator")
+    compose.add_argument("image_a")
+    compose.add_argument("image_b")
+    compose.add_argument("operator", choices=OPERATORS)
+    compose.add_argument("--top", type=int, default=20)
+    args = parser.parse_args(argv)
+    if args.top < 1:
+        parser.error("--top must be at least 1")
+    try:
+        print(json.dumps(run(args), indent=2))
+    except (ImageError, ValueError, CheckpointError, DatasetMissingError) as error:
+        print(f"hashdemo: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
