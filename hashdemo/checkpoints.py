@@ -24,6 +24,7 @@ MANIFEST = "MANIFEST.json"
 TRAIN_COMMANDS = {
     "hier": "python -m hashdemo.train hier",
     "single_level": "python -m hashdemo.train hier --single-level",
+    "single_level_local": "python -m hashdemo.train hier --single-level --bits 256",
     "dcoh": "python -m hashdemo.train dcoh",
     "dcoh_no_adv": "python -m hashdemo.train dcoh --no-adv",
 }

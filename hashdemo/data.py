@@ -7,6 +7,7 @@ All four splits come from one seed and are cached on disk as a pickle-free ``.np
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import itertools
@@ -317,15 +318,21 @@ def _labels_from_classes(classes: np.ndarray) -> np.ndarray:
     return labels
 
 
-def build_outfits(recipe: OutfitRecipe = OutfitRecipe(), progress: bool = False) -> dict[str, Split]:
-    """Build all four splits from ``recipe`` (no cache). Deterministic in ``recipe``."""
-    root = np.random.SeedSequence(recipe.seed)
-    pool_seed, *split_seeds = root.spawn(1 + len(SPLIT_NAMES))
+def _pools(
+    recipe: OutfitRecipe, sources: dict
+) -> tuple[dict[str, list[np.ndarray]], list[np.random.SeedSequence]]:
+    """Each split's per-class source-item pools, and each split's seed, as `recipe` defines them."""
+    pool_seed, *split_seeds = np.random.SeedSequence(recipe.seed).spawn(1 + len(SPLIT_NAMES))
     pool_rng = np.random.default_rng(pool_seed)
-    sources = {part: load_fashion_mnist(part) for part in _FMNIST_FILES}
     train_pool, val_pool = _split_pools(sources["train"][1], recipe.val_fraction, pool_rng)
     gallery_pool, query_pool = _split_pools(sources["t10k"][1], recipe.query_fraction, pool_rng)
-    pools = {"train": train_pool, "val": val_pool, "query": query_pool, "gallery": gallery_pool}
+    return {"train": train_pool, "val": val_pool, "query": query_pool, "gallery": gallery_pool}, split_seeds
+
+
+def build_outfits(recipe: OutfitRecipe = OutfitRecipe(), progress: bool = False) -> dict[str, Split]:
+    """Build all four splits from ``recipe`` (no cache). Deterministic in ``recipe``."""
+    sources = {part: load_fashion_mnist(part) for part in _FMNIST_FILES}
+    pools, split_seeds = _pools(recipe, sources)
     splits = {}
     for name, seed in zip(SPLIT_NAMES, split_seeds, strict=True):
         rng = np.random.default_rng(seed)
@@ -337,6 +344,52 @@ def build_outfits(recipe: OutfitRecipe = OutfitRecipe(), progress: bool = False)
             name, images, _labels_from_classes(classes), items, classes.astype(np.int8), boxes
         )
     return splits
+
+
+LARGE_GALLERY_STREAM = 1  # chunk c of the large gallery draws from the stream (seed, 1, c)
+LARGE_GALLERY_CHUNK = 1000  # images per stream: rendered together, ~0.5 s, so any image is cheap to redraw
+
+
+@functools.lru_cache(maxsize=1)
+def _large_gallery_sources(recipe: OutfitRecipe) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The Fashion-MNIST test images and the gallery's per-class item pool."""
+    sources = {part: load_fashion_mnist(part) for part in _FMNIST_FILES}
+    return sources["t10k"][0], _pools(recipe, sources)[0]["gallery"]
+
+
+@functools.lru_cache(maxsize=4)
+def _large_gallery_chunk(chunk: int, recipe: OutfitRecipe) -> Split:
+    source_images, pool = _large_gallery_sources(recipe)
+    rng = np.random.default_rng([recipe.seed, LARGE_GALLERY_STREAM, chunk])
+    classes = _sample_classes(LARGE_GALLERY_CHUNK, recipe, rng, cover_all=False)
+    items = _sample_items(classes, pool, rng)
+    images, boxes = _render(items, source_images, recipe, rng)
+    return Split(
+        "large_gallery", images, _labels_from_classes(classes), items, classes.astype(np.int8), boxes
+    )
+
+
+def render_large_gallery(
+    ids: np.ndarray, recipe: OutfitRecipe = OutfitRecipe(), progress: bool = False
+) -> Split:
+    """Images `ids` of the large gallery (up to millions), drawn by the recipe from the gallery's item pool.
+
+    Image i is image i % 1000 of chunk i // 1000, and each chunk has its own random stream, so any
+    image is re-rendered from its id alone: a large gallery stores codes only. Its source items are
+    the 10k gallery's pool, never the query split's.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    chunks = np.unique(ids // LARGE_GALLERY_CHUNK)
+    if progress:
+        from tqdm import tqdm
+
+        chunks = tqdm(chunks, desc="rendering the large gallery", unit="chunk")
+    parts = {}
+    for chunk in chunks:
+        parts[int(chunk)] = _large_gallery_chunk(int(chunk), recipe)
+    fields = ("images", "labels", "items", "classes", "boxes")
+    rows = [(parts[int(i // LARGE_GALLERY_CHUNK)], int(i % LARGE_GALLERY_CHUNK)) for i in ids]
+    return Split("large_gallery", *(np.stack([getattr(part, f)[r] for part, r in rows]) for f in fields))
 
 
 # --------------------------------------------------------------------------- cache

@@ -1,10 +1,20 @@
 """SPEC section 1 steps 1-3 on hand-made arrays, and the CAM against its gradient form."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from hashdemo.cam import attend, attention_region, bit_cams, feature_map_scores, normalise, select_bits
+from hashdemo.cam import (
+    attend,
+    attention_region,
+    bit_cams,
+    feature_map_scores,
+    normalise,
+    region_scores,
+    select_bits,
+    upsample,
+)
 from hashdemo.models import HashNet, preprocess
 
 
@@ -64,7 +74,8 @@ def test_attend_returns_consistent_shapes_and_leaves_input_untouched():
     before = conv7.copy()
     att = attend(conv7, weights, theta=0.4, top_l=3, size=16)
     np.testing.assert_array_equal(conv7, before)
-    assert att.m_avg.shape == (16, 16) and att.activation_maps.shape == (8, 16, 16)
+    assert att.m_avg.shape == (16, 16) and att.upsampled.shape == (8, 16, 16)
+    assert att.activation_map(2).min() == 0 and att.activation_map(2).max() == 1
     assert att.region.sum() <= att.b_avg.sum()
     assert att.selected.tolist() == select_bits(att.scores, 3).tolist()
     with pytest.raises(ValueError):
@@ -85,3 +96,30 @@ def test_linear_head_cam_equals_gradient_form_after_normalisation():
         grad_cam = (alpha[:, None, None] * conv7[0]).sum(0).detach().numpy()
         cam = bit_cams(conv7[0].detach().numpy(), model.cam_weights().numpy())[bit]
         np.testing.assert_allclose(normalise(cam[None])[0], normalise(grad_cam[None])[0], atol=1e-4)
+
+
+def test_upsample_equals_a_bilinear_resize_per_map():
+    maps = np.random.default_rng(3).random((5, 8, 8)).astype(np.float32)
+    expected = np.stack([cv2.resize(m, (64, 64), interpolation=cv2.INTER_LINEAR) for m in maps])
+    np.testing.assert_allclose(upsample(maps, 64), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("theta", [0.0, 0.3, 0.7])
+def test_region_scores_equal_the_normalised_overlap(theta):
+    rng = np.random.default_rng(4)
+    maps = upsample(rng.random((6, 8, 8)).astype(np.float32), 32)
+    maps[5] = 0.25  # a constant map normalises to zeros and never passes theta
+    region = rng.random((32, 32)) < 0.3
+    expected = feature_map_scores(normalise(maps), region, theta)[1]
+    np.testing.assert_array_equal(region_scores(maps, region, theta), expected)
+    assert region_scores(maps, region, theta)[5] == 0
+
+
+def test_a_given_region_replaces_the_cam_region():
+    conv7 = np.random.default_rng(5).random((8, 4, 4)).astype(np.float32)
+    weights = np.random.default_rng(6).normal(size=(5, 8)).astype(np.float32)
+    region = np.zeros((16, 16), bool)
+    region[:4, :4] = True
+    att = attend(conv7, weights, theta=0.4, top_l=3, size=16, region=region)
+    np.testing.assert_array_equal(att.region, region)
+    assert att.scores.max() <= 16 and att.n_positive == (att.scores[att.selected] > 0).sum()

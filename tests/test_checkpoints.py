@@ -8,9 +8,9 @@ import pytest
 
 from hashdemo.cam import attend_code
 from hashdemo.checkpoints import CHECKPOINT_DIR, load_checkpoint
-from hashdemo.cli.evaluate import SUBSET, subset_scores
 from hashdemo.config import TrainConfig
 from hashdemo.data import load_outfits
+from hashdemo.retrieval.protocol import SUBSET, subset_scores
 
 # Bits are signs of float outputs; a different BLAS thread count may flip a near-zero one.
 TOLERANCE = 0.005

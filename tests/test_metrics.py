@@ -102,3 +102,16 @@ def test_bad_input_raises() -> None:
         relevance(QUERIES, DB[:, :2])
     with pytest.raises(ValueError):
         precision_recall_curve(RANKED, QUERIES, DB, cutoffs=np.array([0, 1]))
+
+
+def test_jaccard_ndcg_by_hand() -> None:
+    from hashdemo.retrieval.metrics import jaccard_ndcg
+
+    query = np.array([[1, 1, 0]])
+    db = np.array([[1, 1, 0], [1, 0, 0], [0, 0, 1]])  # gains 1, 1/2, 0
+    # ideal order 0, 1, 2: IDCG@2 = 1 + 0.5 / log2(3)
+    idcg = 1 + 0.5 / np.log2(3)
+    assert jaccard_ndcg(np.array([[0, 1, 2]]), query, db, k=2) == pytest.approx(1.0)
+    assert jaccard_ndcg(np.array([[1, 0, 2]]), query, db, k=2) == pytest.approx((0.5 + 1 / np.log2(3)) / idcg)
+    assert jaccard_ndcg(np.array([[2, -1, 1]]), query, db, k=2) == pytest.approx(0.0)
+    assert jaccard_ndcg(np.array([[2, 1]]), np.array([[0, 0, 0]]), db, k=2) == 0.0  # no gain anywhere

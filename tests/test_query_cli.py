@@ -39,9 +39,15 @@ def test_search_and_compose_print_json(examples, capsys):
     [
         (lambda a, bad: ["search", bad], "not an image"),
         (lambda a, bad: ["search", a + ".missing"], "could not be found"),
-        (lambda a, bad: ["search", a, "--L", "0"], "1 <= L <= 64"),
-        (lambda a, bad: ["search", a, "--theta", "1.5"], "0 <= theta <= 1"),
-        (lambda a, bad: ["search", a, "--K", "10001"], "1 <= K <= 10000"),
+        (
+            lambda a, bad: ["search", a, "--L", "0"],
+            "L (selected local bits) must be an integer between 1 and",
+        ),
+        (lambda a, bad: ["search", a, "--theta", "1.5"], "theta must be a number between 0 and 1"),
+        (
+            lambda a, bad: ["search", a, "--K", "10001"],
+            "K (coarse candidates) must be an integer between 1 and 10000",
+        ),
         (lambda a, bad: ["compose", a, bad, "difference"], "not an image"),
     ],
 )

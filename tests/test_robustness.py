@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from hashdemo.app.engine import load_codes, save_codes
 from hashdemo.checkpoints import CHECKPOINT_DIR, MANIFEST, CheckpointError, load_checkpoint, sha256_of
 from hashdemo.cli.bench import run_load
+from hashdemo.gallery_codes import load_codes, save_codes
 from hashdemo.models import Encoded
 
 
@@ -76,11 +76,13 @@ def test_damaged_gallery_code_cache_is_rebuilt_not_trusted(tmp_path):
         for name in ("hier", "dcoh")
     }
     path = tmp_path / "codes.npz"
-    save_codes(codes, path)
+    save_codes(path, codes)
     assert not list(tmp_path.glob("*.tmp*"))  # written to a temporary name, then renamed
-    np.testing.assert_array_equal(load_codes(path)["dcoh"].global_bits, codes["dcoh"].global_bits)
+    np.testing.assert_array_equal(
+        load_codes(path, ("hier", "dcoh"))[0]["dcoh"].global_bits, codes["dcoh"].global_bits
+    )
     path.write_bytes(path.read_bytes()[:100])  # truncated
-    assert load_codes(path) is None
+    assert load_codes(path, ("hier", "dcoh")) is None
 
 
 def test_server_binds_loopback_without_a_share_link(served):

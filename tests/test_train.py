@@ -9,9 +9,9 @@ import torch
 import hashdemo.retrieval.protocol
 from hashdemo import data
 from hashdemo.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from hashdemo.label_ops import OPERATORS
+from hashdemo.label_ops import OPERATORS, compose_labels
 from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet, preprocess
-from hashdemo.train import TrainConfig, fit, overlap_partners
+from hashdemo.train import OperatorTraining, TrainConfig, fit, keys_to_labels, label_keys
 
 # ----------------------------------------------------------------------------- code operators
 
@@ -59,47 +59,44 @@ def test_cascaded_difference_trains_both_maps() -> None:
     assert a.grad.abs().sum() > 0 and b.grad.abs().sum() > 0
 
 
-# ----------------------------------------------------------------------------- overlap partners
+# ----------------------------------------------------------------------------- operator phase
 
 
-def partner_labels() -> torch.Tensor:
-    """Rows 0-5 overlap in various ways; row 6 holds the only class 9; row 7 is empty."""
-    sets = [{0, 1}, {1}, {1, 2}, {0}, {3, 4}, {4}, {9}, set()]
-    labels = torch.zeros(len(sets), 10, dtype=torch.uint8)
-    for row, label_set in enumerate(sets):
-        labels[row, sorted(label_set)] = 1
-    return labels
+def toy_operator_training(batch: int = 32) -> tuple[OperatorTraining, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    labels = (rng.random((300, 10)) < 0.2).astype(np.uint8)
+    labels[labels.sum(1) == 0, 0] = 1
+    codes = rng.integers(0, 2, (300, 8), dtype=np.uint8)
+    cfg = TrainConfig(method="dcoh", bits=8, operator_batch=batch)
+    return OperatorTraining(cfg, codes, labels), codes, labels
 
 
-def test_overlap_partners_share_a_label_or_are_themselves() -> None:
-    labels = partner_labels()
-    sets = [set(torch.nonzero(row).flatten().tolist()) for row in labels]
-    candidates = [{j for j in range(len(sets)) if j != i and sets[i] & sets[j]} for i in range(len(sets))]
-    assert candidates[6] == set() and candidates[7] == set()  # the fixture has both "none" kinds
-    chosen: list[set[int]] = [set() for _ in sets]
-    for seed in range(30):
-        partners = overlap_partners(labels, torch.Generator().manual_seed(seed))
-        assert partners.shape == (len(sets),) and partners.dtype == torch.int64
-        for i, j in enumerate(partners.tolist()):
-            if candidates[i]:
-                assert j in candidates[i], (seed, i, j)
-            else:
-                assert j == i, (seed, i, j)
-            chosen[i].add(j)
-    # random among the candidates: over 30 seeds a row with 3 candidates sees more than one
-    assert len(candidates[0]) == 3 and len(chosen[0]) > 1
+@pytest.mark.parametrize("operator", OPERATORS)
+def test_operator_pairs_have_a_nonempty_train_label_set_as_target(operator: str) -> None:
+    training, _, labels = toy_operator_training()
+    a, b, t = training.pairs(operator)
+    assert len(a) == len(b) == len(t) == 32 and (a != b).all()
+    expected = compose_labels(operator, labels[a], labels[b])
+    np.testing.assert_array_equal(keys_to_labels(training.set_keys[t]), expected)
+    assert (expected.sum(1) > 0).all()
 
 
-def test_overlap_partners_on_a_random_batch() -> None:
-    gen = torch.Generator().manual_seed(1)
-    labels = (torch.rand(64, 10, generator=gen) < 0.12).to(torch.uint8)
-    partners = overlap_partners(labels, torch.Generator().manual_seed(2)).tolist()
-    for i, j in enumerate(partners):
-        has_partner = any((labels[i] & labels[k]).any() for k in range(len(labels)) if k != i)
-        if has_partner:
-            assert j != i and (labels[i] & labels[j]).any()
-        else:
-            assert j == i
+def test_prototypes_are_the_mean_signed_code_of_each_label_set() -> None:
+    training, codes, labels = toy_operator_training()
+    for row, key in enumerate(training.set_keys[:5]):
+        members = label_keys(labels) == key
+        expected = codes[members].astype(np.float32).mean(0) * 2 - 1
+        np.testing.assert_allclose(training.prototypes[row].numpy(), expected, atol=1e-6)
+
+
+def test_operator_steps_lower_the_similarity_loss() -> None:
+    torch.manual_seed(0)
+    training, _, _ = toy_operator_training(batch=64)
+    first = training.step()["similarity"]
+    for _ in range(60):
+        last = training.step()["similarity"]
+    assert last < first - 0.1
+    assert set(training.step()) == {"similarity", "adversarial", "discriminator"}  # adv_weight > 0 by default
 
 
 # ----------------------------------------------------------------------------- training runs
@@ -112,8 +109,10 @@ needs_fmnist = pytest.mark.skipif(
 RECIPE = data.OutfitRecipe(train_size=256, val_size=120, query_size=8, gallery_size=8)
 VAL_QUERIES = 40
 # 4 steps an epoch, 3 epochs: every main loss term falls from epoch 1 to 3 at the default lr
-BASE = TrainConfig(epochs=3, train_size=256, batch_size=64)
-MAIN_TERMS = {"hier": ("global", "local", "label"), "dcoh": ("similarity", "label")}
+BASE = TrainConfig(
+    epochs=3, train_size=256, batch_size=64, conv7_channels=64, operator_steps=20, operator_batch=32
+)
+MAIN_TERMS = {"hier": ("global", "local", "label"), "dcoh": ("global", "label")}
 TRAIN_COMMANDS = {"hier": "python -m hashdemo.train hier", "dcoh": "python -m hashdemo.train dcoh"}
 
 
@@ -164,11 +163,11 @@ def test_main_loss_terms_fall(runs) -> None:
     for record in history:
         assert all(np.isfinite(v) for v in record["loss"].values())
         assert set(record["val"]) >= {"selection"}
-    if cfg.method == "dcoh":
-        assert {"adversarial", "discriminator"} <= set(first)
-        for record in history:
-            assert np.isfinite(record["loss"]["adversarial"]) and np.isfinite(record["loss"]["discriminator"])
-            assert set(record["val"]) >= {"single_map", *OPERATORS}
+    if cfg.method == "dcoh":  # phase 2: the operators on the frozen codes
+        operators = checkpoint["metrics"]["operators"]
+        assert set(operators["loss"]) == {"similarity", "adversarial", "discriminator"}
+        assert all(np.isfinite(v) for v in operators["loss"].values())
+        assert set(operators["val"]) >= {"single_map", *OPERATORS}
 
 
 @needs_fmnist
@@ -223,3 +222,22 @@ def test_missing_checkpoint_names_the_train_command(name: str, tmp_path) -> None
         load_checkpoint(name, tmp_path)
     assert TRAIN_COMMANDS[name] in str(info.value)
     assert "missing" in str(info.value)
+
+
+@needs_fmnist
+def test_the_ablation_reuses_h_of_x_and_trains_only_the_operators(runs, splits) -> None:
+    cfg, checkpoint, _ = runs
+    ablation = dataclasses.replace(cfg, adv_weight=0.0)
+    if cfg.method != "dcoh":
+        with pytest.raises(ValueError, match="only be reused"):
+            fit(ablation, splits, progress=False, h_from=checkpoint)
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hashdemo.retrieval.protocol, "VAL_QUERIES", VAL_QUERIES)
+        reused = fit(ablation, splits, progress=False, h_from=checkpoint)
+    for name, value in checkpoint["state"]["model"].items():
+        assert torch.equal(reused["state"]["model"][name], value)
+    assert set(reused["metrics"]["operators"]["loss"]) == {"similarity"}  # no D without the adversarial term
+    assert reused["metrics"]["history"] == checkpoint["metrics"]["history"]
+    with pytest.raises(ValueError, match="only be reused"):
+        fit(dataclasses.replace(ablation, seed=1), splits, progress=False, h_from=checkpoint)

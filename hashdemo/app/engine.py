@@ -15,17 +15,15 @@ import numpy as np
 import torch
 
 from hashdemo.cam import Attention, attend_code
-from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint, sha256_of
+from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
 from hashdemo.checks import number_in_range
 from hashdemo.code_ops import bitwise_bits, operator_bits
 from hashdemo.data import (
-    CACHE_ERRORS,
     OutfitRecipe,
     default_cache_dir,
     load_outfits,
-    recipe_hash,
 )
-from hashdemo.files import savez_atomic
+from hashdemo.gallery_codes import cache_key, load_codes, save_codes
 from hashdemo.label_ops import OPERATORS, compose_labels
 from hashdemo.models import Encoded, HashNet, signs_of
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
@@ -33,7 +31,6 @@ from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 log = logging.getLogger(__name__)
 # Used until the evaluation has chosen theta, L and K on the val split.
 FALLBACK_PARAMS = {"theta": 0.4, "L": 24, "K": 200}
-CACHED_FIELDS = ("global_bits", "local_bits", "pooled", "label_probs")  # Encoded without the Conv7 maps
 
 
 @dataclass(frozen=True)
@@ -106,19 +103,15 @@ class Engine:
         splits = load_outfits(recipe, cache_dir=cache_dir)
         gallery = splits["gallery"]
         cache = Path(cache_dir or default_cache_dir())
-        key = "-".join(
-            [
-                recipe_hash(recipe),
-                sha256_of(checkpoints / "hier" / "model.pt")[:16],
-                sha256_of(checkpoints / "dcoh" / "model.pt")[:16],
-            ]
-        )
+        key = cache_key(recipe, ("hier", "dcoh"), checkpoints)
         codes_path = cache / f"gallery-codes-{key}.npz"
-        codes = load_codes(codes_path)
-        if codes is None:
+        cached = load_codes(codes_path, ("hier", "dcoh"))
+        if cached is None:
             report(0.4, "encoding the 10k gallery with both models (first start only)")
             codes = {"hier": hier.model.encode(gallery.images), "dcoh": dcoh.model.encode(gallery.images)}
-            save_codes(codes, codes_path)
+            save_codes(codes_path, codes)
+        else:
+            codes = cached[0]
         report(0.9, "building the indexes")
         query = splits["query"]
         examples = {f"query-{i}": (query.images[i], query.labels[i]) for i in range(n_examples)}
@@ -203,21 +196,3 @@ class Engine:
 def _classifier_probs(model: HashNet, bits: np.ndarray) -> np.ndarray:
     """Label probabilities the code classifier gives a (1, K) 0/1 code."""
     return torch.sigmoid(model.classifier(signs_of(bits)))[0].numpy()
-
-
-def load_codes(path: Path) -> dict[str, Encoded] | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {
-                name: Encoded(**{f: data[f"{name}.{f}"] for f in CACHED_FIELDS}) for name in ("hier", "dcoh")
-            }
-    except CACHE_ERRORS as error:
-        log.warning("gallery code cache %s is unreadable (%s); re-encoding", path, error)
-        return None
-
-
-def save_codes(codes: dict[str, Encoded], path: Path) -> None:
-    """Written to a temporary file and renamed, so a crash never leaves a half-written cache."""
-    savez_atomic(path, {f"{name}.{f}": getattr(enc, f) for name, enc in codes.items() for f in CACHED_FIELDS})

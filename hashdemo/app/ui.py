@@ -169,7 +169,7 @@ class Presenter:
         chosen = set(att.selected.tolist())
         maps = [
             (
-                self.files(pictures.heat_overlay(image, att.activation_maps[c], alpha=0.6, size=128)),
+                self.files(pictures.heat_overlay(image, att.activation_map(c), alpha=0.6, size=128)),
                 f"map {c} · s={att.scores[c]}" + (" · selected" if c in chosen else ""),
             )
             for c in np.argsort(-att.scores, kind="stable")[:SHOWN_MAPS]

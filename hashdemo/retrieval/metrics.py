@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hashdemo.checks import binary_matrix, positive_int
+from hashdemo.label_ops import jaccard
 
 
 def relevance(query_labels: np.ndarray, db_labels: np.ndarray, *, exact: bool = False) -> np.ndarray:
@@ -118,3 +119,24 @@ def precision_recall_curve(
     precision = (at / cutoffs).mean(axis=0)
     recall = (at / n_relevant[keep][:, None]).mean(axis=0)
     return precision, recall
+
+
+def jaccard_ndcg(
+    ranked_ids: np.ndarray, query_labels: np.ndarray, db_labels: np.ndarray, k: int = 100
+) -> float:
+    """Mean nDCG@k with graded gains: gain = Jaccard(query labels, result labels), discount log2(rank + 1).
+
+    The ideal DCG ranks the whole gallery by gain, so a ranking that misses better items scores below 1.
+    A missing result (id -1) gains 0.
+    """
+    k = positive_int("k", k)
+    ids = np.asarray(ranked_ids)[:, :k]
+    q = binary_matrix(query_labels, "query_labels")
+    db = binary_matrix(db_labels, "db_labels")
+    gains = jaccard(q, db)  # (Q, N)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    got = np.where(ids >= 0, np.take_along_axis(gains, np.maximum(ids, 0), axis=1), 0.0)
+    dcg = (got * discount[: got.shape[1]]).sum(axis=1)
+    ideal = -np.sort(-gains, axis=1)[:, :k]
+    idcg = (ideal * discount[: ideal.shape[1]]).sum(axis=1)
+    return float(np.mean(np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1.0), 0.0))) if len(ids) else 0.0

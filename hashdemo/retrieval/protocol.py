@@ -16,6 +16,7 @@ from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 from hashdemo.retrieval.metrics import mean_average_precision
 
 VAL_QUERIES = 500  # val is split into 500 queries against the other 1500 for model selection
+SUBSET = {"queries": 100, "gallery": 1000}  # what tests recompute from the shipped weights
 
 
 def hamming_ranking(query_bits: np.ndarray, db_bits: np.ndarray, k: int | None = None) -> np.ndarray:
@@ -130,3 +131,26 @@ def hierarchical_ranking(
         return reranked[:, :k]
     coarse = global_index.search(query.global_bits, len(db.global_bits))[1]
     return np.concatenate([reranked, coarse[:, n_coarse:]], axis=1)[:, :k]
+
+
+def subset_scores(
+    query: Encoded,
+    gallery: Encoded,
+    q_labels: np.ndarray,
+    g_labels: np.ndarray,
+    selected: np.ndarray | None = None,
+    n_coarse: int | None = None,
+) -> dict:
+    """mAP of the first 100 queries against the first 1000 gallery images: small enough for a test
+    to recompute from the shipped weights (global code; and the CAM re-rank when `selected` is given)."""
+    q, g = np.arange(SUBSET["queries"]), np.arange(SUBSET["gallery"])
+    scores = {
+        **SUBSET,
+        "global_map": mean_average_precision(
+            hamming_ranking(query.global_bits[q], gallery.global_bits[g]), q_labels[q], g_labels[g]
+        ),
+    }
+    if selected is not None:
+        ranked = hierarchical_ranking(query.take(q), gallery.take(g), selected[q], min(n_coarse, len(g)))
+        scores["hier_cam_map"] = mean_average_precision(ranked, q_labels[q], g_labels[g])
+    return scores

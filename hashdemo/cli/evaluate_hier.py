@@ -1,0 +1,430 @@
+"""`python -m hashdemo.evaluate hier`: hierarchical hashing, query split against the 10k and 100k galleries.
+
+theta, L and K are chosen on val (500 val queries against the other 1,500), by val map@100; then every
+method is scored on the query split with three relevance notions (shares a label, exact set, Jaccard
+nDCG) and the object-focused protocol, and timed per query at 10k, 100k and 1M gallery codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hashdemo.app.report import frontier
+from hashdemo.cam import attend_code
+from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
+from hashdemo.data import Split, load_outfits
+from hashdemo.gallery_codes import large_gallery_codes
+from hashdemo.models import Encoded
+from hashdemo.retrieval.index import HammingIndex, hierarchical_search
+from hashdemo.retrieval.metrics import (
+    jaccard_ndcg,
+    mean_average_precision,
+    precision_at_k,
+    precision_recall_curve,
+)
+from hashdemo.retrieval.protocol import hamming_ranking, hierarchical_ranking, subset_scores, validation_ids
+
+log = logging.getLogger(__name__)
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+THETAS = (0.3, 0.4, 0.5, 0.6, 0.7)
+TOP_LS = (8, 16, 32, 64, 128)
+# K as a share of the database, so a choice made on val's 1,500 images transfers to the 10k gallery
+COARSE_SHARES = (0.01, 0.03, 0.1)
+TIE = 0.002  # val map@100 within this of the best counts as a tie, broken by fewer bits, then smaller K
+RANDOM_SEEDS = 5  # hier_random: this many draws of L random bits per query
+LARGE_GALLERY = 100_000
+SCALE_SIZES = (10_000, 100_000, 1_000_000)
+SCALE_QUERIES = 30  # single queries timed per (gallery size, method); the median is reported
+TOP = 100  # results per query for the @100 metrics and the timings
+
+
+@dataclass
+class Codes:
+    """One gallery (or query set) as every method sees it."""
+
+    hier: Encoded  # the hierarchical model: H_g, H_l, pooled Conv7 (and Conv7 maps for queries)
+    single: np.ndarray  # single-level code at H bits
+    single_local: np.ndarray  # single-level code at C bits
+
+    def take(self, ids: np.ndarray) -> Codes:
+        return Codes(self.hier.take(ids), self.single[ids], self.single_local[ids])
+
+
+# ----------------------------------------------------------------------------- bit selections
+
+
+def cam_orders(checkpoint: Checkpoint, encoded: Encoded, theta: float, largest_only: bool = True):
+    """(N, C) each image's Conv7 channels by overlap score, high to low (the first L are Psi_q), and
+    (N,) how many channels overlap the attention region at all."""
+    weights = checkpoint.model.cam_weights().numpy()
+    channels = encoded.conv7.shape[1]
+    attentions = [
+        attend_code(conv7, weights, bits, theta, channels, largest_only=largest_only)
+        for conv7, bits in zip(encoded.conv7, encoded.global_bits, strict=True)
+    ]
+    return np.stack([a.selected for a in attentions]), np.array([(a.scores > 0).sum() for a in attentions])
+
+
+def activation_orders(encoded: Encoded) -> np.ndarray:
+    """(N, C) channels by mean activation, high to low: selection without any attention region."""
+    return np.argsort(-encoded.pooled, axis=1, kind="stable")
+
+
+def random_orders(n: int, channels: int, seed: int) -> np.ndarray:
+    return np.argsort(np.random.default_rng(seed).random((n, channels)), axis=1)
+
+
+# ----------------------------------------------------------------------------- scores
+
+
+def main_item_classes(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """For images with 2-3 items: their ids and the class of their largest item (by box area)."""
+    n_items = (split.classes >= 0).sum(axis=1)
+    ids = np.flatnonzero(n_items >= 2)
+    area = np.where(split.classes[ids] >= 0, split.boxes[ids, :, 2].astype(np.int64) ** 2, -1)
+    return ids, split.classes[ids, np.argmax(area, axis=1)].astype(np.int64)
+
+
+def top_scores(ranked: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray, objects: tuple) -> dict:
+    """The @100 metrics of top-100 rankings, and the object-focused map@100."""
+    object_ids, object_classes = objects
+    one_hot = np.eye(g_labels.shape[1], dtype=np.uint8)[object_classes]
+    return {
+        "map@100": mean_average_precision(ranked, q_labels, g_labels, k=TOP),
+        "map_exact@100": mean_average_precision(ranked, q_labels, g_labels, exact=True, k=TOP),
+        "p@10": precision_at_k(ranked, q_labels, g_labels, 10),
+        "jaccard_ndcg@100": jaccard_ndcg(ranked, q_labels, g_labels, k=TOP),
+        "object_map@100": mean_average_precision(ranked[object_ids], one_hot, g_labels, k=TOP),
+    }
+
+
+def full_scores(ranked: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray, objects: tuple) -> dict:
+    return {
+        "map": mean_average_precision(ranked, q_labels, g_labels),
+        "map_exact": mean_average_precision(ranked, q_labels, g_labels, exact=True),
+        **top_scores(ranked[:, :TOP], q_labels, g_labels, objects),
+    }
+
+
+def mean_and_std(runs: list[dict]) -> dict:
+    out = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
+    out.update({f"{key}_std": float(np.std([r[key] for r in runs])) for key in runs[0]})
+    return out
+
+
+# ----------------------------------------------------------------------------- the rankers
+
+
+def rankers(query: Codes, gallery: Codes, orders: dict[str, np.ndarray], top_l: int, n_coarse: int) -> dict:
+    """Each method as `rank(k) -> (Q, k) ids` (k=None: the whole gallery)."""
+    pooled_q = query.hier.pooled / np.linalg.norm(query.hier.pooled, axis=1, keepdims=True)
+    pooled_g = gallery.hier.pooled / np.linalg.norm(gallery.hier.pooled, axis=1, keepdims=True)
+
+    def cosine(k):
+        similarity = pooled_q @ pooled_g.T
+        if k is None:
+            return np.argsort(-similarity, axis=1, kind="stable")
+        top = np.argpartition(-similarity, k, axis=1)[:, :k]
+        return np.take_along_axis(
+            top, np.argsort(-np.take_along_axis(similarity, top, 1), 1, kind="stable"), 1
+        )
+
+    def two_level(order: np.ndarray) -> Callable:
+        return lambda k: hierarchical_ranking(query.hier, gallery.hier, order[:, :top_l], n_coarse, k)
+
+    return {
+        "global": lambda k: hamming_ranking(query.hier.global_bits, gallery.hier.global_bits, k),
+        "local_full": lambda k: hamming_ranking(query.hier.local_bits, gallery.hier.local_bits, k),
+        **{name: two_level(order) for name, order in orders.items()},
+        "single_level": lambda k: hamming_ranking(query.single, gallery.single, k),
+        "single_level_local": lambda k: hamming_ranking(query.single_local, gallery.single_local, k),
+        "float_cosine": cosine,
+    }
+
+
+# ----------------------------------------------------------------------------- val tuning
+
+
+def tune(checkpoint: Checkpoint, val: Encoded, val_labels: np.ndarray) -> dict:
+    """Grid over theta, L and K's share of the database for hier_cam, scored by val map@100."""
+    q, db = validation_ids(len(val_labels))
+    grid = []
+    for theta in THETAS:
+        orders = cam_orders(checkpoint, val.take(q), theta)[0]
+        for top_l in TOP_LS:
+            for share in COARSE_SHARES:
+                n_coarse = (
+                    max(TOP, round(share * len(db))) if share * len(db) >= TOP else round(share * len(db))
+                )
+                ranked = hierarchical_ranking(val.take(q), val.take(db), orders[:, :top_l], n_coarse, TOP)
+                grid.append(
+                    {
+                        "theta": theta,
+                        "L": top_l,
+                        "K_share": share,
+                        "val_map@100": mean_average_precision(ranked, val_labels[q], val_labels[db], k=TOP),
+                        "val_map": mean_average_precision(
+                            hierarchical_ranking(val.take(q), val.take(db), orders[:, :top_l], n_coarse),
+                            val_labels[q],
+                            val_labels[db],
+                        ),
+                    }
+                )
+    best_score = max(row["val_map@100"] for row in grid)
+    near = [row for row in grid if row["val_map@100"] >= best_score - TIE]
+    return {"best": min(near, key=lambda row: (row["L"], row["K_share"], -row["val_map@100"])), "grid": grid}
+
+
+# ----------------------------------------------------------------------------- timing at scale
+
+
+def scale_rows(
+    checkpoint: Checkpoint,
+    query: Codes,
+    gallery_10k: Codes,
+    gallery_100k: Codes,
+    theta: float,
+    top_l: int,
+    n_coarse: int,
+) -> list[dict]:
+    """ms per single query (median of SCALE_QUERIES) for every method at 10k, 100k and 1M gallery codes.
+
+    At 1M the codes are random with the real shapes (search cost does not depend on code content).
+    The two-level methods' time includes their bit selection (attention for hier_cam); never a scan of
+    the gallery's local code.
+    """
+    weights = checkpoint.model.cam_weights().numpy()
+    ids = np.arange(SCALE_QUERIES)
+    rows = []
+    for n in SCALE_SIZES:
+        if n == 10_000:
+            gallery, kind = gallery_10k, "real"
+        elif n == LARGE_GALLERY:
+            gallery, kind = gallery_100k, "real"
+        else:
+            gallery, kind = random_codes(n, gallery_10k), "random"
+        indexes = {
+            "global": HammingIndex(gallery.hier.global_bits),
+            "local_full": HammingIndex(gallery.hier.local_bits),
+            "single_level": HammingIndex(gallery.single),
+            "single_level_local": HammingIndex(gallery.single_local),
+        }
+        pooled_g = gallery.hier.pooled / np.linalg.norm(gallery.hier.pooled, axis=1, keepdims=True)
+
+        def two_level(select: Callable[[int], np.ndarray]) -> Callable[[int], object]:
+            def run(i: int):
+                selected = select(i)[None]
+                return hierarchical_search(
+                    indexes["global"],
+                    indexes["local_full"],
+                    query.hier.global_bits[i : i + 1],
+                    query.hier.local_bits[i : i + 1],
+                    selected,
+                    n_coarse,
+                )[0][:, :TOP]
+
+            return run
+
+        def cosine(i: int):
+            q = query.hier.pooled[i] / np.linalg.norm(query.hier.pooled[i])
+            similarity = pooled_g @ q
+            return np.argpartition(-similarity, TOP)[:TOP]
+
+        rng = np.random.default_rng(0)
+        channels = query.hier.local_bits.shape[1]
+        searches = {
+            "global": lambda i: indexes["global"].search(query.hier.global_bits[i : i + 1], TOP),
+            "local_full": lambda i: indexes["local_full"].search(query.hier.local_bits[i : i + 1], TOP),
+            "hier_cam": two_level(
+                lambda i: (
+                    attend_code(
+                        query.hier.conv7[i], weights, query.hier.global_bits[i], theta, top_l
+                    ).selected
+                )
+            ),
+            "hier_activation": two_level(lambda i: np.argsort(-query.hier.pooled[i], kind="stable")[:top_l]),
+            "hier_random": two_level(lambda i: rng.permutation(channels)[:top_l]),
+            "single_level": lambda i: indexes["single_level"].search(query.single[i : i + 1], TOP),
+            "single_level_local": lambda i: indexes["single_level_local"].search(
+                query.single_local[i : i + 1], TOP
+            ),
+            "float_cosine": cosine,
+        }
+        for method, search in searches.items():
+            search(0)  # warm-up
+            times = []
+            for i in ids:
+                started = time.perf_counter()
+                search(int(i))
+                times.append(time.perf_counter() - started)
+            rows.append(
+                {
+                    "n": n,
+                    "method": method,
+                    "ms_per_query": round(1e3 * float(np.median(times)), 4),
+                    "codes": kind,
+                }
+            )
+            log.info("scale %s", rows[-1])
+    return rows
+
+
+def random_codes(n: int, like: Codes) -> Codes:
+    """n random gallery codes with the shapes of `like`'s (uniform bits; pooled features in [0, 1))."""
+    rng = np.random.default_rng(0)
+
+    def bits(width: int) -> np.ndarray:
+        return np.unpackbits(rng.integers(0, 256, (n, -(-width // 8)), dtype=np.uint8), axis=1)[:, :width]
+
+    hier = Encoded(
+        bits(like.hier.global_bits.shape[1]),
+        bits(like.hier.local_bits.shape[1]),
+        rng.random((n, like.hier.pooled.shape[1]), dtype=np.float32),
+        np.zeros((n, like.hier.label_probs.shape[1]), np.float32),
+    )
+    return Codes(hier, bits(like.single.shape[1]), bits(like.single_local.shape[1]))
+
+
+# ----------------------------------------------------------------------------- the evaluation
+
+
+def evaluate_hier(checkpoints: Path = CHECKPOINT_DIR) -> dict:
+    hier = load_checkpoint("hier", checkpoints)
+    single = load_checkpoint("single_level", checkpoints)
+    single_local = load_checkpoint("single_level_local", checkpoints)
+    splits = load_outfits()
+    val = hier.model.encode(splits["val"].images, with_conv7=True)
+    tuned = tune(hier, val, splits["val"].labels)
+    theta, top_l, share = (tuned["best"][key] for key in ("theta", "L", "K_share"))
+
+    def codes(images: np.ndarray, with_conv7: bool = False) -> Codes:
+        return Codes(
+            hier.model.encode(images, with_conv7=with_conv7),
+            single.model.encode(images).global_bits,
+            single_local.model.encode(images).global_bits,
+        )
+
+    query, gallery = codes(splits["query"].images, with_conv7=True), codes(splits["gallery"].images)
+    n_coarse = round(share * len(splits["gallery"]))
+    q_labels, g_labels = splits["query"].labels, splits["gallery"].labels
+    objects = main_item_classes(splits["query"])
+    n_q, bits_global, bits_local = (
+        len(q_labels),
+        query.hier.global_bits.shape[1],
+        query.hier.local_bits.shape[1],
+    )
+
+    cam, positive = cam_orders(hier, query.hier, theta)
+    orders = {
+        "hier_cam": cam,
+        "hier_cam_all_components": cam_orders(hier, query.hier, theta, largest_only=False)[0],
+        "hier_activation": activation_orders(query.hier),
+    }
+    ranks = rankers(query, gallery, orders, top_l, n_coarse)
+    two_level_bits = bits_global + top_l
+    bits = {
+        "global": bits_global,
+        "local_full": bits_local,
+        **dict.fromkeys(
+            ["hier_cam", "hier_cam_all_components", "hier_activation", "hier_random"], two_level_bits
+        ),
+        "single_level": query.single.shape[1],
+        "single_level_local": query.single_local.shape[1],
+        "float_cosine": None,
+    }
+    methods = {name: full_scores(rank(None), q_labels, g_labels, objects) for name, rank in ranks.items()}
+    random_runs = [
+        full_scores(
+            hierarchical_ranking(
+                query.hier, gallery.hier, random_orders(n_q, bits_local, seed)[:, :top_l], n_coarse
+            ),
+            q_labels,
+            g_labels,
+            objects,
+        )
+        for seed in range(RANDOM_SEEDS)
+    ]
+    methods["hier_random"] = mean_and_std(random_runs)
+
+    large_codes, large_labels, _ = large_gallery_codes(
+        ("hier", "single_level", "single_level_local"), LARGE_GALLERY, checkpoints=checkpoints, progress=True
+    )
+    large = Codes(
+        large_codes["hier"],
+        large_codes["single_level"].global_bits,
+        large_codes["single_level_local"].global_bits,
+    )
+    large_ranks = rankers(query, large, orders, top_l, n_coarse)
+    large_gallery = {
+        name: top_scores(rank(TOP), q_labels, large_labels, objects) for name, rank in large_ranks.items()
+    }
+    large_gallery["hier_random"] = mean_and_std(
+        [
+            top_scores(
+                hierarchical_ranking(
+                    query.hier, large.hier, random_orders(n_q, bits_local, seed)[:, :top_l], n_coarse, TOP
+                ),
+                q_labels,
+                large_labels,
+                objects,
+            )
+            for seed in range(RANDOM_SEEDS)
+        ]
+    )
+
+    scale = scale_rows(hier, query, gallery, large, theta, top_l, n_coarse)
+    for name, row in methods.items():
+        row["bits_compared"] = bits[name]
+        # per gallery image: H bits over the whole gallery, L more over the K candidates only
+        row["bits_per_gallery_image"] = (
+            None
+            if bits[name] is None
+            else round(bits_global + top_l * n_coarse / len(g_labels), 2)
+            if bits[name] == two_level_bits and name.startswith("hier")
+            else bits[name]
+        )
+        row["ms_per_query"] = next(
+            r["ms_per_query"]
+            for r in scale
+            if r["n"] == 10_000 and r["method"] == name.replace("_all_components", "")
+        )
+    curves = {}
+    for name in ("global", "local_full", "hier_cam", "float_cosine"):
+        precision, recall = precision_recall_curve(ranks[name](None), q_labels, g_labels)
+        curves[name] = {"precision": precision.tolist(), "recall": recall.tolist()}
+    chosen = np.minimum(positive, top_l)
+    result = {
+        "bits": {"global": bits_global, "local": bits_local},
+        "theta": theta,
+        "L": top_l,
+        "K": n_coarse,
+        "K_share": share,
+        "methods": methods,
+        "object_focused": {
+            name: {
+                "map@100": row["object_map@100"],
+                **({"std": row["object_map@100_std"]} if "object_map@100_std" in row else {}),
+            }
+            for name, row in methods.items()
+        },
+        "object_queries": len(objects[0]),
+        "attention": {
+            "positive_overlap_median": float(np.median(chosen)),
+            "positive_overlap_p10": float(np.percentile(chosen, 10)),
+            "positive_overlap_p90": float(np.percentile(chosen, 90)),
+            "empty_region_queries": int((positive == 0).sum()),
+        },
+        "large_gallery": {"n": len(large_labels), "methods": large_gallery},
+        "scale": scale,
+        "val_grid": tuned["grid"],
+        "pr_curves": curves,
+        "subset": subset_scores(query.hier, gallery.hier, q_labels, g_labels, cam[:, :top_l], n_coarse),
+    }
+    frontier(result).savefig(ASSETS / "frontier.png", dpi=110)
+    return result

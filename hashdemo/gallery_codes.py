@@ -1,0 +1,98 @@
+"""Gallery codes, cached: the app's 10k gallery and the evaluation's large (100k) gallery.
+
+A cache file is named by the recipe's hash and the sha256 of every checkpoint that encoded it, so a
+new model or recipe never reads stale codes; files are written atomically and rebuilt when unreadable.
+`python -m hashdemo.gallery_codes --size 100000` builds the large gallery's codes with a progress bar.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint, sha256_of
+from hashdemo.data import CACHE_ERRORS, OutfitRecipe, default_cache_dir, recipe_hash, render_large_gallery
+from hashdemo.files import savez_atomic
+from hashdemo.models import Encoded
+
+log = logging.getLogger(__name__)
+CACHED_FIELDS = ("global_bits", "local_bits", "pooled", "label_probs")  # Encoded without the Conv7 maps
+ENCODE_CHUNK = 1000
+
+
+def cache_key(recipe: OutfitRecipe, names: tuple[str, ...], checkpoints: Path = CHECKPOINT_DIR) -> str:
+    """recipe hash + the first 16 hex digits of each checkpoint's sha256."""
+    return "-".join(
+        [recipe_hash(recipe), *(sha256_of(checkpoints / name / "model.pt")[:16] for name in names)]
+    )
+
+
+def load_codes(path: Path, names: tuple[str, ...]) -> tuple[dict[str, Encoded], dict[str, np.ndarray]] | None:
+    """(codes per model name, extra arrays) from a cache file, or None when missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            codes = {name: Encoded(**{f: data[f"{name}.{f}"] for f in CACHED_FIELDS}) for name in names}
+            extra = {key: data[key] for key in data.files if "." not in key}
+        return codes, extra
+    except CACHE_ERRORS as error:
+        log.warning("gallery code cache %s is unreadable (%s); re-encoding", path, error)
+        return None
+
+
+def save_codes(path: Path, codes: dict[str, Encoded], **extra: np.ndarray) -> None:
+    """Written to a temporary file and renamed, so a crash never leaves a half-written cache."""
+    arrays = {f"{name}.{f}": getattr(enc, f) for name, enc in codes.items() for f in CACHED_FIELDS}
+    savez_atomic(path, {**arrays, **extra})
+
+
+def large_gallery_codes(
+    names: tuple[str, ...] = ("hier",),
+    size: int = 100_000,
+    recipe: OutfitRecipe = OutfitRecipe(),  # noqa: B008 - frozen, as in hashdemo.data
+    checkpoints: Path = CHECKPOINT_DIR,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, Encoded], np.ndarray, np.ndarray]:
+    """Codes of the first `size` large-gallery images under each checkpoint in `names`, with the
+    images' labels (N, 10) and item classes (N, 3); images are rendered and encoded chunk by chunk."""
+    path = (
+        Path(cache_dir or default_cache_dir())
+        / f"large-gallery-{size}-{cache_key(recipe, names, checkpoints)}.npz"
+    )
+    cached = load_codes(path, names)
+    if cached is not None:
+        codes, extra = cached
+        return codes, extra["labels"], extra["classes"]
+    models: dict[str, Checkpoint] = {name: load_checkpoint(name, checkpoints) for name in names}
+    parts: dict[str, list[Encoded]] = {name: [] for name in names}
+    labels, classes = [], []
+    starts = range(0, size, ENCODE_CHUNK)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"large gallery: rendering and encoding {size:,} images", unit="chunk")
+    for start in starts:
+        split = render_large_gallery(np.arange(start, min(start + ENCODE_CHUNK, size)), recipe)
+        labels.append(split.labels)
+        classes.append(split.classes)
+        for name, checkpoint in models.items():
+            parts[name].append(checkpoint.model.encode(split.images))
+    codes = {
+        name: Encoded(**{f: np.concatenate([getattr(p, f) for p in chunks]) for f in CACHED_FIELDS})
+        for name, chunks in parts.items()
+    }
+    labels_all, classes_all = np.concatenate(labels), np.concatenate(classes)
+    save_codes(path, codes, labels=labels_all, classes=classes_all)
+    return codes, labels_all, classes_all
+
+
+if __name__ == "__main__":  # `python -m hashdemo.gallery_codes`: the command line lives in hashdemo.cli
+    import sys
+
+    from hashdemo.cli.gallery_codes import main
+
+    sys.exit(main())
