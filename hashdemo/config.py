@@ -25,6 +25,7 @@ class TrainConfig:
     operator_steps: int = 2000  # dcoh phase 2: operator updates on the frozen codes (~30 s)
     operator_batch: int = 256  # pairs per operator per step
     operator_lr: float = 3e-2  # chosen on val over 3e-3 / 1e-2 / 3e-2
+    operator_seed: int | None = None  # dcoh phase 2's own seed (None: `seed`); varies the operators alone
     train_size: int | None = None  # None: the whole train split; tests train on a few hundred
 
     def __post_init__(self) -> None:

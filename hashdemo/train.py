@@ -91,7 +91,7 @@ class OperatorTraining:
 
     def __init__(self, cfg: TrainConfig, codes: np.ndarray, labels: np.ndarray):
         self.cfg = cfg
-        self.rng = np.random.default_rng(cfg.seed)
+        self.rng = np.random.default_rng(operator_seed(cfg))
         self.signs = signs_of(codes)  # (N, K)
         self.keys = label_keys(labels)
         self.set_keys, inverse = np.unique(self.keys, return_inverse=True)  # the train label sets
@@ -166,9 +166,13 @@ class OperatorTraining:
         return {name: value.item() for name, value in terms.items()}
 
 
+def operator_seed(cfg: TrainConfig) -> int:
+    return cfg.seed if cfg.operator_seed is None else cfg.operator_seed
+
+
 def fit_operators(cfg: TrainConfig, model: HashNet, train: Split, val: Split, progress: bool = True) -> dict:
     """DCOH phase 2 on h(x)'s frozen train codes; returns the state and the metrics."""
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(operator_seed(cfg))
     n_train = len(train.images) if cfg.train_size is None else min(cfg.train_size, len(train.images))
     codes = model.encode(train.images[:n_train]).global_bits
     training = OperatorTraining(cfg, codes, train.labels[:n_train])
@@ -215,7 +219,13 @@ def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
 METHODS = {"hier": HierTraining, "dcoh": HierTraining}  # dcoh: h(x) first; operators in fit_operators
 
 
-OPERATOR_FIELDS = ("adv_weight", "operator_steps", "operator_batch", "operator_lr")  # DCOH phase 2 only
+OPERATOR_FIELDS = (
+    "adv_weight",
+    "operator_steps",
+    "operator_batch",
+    "operator_lr",
+    "operator_seed",
+)  # phase 2 only
 
 
 def fit(

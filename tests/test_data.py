@@ -109,6 +109,38 @@ def test_boxes_never_intersect():
     assert placed > 150
 
 
+@needs_fmnist
+def test_boxes_and_classes_record_where_each_item_was_drawn(splits):
+    for split in splits.values():
+        np.testing.assert_array_equal(data._labels_from_classes(split.classes), split.labels)
+        clean = 0
+        for image, boxes, classes in zip(split.images, split.boxes, split.classes, strict=True):
+            outside = np.ones(image.shape[:2], bool)
+            for (top, left, side), cls in zip(boxes, classes, strict=True):
+                if cls < 0:
+                    assert side == -1
+                    continue
+                assert (
+                    top >= 0 and top + side <= image.shape[0] and left >= 0 and left + side <= image.shape[1]
+                )
+                assert image[top : top + side, left : left + side].any()  # the item is there
+                outside[top : top + side, left : left + side] = False
+            clean += not image[outside].any()
+        # on a black background (half the images) nothing lies outside the boxes
+        assert clean >= 0.3 * len(split)
+
+
+@needs_fmnist
+def test_large_gallery_images_are_redrawn_from_their_id_alone(splits):
+    ids = np.array([5, 1999, 2000, 3])
+    together = data.render_large_gallery(np.arange(2001))
+    apart = data.render_large_gallery(ids)
+    np.testing.assert_array_equal(apart.images, together.images[ids])
+    np.testing.assert_array_equal(apart.labels, data._labels_from_classes(apart.classes))
+    query_items = set(data.load_outfits()["query"].items[data.load_outfits()["query"].items >= 0].tolist())
+    assert not query_items & set(together.items[together.items >= 0].tolist())
+
+
 def test_label_helpers():
     row = np.zeros(10, dtype=np.uint8)
     row[[0, 9]] = 1

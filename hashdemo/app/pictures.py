@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 DISPLAY = 256  # the 64x64 model images are shown at 4x
-GREEN, RED, GOLD = (40, 180, 60), (220, 50, 50), (245, 190, 20)
+GREEN, RED, GOLD, TEAL = (40, 180, 60), (220, 50, 50), (245, 190, 20), (30, 160, 170)
 
 
 def enlarge(image: np.ndarray, size: int = DISPLAY) -> np.ndarray:
@@ -45,22 +45,66 @@ def framed(image: np.ndarray, relevant: bool | None, size: int = 128) -> np.ndar
 
 
 def code_strip(
-    global_bits: np.ndarray, local_bits: np.ndarray, selected: np.ndarray, cell: int = 14
+    global_bits: np.ndarray,
+    local_bits: np.ndarray,
+    selected: np.ndarray,
+    scores: np.ndarray | None = None,
+    per_row: int = 64,
+    cell: int = 12,
 ) -> np.ndarray:
-    """Two rows of cells: H_g, then H_l with the L selected bits framed in gold (1 = dark, 0 = light)."""
-    width = cell * len(local_bits)
-    canvas = np.full((cell * 5, width, 3), 255, np.uint8)
-
-    def row(bits: np.ndarray, top: int, highlight: set[int]) -> None:
+    """The codes as rows of cells (1 = dark, 0 = light), wrapped at `per_row` bits, each row named with
+    its first bit index: H_g, then H_l with the L selected bits framed, gold where the feature map
+    overlaps the attention region (s_c > 0), teal where the tie rule filled the selection."""
+    label_w, gap = 92, 6
+    rows = [("H_g", global_bits, 0)] + [
+        (
+            f"H_l {start}-{min(start + per_row, len(local_bits)) - 1}",
+            local_bits[start : start + per_row],
+            start,
+        )
+        for start in range(0, len(local_bits), per_row)
+    ]
+    height = 18 + len(rows) * (cell + gap) + 26
+    canvas = np.full((height, label_w + per_row * cell + 8, 3), 255, np.uint8)
+    ink = (60, 60, 60)
+    for k in range(0, per_row, 8):
+        cv2.putText(
+            canvas, str(k), (label_w + k * cell, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.33, ink, 1, cv2.LINE_AA
+        )
+    chosen = {int(c) for c in selected}
+    for r, (name, bits, offset) in enumerate(rows):
+        top = 18 + r * (cell + gap)
+        cv2.putText(canvas, name, (4, top + cell - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.38, ink, 1, cv2.LINE_AA)
         for i, bit in enumerate(bits):
-            x = i * cell
+            x = label_w + i * cell
             canvas[top : top + cell, x : x + cell] = (40, 40, 60) if bit else (225, 228, 235)
             cv2.rectangle(canvas, (x, top), (x + cell - 1, top + cell - 1), (255, 255, 255), 1)
-            if i in highlight:
-                cv2.rectangle(canvas, (x, top), (x + cell - 1, top + cell - 1), GOLD, 3)
-
-    row(global_bits, cell, set())
-    row(local_bits, 3 * cell, {int(i) for i in selected})
+            if r > 0 and offset + i in chosen:
+                positive = scores is None or scores[offset + i] > 0
+                cv2.rectangle(canvas, (x, top), (x + cell - 1, top + cell - 1), GOLD if positive else TEAL, 2)
+    legend_y = height - 8
+    cv2.rectangle(canvas, (4, legend_y - 9), (14, legend_y + 1), GOLD, 2)
+    cv2.putText(
+        canvas,
+        "selected, overlaps the region",
+        (20, legend_y),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.36,
+        ink,
+        1,
+        cv2.LINE_AA,
+    )
+    cv2.rectangle(canvas, (230, legend_y - 9), (240, legend_y + 1), TEAL, 2)
+    cv2.putText(
+        canvas,
+        "selected by the tie rule (no overlap)",
+        (246, legend_y),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.36,
+        ink,
+        1,
+        cv2.LINE_AA,
+    )
     return canvas
 
 
@@ -71,13 +115,14 @@ def scores_chart(scores: np.ndarray, selected: np.ndarray, height: int = 150, ba
     """
     order = np.argsort(-scores, kind="stable")
     chosen = set(selected.tolist())
+    bar = max(1, min(bar, 1200 // max(len(order), 1)))  # 256-512 maps still fit one readable picture
     top = max(int(scores.max()), 1)
     margin, width = 24, bar * len(order)
     canvas = np.full((height + 2 * margin, width + 2 * margin, 3), 255, np.uint8)
     for i, channel in enumerate(order):
         h = int(round((height - 1) * scores[channel] / top))
         x = margin + i * bar
-        colour = GOLD if channel in chosen else (128, 144, 168)
+        colour = (GOLD if scores[channel] > 0 else TEAL) if channel in chosen else (128, 144, 168)
         cv2.rectangle(canvas, (x + 1, margin + height - h), (x + bar - 2, margin + height), colour, -1)
     cv2.line(canvas, (margin, margin + height), (margin + width, margin + height), (60, 60, 60), 1)
     cv2.putText(
@@ -85,7 +130,7 @@ def scores_chart(scores: np.ndarray, selected: np.ndarray, height: int = 150, ba
     )
     cv2.putText(
         canvas,
-        "Conv7 maps by overlap score (gold: selected)",
+        "Conv7 maps by overlap score (gold: selected; teal: selected by the tie rule, no overlap)",
         (margin, margin + height + 16),
         cv2.FONT_HERSHEY_SIMPLEX,
         0.4,

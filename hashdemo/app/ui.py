@@ -198,7 +198,9 @@ class Presenter:
             "region": self.files(pictures.region_outline(att.b_avg, att.region)),
             "maps": maps,
             "scores": self.files(pictures.scores_chart(att.scores, att.selected)),
-            "strip": self.files(pictures.code_strip(result.global_bits, result.local_bits, att.selected)),
+            "strip": self.files(
+                pictures.code_strip(result.global_bits, result.local_bits, att.selected, att.scores)
+            ),
             "info": info,
             "coarse_header": coarse_header,
             "coarse": coarse,
@@ -251,6 +253,9 @@ class Presenter:
             f"{'unknown (an input is not a dataset image)' if target is None else known(target)}\n\n"
             f"**Predicted from the composed code:** {label_text(result.predicted_probs > 0.5)}"
         )
+        if target is not None:
+            exact = relevance(target[None], engine.gallery_labels[result.ids[:10]], exact=True)[0]
+            summary += f"\n\n**Top 10 with exactly T:** {int(exact.sum())} of 10"
         if target is not None and target.sum() > MAX_ITEMS:
             summary += f"\n\nT has {target.sum()} labels and gallery images hold at most {MAX_ITEMS}: no exact match exists."
         return {
@@ -298,7 +303,7 @@ def search_tab(engine: Engine, present: Presenter, example_paths: list[str]) -> 
                 label="3. Activation maps of the top-scoring Conv7 feature maps", columns=6, height=300
             )
             scores = gr.Image(label="Overlap scores of all Conv7 maps")
-            strip = gr.Image(label="4. Code strips: H_g (top), H_l (bottom, selected bits in gold)")
+            strip = gr.Image(label="4. Codes: H_g, then H_l in rows of 64 (selected bits framed)")
     with gr.Row():
         with gr.Column():
             coarse_header = gr.Markdown(f"**{COARSE_TITLE}**")
@@ -422,17 +427,22 @@ def benchmarks_tab(hier_metrics: dict, dcoh_metrics: dict, files: OutputFiles) -
     if hier is None:
         gr.Markdown("No test results yet: run `python -m hashdemo.evaluate hier`.")
     else:
-        gr.Markdown(report.format_tables("hier", hier))
+        gr.Markdown(report.hier_takeaway(hier))
+        gr.Markdown(report.format_tables("hier", hier), elem_classes="scroll-table")
+        plot(report.frontier(hier), "Accuracy against cost")
         with gr.Row():
-            plot(report.map_vs_parameter(hier["val_grid"], hier, "L"), "mAP against L (val)")
-            plot(report.map_vs_parameter(hier["val_grid"], hier, "K"), "mAP against K (val)")
+            plot(report.map_vs_parameter(hier["val_grid"], hier, "L"), "map@100 against L (val)")
+            plot(report.map_vs_parameter(hier["val_grid"], hier, "K_share"), "map@100 against K (val)")
             plot(report.pr_curves(hier["pr_curves"]), "Precision-recall (test)")
     gr.Markdown("## DCOH, composed queries from query-split pairs against the gallery")
     if dcoh is None:
         gr.Markdown("No test results yet: run `python -m hashdemo.evaluate dcoh`.")
     else:
-        gr.Markdown(report.format_tables("dcoh", dcoh))
+        gr.Markdown(report.dcoh_takeaway(dcoh))
+        gr.Markdown(report.format_tables("dcoh", dcoh), elem_classes="scroll-table")
         plot(report.operator_bars(dcoh["operators"], report.DCOH_METHODS), "mAP@100 per operator")
+    with gr.Accordion("Glossary of the column names", open=False):
+        gr.Markdown(report.glossary())
 
 
 def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Blocks:

@@ -6,6 +6,7 @@ Per operator, 1,000 seeded pairs whose target set T is non-empty and occurs in t
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from hashdemo.retrieval.protocol import (
     composed_map,
     hamming_ranking,
     jaccard_at_k,
-    sample_composed_pairs,
+    sample_compositions,
     subset_scores,
 )
 
@@ -30,40 +31,87 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 COMPOSED_PAIRS = 1000  # per operator, from the query split
 
 
+SEED_RUNS = {  # three training seeds of the shipped configuration and of the ablation
+    "dcoh": ("dcoh", "dcoh_seed1", "dcoh_seed2"),
+    "dcoh_no_adv": ("dcoh_no_adv", "dcoh_no_adv_seed1", "dcoh_no_adv_seed2"),
+}
+CHAINS = tuple(itertools.product(OPERATORS, OPERATORS))  # (A op B) op' C: every pair of operators
+CHAIN_TRIPLES = 1000
+
+
+def chain_name(chain: tuple[str, ...]) -> str:
+    return " then ".join(chain)
+
+
+def composed_codes(
+    operators, chain: tuple[str, ...], bits: np.ndarray, ids: np.ndarray, learned: bool
+) -> np.ndarray:
+    """The code of ((x_0 op_1 x_1) op_2 x_2)...: the learned operators (each output binarised, as a
+    composed code is a code), or the bitwise baseline."""
+    code = bits[ids[:, 0]]
+    for step, operator in enumerate(chain, start=1):
+        other = bits[ids[:, step]]
+        code = (
+            operator_bits(operators, operator, code, other)
+            if learned
+            else bitwise_bits(operator, code, other)
+        )
+    return code
+
+
 def evaluate_dcoh(checkpoints: Path = CHECKPOINT_DIR) -> dict:
-    dcoh, ablation = load_checkpoint("dcoh", checkpoints), load_checkpoint("dcoh_no_adv", checkpoints)
+    runs = {name: load_checkpoint(name, checkpoints) for names in SEED_RUNS.values() for name in names}
+    dcoh, ablation = runs["dcoh"], runs["dcoh_no_adv"]
     splits = load_outfits()
     q_labels, g_labels = splits["query"].labels, splits["gallery"].labels
     codes = {
-        name: (loaded.model.encode(splits["query"].images), loaded.model.encode(splits["gallery"].images))
-        for name, loaded in (("dcoh", dcoh), ("dcoh_no_adv", ablation))
+        name: (run.model.encode(splits["query"].images), run.model.encode(splits["gallery"].images))
+        for name, run in runs.items()
     }
     query, gallery = codes["dcoh"]
     gallery_sets = np.unique(g_labels, axis=0)
     rng = np.random.default_rng(0)
-    operators_result = {}
+    operators_result, per_seed = {}, {method: {} for method in SEED_RUNS}
     generated_all: dict[str, list[np.ndarray]] = {"dcoh": [], "dcoh_no_adv": []}
     for operator in OPERATORS:
-        a, b, targets = sample_composed_pairs(q_labels, operator, COMPOSED_PAIRS, rng, gallery_sets)
-        row = {}
-        for name, loaded in (("dcoh", dcoh), ("dcoh_no_adv", ablation)):
+        ids, targets = sample_compositions(q_labels, (operator,), COMPOSED_PAIRS, rng, gallery_sets)
+        scores = {}
+        for name, run in runs.items():
             q_codes, g_codes = codes[name]
-            generated = operator_bits(
-                loaded.operators, operator, q_codes.global_bits[a], q_codes.global_bits[b]
-            )
-            row[name] = composed_map(generated, targets, g_codes.global_bits, g_labels)
-            generated_all[name].append(generated)
-        bitwise = bitwise_bits(operator, query.global_bits[a], query.global_bits[b])
-        row["bitwise"] = composed_map(bitwise, targets, gallery.global_bits, g_labels)
-        row["label_route"] = label_route(
-            operator, query.label_probs[a], query.label_probs[b], gallery.label_probs, targets, g_labels
-        )
-        row["oracle"] = oracle(targets, gallery.global_bits, g_labels, rng)
+            generated = composed_codes(run.operators, (operator,), q_codes.global_bits, ids, learned=True)
+            scores[name] = composed_map(generated, targets, g_codes.global_bits, g_labels)
+            if name in generated_all:
+                generated_all[name].append(generated)
+        for method, names in SEED_RUNS.items():
+            values = [scores[name]["map@100"] for name in names]
+            per_seed[method][operator] = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values)),
+                "n": len(values),
+            }
+        row = {"dcoh": scores["dcoh"], "dcoh_no_adv": scores["dcoh_no_adv"]}
+        row.update(baselines((operator,), ids, targets, query, gallery, g_labels, rng))
         row["pairs"] = len(targets)
         operators_result[operator] = row
+    chains = {}
+    chain_rng = np.random.default_rng(1)
+    for chain in CHAINS:
+        ids, targets = sample_compositions(q_labels, chain, CHAIN_TRIPLES, chain_rng, gallery_sets)
+        row = {
+            name: composed_map(
+                composed_codes(runs[name].operators, chain, codes[name][0].global_bits, ids, learned=True),
+                targets,
+                codes[name][1].global_bits,
+                g_labels,
+            )
+            for name in ("dcoh", "dcoh_no_adv")
+        }
+        row.update(baselines(chain, ids, targets, query, gallery, g_labels, chain_rng))
+        row["triples"] = len(targets)
+        chains[chain_name(chain)] = row
     distribution = {
-        name: distribution_gap(loaded, codes[name][1].global_bits, np.concatenate(generated_all[name]))
-        for name, loaded in (("dcoh", dcoh), ("dcoh_no_adv", ablation))
+        name: distribution_gap(run, codes[name][1].global_bits, np.concatenate(generated_all[name]))
+        for name, run in (("dcoh", dcoh), ("dcoh_no_adv", ablation))
     }
     plot_pca(
         {name: (codes[name][1].global_bits, np.concatenate(g)) for name, g in generated_all.items()},
@@ -76,22 +124,37 @@ def evaluate_dcoh(checkpoints: Path = CHECKPOINT_DIR) -> dict:
     return {
         "bits": int(query.global_bits.shape[1]),
         "operators": operators_result,
+        "seeds": per_seed,
+        "chains": chains,
         "single_image": {"map": single},
         "distribution": distribution,
         "subset": subset,
     }
 
 
+def baselines(chain, ids, targets, query, gallery, g_labels, rng) -> dict:
+    """bitwise, label_route and oracle for the compositions `ids` (n, len(chain) + 1) with targets T."""
+    bitwise = composed_codes(None, chain, query.global_bits, ids, learned=False)
+    return {
+        "bitwise": composed_map(bitwise, targets, gallery.global_bits, g_labels),
+        "label_route": label_route(chain, ids, query.label_probs, gallery.label_probs, targets, g_labels),
+        "oracle": oracle(targets, gallery.global_bits, g_labels, rng),
+    }
+
+
 def label_route(
-    operator: str,
-    probs_a: np.ndarray,
-    probs_b: np.ndarray,
+    chain: tuple[str, ...],
+    ids: np.ndarray,
+    query_probs: np.ndarray,
     gallery_probs: np.ndarray,
     targets: np.ndarray,
     g_labels: np.ndarray,
 ) -> dict[str, float]:
-    """Predict labels, apply the set operation, rank the gallery by Jaccard with its predicted labels."""
-    predicted = compose_labels(operator, (probs_a > 0.5).astype(np.uint8), (probs_b > 0.5).astype(np.uint8))
+    """Predict labels, apply the set operations, rank the gallery by Jaccard with its predicted labels."""
+    labels = (query_probs > 0.5).astype(np.uint8)
+    predicted = labels[ids[:, 0]]
+    for step, operator in enumerate(chain, start=1):
+        predicted = compose_labels(operator, predicted, labels[ids[:, step]])
     similarity = jaccard(predicted, (gallery_probs > 0.5).astype(np.uint8))
     ranked = np.argsort(-similarity, axis=1, kind="stable")[:, :100]
     return {

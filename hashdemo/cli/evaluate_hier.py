@@ -157,7 +157,7 @@ def tune(checkpoint: Checkpoint, val: Encoded, val_labels: np.ndarray) -> dict:
     grid = []
     for theta in THETAS:
         orders = cam_orders(checkpoint, val.take(q), theta)[0]
-        for top_l in TOP_LS:
+        for top_l in (top_l for top_l in TOP_LS if top_l < val.local_bits.shape[1]):
             for share in COARSE_SHARES:
                 n_coarse = (
                     max(TOP, round(share * len(db))) if share * len(db) >= TOP else round(share * len(db))
@@ -192,6 +192,7 @@ def scale_rows(
     theta: float,
     top_l: int,
     n_coarse: int,
+    sizes: tuple[int, ...] = SCALE_SIZES,
 ) -> list[dict]:
     """ms per single query (median of SCALE_QUERIES) for every method at 10k, 100k and 1M gallery codes.
 
@@ -199,80 +200,77 @@ def scale_rows(
     The two-level methods' time includes their bit selection (attention for hier_cam); never a scan of
     the gallery's local code.
     """
-    weights = checkpoint.model.cam_weights().numpy()
-    ids = np.arange(SCALE_QUERIES)
     rows = []
-    for n in SCALE_SIZES:
-        if n == 10_000:
+    for n in sizes:
+        if n == len(gallery_10k.single):
             gallery, kind = gallery_10k, "real"
-        elif n == LARGE_GALLERY:
+        elif n == len(gallery_100k.single):
             gallery, kind = gallery_100k, "real"
         else:
             gallery, kind = random_codes(n, gallery_10k), "random"
-        indexes = {
-            "global": HammingIndex(gallery.hier.global_bits),
-            "local_full": HammingIndex(gallery.hier.local_bits),
-            "single_level": HammingIndex(gallery.single),
-            "single_level_local": HammingIndex(gallery.single_local),
-        }
-        pooled_g = gallery.hier.pooled / np.linalg.norm(gallery.hier.pooled, axis=1, keepdims=True)
-
-        def two_level(select: Callable[[int], np.ndarray]) -> Callable[[int], object]:
-            def run(i: int):
-                selected = select(i)[None]
-                return hierarchical_search(
-                    indexes["global"],
-                    indexes["local_full"],
-                    query.hier.global_bits[i : i + 1],
-                    query.hier.local_bits[i : i + 1],
-                    selected,
-                    n_coarse,
-                )[0][:, :TOP]
-
-            return run
-
-        def cosine(i: int):
-            q = query.hier.pooled[i] / np.linalg.norm(query.hier.pooled[i])
-            similarity = pooled_g @ q
-            return np.argpartition(-similarity, TOP)[:TOP]
-
-        rng = np.random.default_rng(0)
-        channels = query.hier.local_bits.shape[1]
-        searches = {
-            "global": lambda i: indexes["global"].search(query.hier.global_bits[i : i + 1], TOP),
-            "local_full": lambda i: indexes["local_full"].search(query.hier.local_bits[i : i + 1], TOP),
-            "hier_cam": two_level(
-                lambda i: (
-                    attend_code(
-                        query.hier.conv7[i], weights, query.hier.global_bits[i], theta, top_l
-                    ).selected
-                )
-            ),
-            "hier_activation": two_level(lambda i: np.argsort(-query.hier.pooled[i], kind="stable")[:top_l]),
-            "hier_random": two_level(lambda i: rng.permutation(channels)[:top_l]),
-            "single_level": lambda i: indexes["single_level"].search(query.single[i : i + 1], TOP),
-            "single_level_local": lambda i: indexes["single_level_local"].search(
-                query.single_local[i : i + 1], TOP
-            ),
-            "float_cosine": cosine,
-        }
-        for method, search in searches.items():
-            search(0)  # warm-up
-            times = []
-            for i in ids:
-                started = time.perf_counter()
-                search(int(i))
-                times.append(time.perf_counter() - started)
-            rows.append(
-                {
-                    "n": n,
-                    "method": method,
-                    "ms_per_query": round(1e3 * float(np.median(times)), 4),
-                    "codes": kind,
-                }
-            )
+        for method, ms in time_methods(checkpoint, query, gallery, theta, top_l, n_coarse).items():
+            rows.append({"n": n, "method": method, "ms_per_query": ms, "codes": kind})
             log.info("scale %s", rows[-1])
     return rows
+
+
+def time_methods(
+    checkpoint: Checkpoint, query: Codes, gallery: Codes, theta: float, top_l: int, n_coarse: int
+) -> dict[str, float]:
+    """Median ms of one query's top 100 for each method against `gallery`."""
+    weights = checkpoint.model.cam_weights().numpy()
+    indexes = {
+        "global": HammingIndex(gallery.hier.global_bits),
+        "local_full": HammingIndex(gallery.hier.local_bits),
+        "single_level": HammingIndex(gallery.single),
+        "single_level_local": HammingIndex(gallery.single_local),
+    }
+    pooled_g = gallery.hier.pooled / np.linalg.norm(gallery.hier.pooled, axis=1, keepdims=True)
+    rng = np.random.default_rng(0)
+    channels = query.hier.local_bits.shape[1]
+
+    def two_level(select: Callable[[int], np.ndarray]) -> Callable[[int], object]:
+        def run(i: int):
+            return hierarchical_search(
+                indexes["global"],
+                indexes["local_full"],
+                query.hier.global_bits[i : i + 1],
+                query.hier.local_bits[i : i + 1],
+                select(i)[None],
+                n_coarse,
+            )[0][:, :TOP]
+
+        return run
+
+    def cosine(i: int):
+        similarity = pooled_g @ (query.hier.pooled[i] / np.linalg.norm(query.hier.pooled[i]))
+        return np.argpartition(-similarity, TOP)[:TOP]
+
+    def cam(i: int) -> np.ndarray:
+        return attend_code(query.hier.conv7[i], weights, query.hier.global_bits[i], theta, top_l).selected
+
+    searches = {
+        "global": lambda i: indexes["global"].search(query.hier.global_bits[i : i + 1], TOP),
+        "local_full": lambda i: indexes["local_full"].search(query.hier.local_bits[i : i + 1], TOP),
+        "hier_cam": two_level(cam),
+        "hier_activation": two_level(lambda i: np.argsort(-query.hier.pooled[i], kind="stable")[:top_l]),
+        "hier_random": two_level(lambda i: rng.permutation(channels)[:top_l]),
+        "single_level": lambda i: indexes["single_level"].search(query.single[i : i + 1], TOP),
+        "single_level_local": lambda i: indexes["single_level_local"].search(
+            query.single_local[i : i + 1], TOP
+        ),
+        "float_cosine": cosine,
+    }
+    timings = {}
+    for method, search in searches.items():
+        search(0)  # warm-up
+        times = []
+        for i in range(SCALE_QUERIES):
+            started = time.perf_counter()
+            search(i)
+            times.append(time.perf_counter() - started)
+        timings[method] = round(1e3 * float(np.median(times)), 4)
+    return timings
 
 
 def random_codes(n: int, like: Codes) -> Codes:
@@ -294,7 +292,11 @@ def random_codes(n: int, like: Codes) -> Codes:
 # ----------------------------------------------------------------------------- the evaluation
 
 
-def evaluate_hier(checkpoints: Path = CHECKPOINT_DIR) -> dict:
+def evaluate_hier(
+    checkpoints: Path = CHECKPOINT_DIR,
+    large_size: int = LARGE_GALLERY,
+    scale_sizes: tuple[int, ...] = SCALE_SIZES,
+) -> dict:
     hier = load_checkpoint("hier", checkpoints)
     single = load_checkpoint("single_level", checkpoints)
     single_local = load_checkpoint("single_level_local", checkpoints)
@@ -353,7 +355,7 @@ def evaluate_hier(checkpoints: Path = CHECKPOINT_DIR) -> dict:
     methods["hier_random"] = mean_and_std(random_runs)
 
     large_codes, large_labels, _ = large_gallery_codes(
-        ("hier", "single_level", "single_level_local"), LARGE_GALLERY, checkpoints=checkpoints, progress=True
+        ("hier", "single_level", "single_level_local"), large_size, checkpoints=checkpoints, progress=True
     )
     large = Codes(
         large_codes["hier"],
@@ -378,7 +380,7 @@ def evaluate_hier(checkpoints: Path = CHECKPOINT_DIR) -> dict:
         ]
     )
 
-    scale = scale_rows(hier, query, gallery, large, theta, top_l, n_coarse)
+    scale = scale_rows(hier, query, gallery, large, theta, top_l, n_coarse, scale_sizes)
     for name, row in methods.items():
         row["bits_compared"] = bits[name]
         # per gallery image: H bits over the whole gallery, L more over the K candidates only
@@ -390,9 +392,12 @@ def evaluate_hier(checkpoints: Path = CHECKPOINT_DIR) -> dict:
             else bits[name]
         )
         row["ms_per_query"] = next(
-            r["ms_per_query"]
-            for r in scale
-            if r["n"] == 10_000 and r["method"] == name.replace("_all_components", "")
+            (
+                r["ms_per_query"]
+                for r in scale
+                if r["n"] == len(g_labels) and r["method"] == name.replace("_all_components", "")
+            ),
+            None,
         )
     curves = {}
     for name in ("global", "local_full", "hier_cam", "float_cosine"):

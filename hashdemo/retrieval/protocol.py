@@ -30,30 +30,38 @@ def validation_ids(n: int) -> tuple[np.ndarray, np.ndarray]:
     return ids[:VAL_QUERIES], ids[VAL_QUERIES:]
 
 
+def sample_compositions(
+    labels: np.ndarray, operators: tuple[str, ...], n: int, rng: np.random.Generator, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random operand ids (n, len(operators) + 1), distinct within a row, whose target
+    T = ((l_0 op_1 l_1) op_2 l_2) ... is non-empty and one of the `allowed` label sets; and T (n, C).
+
+    Fewer than n rows only if the labels cannot give more (rejection sampling in bulk).
+    """
+    allowed_keys = {row.tobytes() for row in allowed.astype(np.uint8)}
+    ids, targets = [], []
+    for _ in range(50):
+        draw = np.stack([rng.integers(0, len(labels), 4 * n) for _ in range(len(operators) + 1)], axis=1)
+        t = labels[draw[:, 0]]
+        for step, operator in enumerate(operators, start=1):
+            t = compose_labels(operator, t, labels[draw[:, step]])
+        t = t.astype(np.uint8)
+        distinct = (np.sort(draw, axis=1)[:, 1:] != np.sort(draw, axis=1)[:, :-1]).all(axis=1)
+        ok = distinct & (t.sum(1) > 0) & np.array([row.tobytes() in allowed_keys for row in t])
+        ids.append(draw[ok])
+        targets.append(t[ok])
+        if sum(len(x) for x in ids) >= n:
+            break
+    return np.concatenate(ids)[:n], np.concatenate(targets)[:n]
+
+
 def sample_composed_pairs(
     labels: np.ndarray, operator: str, n_pairs: int, rng: np.random.Generator, allowed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random pairs (a, b) whose target T = a (op) b is non-empty and one of the `allowed` label sets.
-
-    Returns ids_a, ids_b (n,) and targets (n, C). Fewer than n_pairs only if the labels cannot give more.
-    """
-    allowed_keys = {row.tobytes() for row in allowed.astype(np.uint8)}
-    ids_a, ids_b, targets = [], [], []
-    for _ in range(50):  # rejection sampling in bulk; intersection keeps about a third of random pairs
-        a = rng.integers(0, len(labels), 4 * n_pairs)
-        b = rng.integers(0, len(labels), 4 * n_pairs)
-        t = compose_labels(operator, labels[a], labels[b]).astype(np.uint8)
-        ok = (a != b) & (t.sum(1) > 0) & np.array([row.tobytes() in allowed_keys for row in t])
-        ids_a.append(a[ok])
-        ids_b.append(b[ok])
-        targets.append(t[ok])
-        if sum(len(x) for x in ids_a) >= n_pairs:
-            break
-    return (
-        np.concatenate(ids_a)[:n_pairs],
-        np.concatenate(ids_b)[:n_pairs],
-        np.concatenate(targets)[:n_pairs],
-    )
+    """Random pairs (a, b) whose target T = a (op) b is non-empty and one of the `allowed` label sets:
+    ids_a, ids_b (n,) and targets (n, C)."""
+    ids, targets = sample_compositions(labels, (operator,), n_pairs, rng, allowed)
+    return ids[:, 0], ids[:, 1], targets
 
 
 def jaccard_at_k(ranked_ids: np.ndarray, targets: np.ndarray, db_labels: np.ndarray, k: int = 10) -> float:
