@@ -88,9 +88,13 @@ def region_scores(upsampled: np.ndarray, region: np.ndarray, theta: float) -> np
     flat = upsampled.reshape(len(upsampled), -1)
     low, high = flat.min(axis=1), flat.max(axis=1)
     span = high - low
-    inside = flat[:, region.reshape(-1)]  # (C, |region|)
-    above = inside > (low + theta * np.where(span > 0, span, np.inf))[:, None]
-    return above.sum(axis=1).astype(np.int64)
+    threshold = low + theta * np.where(span > 0, span, np.inf)  # (C,)
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    if len(rows) == 0:
+        return np.zeros(len(upsampled), dtype=np.int64)
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # the region's bounding box
+    above = upsampled[:, box[0], box[1]] > threshold[:, None, None]
+    return (above & region[box]).sum(axis=(1, 2)).astype(np.int64)
 
 
 def select_bits(scores: np.ndarray, top_l: int) -> np.ndarray:
@@ -137,7 +141,9 @@ def attend(
     """
     if not 0.0 <= theta <= 1.0:
         raise ValueError(f"theta must be in [0, 1], got {theta}")
-    m_avg = normalise(upsample(bit_cams(conv7, cam_weights, bit_signs).mean(axis=0, keepdims=True), size))[0]
+    # M_avg = mean_j M_j = (mean_j s_j w_j) . I: the mean of the bit CAMs in one weighted sum (linearity)
+    weights = cam_weights if bit_signs is None else cam_weights * np.asarray(bit_signs)[:, None]
+    m_avg = normalise(upsample(bit_cams(conv7, weights.mean(axis=0, keepdims=True)), size))[0]
     b_avg, cam_region = attention_region(m_avg, theta, largest_only)
     if region is None:
         region = cam_region

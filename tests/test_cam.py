@@ -123,3 +123,13 @@ def test_a_given_region_replaces_the_cam_region():
     att = attend(conv7, weights, theta=0.4, top_l=3, size=16, region=region)
     np.testing.assert_array_equal(att.region, region)
     assert att.scores.max() <= 16 and att.n_positive == (att.scores[att.selected] > 0).sum()
+
+
+def test_m_avg_is_the_normalised_mean_of_the_signed_bit_cams():
+    rng = np.random.default_rng(7)
+    conv7 = np.maximum(rng.normal(size=(16, 8, 8)), 0).astype(np.float32)
+    weights = rng.normal(size=(6, 16)).astype(np.float32)
+    signs = np.array([1.0, -1.0, 1.0, 1.0, -1.0, -1.0])
+    att = attend(conv7, weights, theta=0.5, top_l=4, size=64, bit_signs=signs)
+    expected = normalise(upsample(bit_cams(conv7, weights, signs).mean(axis=0, keepdims=True), 64))[0]
+    np.testing.assert_allclose(att.m_avg, expected, atol=1e-5)

@@ -32,11 +32,19 @@ def _subset(splits, loaded, with_conv7=False):
     )
 
 
-@pytest.mark.parametrize("name", ["hier", "single_level", "dcoh", "dcoh_no_adv"])
+SHIPPED = [
+    "hier",
+    "single_level",
+    "single_level_local",
+    *(f"{name}{seed}" for name in ("dcoh", "dcoh_no_adv") for seed in ("", "_seed1", "_seed2")),
+]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_checkpoint_files_agree(name):
     loaded = load_checkpoint(name)
     config = json.loads((CHECKPOINT_DIR / name / "config.json").read_text())
-    assert TrainConfig(**config) == loaded.config and loaded.config.name == name
+    assert TrainConfig(**config) == loaded.config and loaded.config.name == name.split("_seed")[0]
     assert loaded.metrics["train_seconds"] <= 1200, "a shipped model trains in at most 20 minutes"
     assert loaded.metrics["selected_epoch"] >= 1
 

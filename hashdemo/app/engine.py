@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hashdemo.app.images import load_image
 from hashdemo.cam import Attention, attend_code
 from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
 from hashdemo.checks import number_in_range
@@ -131,12 +132,21 @@ class Engine:
             number_in_range("K (coarse candidates)", n_coarse, 1, len(self.gallery_labels), integer=True),
         )
 
+    @property
+    def image_size(self) -> int:
+        """The side of the images the models take, from the checkpoint's config."""
+        return self.hier.config.image_size
+
+    def read_image(self, source) -> np.ndarray:
+        """A user's image file as the models' input, or an ImageError with a sentence."""
+        return load_image(source, self.image_size)
+
     def known_labels(self, image: np.ndarray) -> np.ndarray | None:
         """The label set of a dataset image (an example or a gallery image), None for others."""
         return self._known.get(hashlib.sha1(np.ascontiguousarray(image).tobytes()).digest())
 
     def encode_hier(self, image: np.ndarray) -> Encoded:
-        """The hierarchical model's codes and Conv7 maps for one (64, 64, 3) uint8 image."""
+        """The hierarchical model's codes and Conv7 maps for one (S, S, 3) uint8 image."""
         return self.hier.model.encode(image[None], with_conv7=True)
 
     def attention(self, encoded: Encoded, theta: float, top_l: int) -> Attention:

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MODEL_SIZE = 64
+from hashdemo.config import TrainConfig
+
+MODEL_SIZE = TrainConfig.image_size  # the default; the engine passes its checkpoint's own size
 MAX_PIXELS = 40_000_000  # refused from the header, before decoding: decompression bombs stop here
 MAX_FILE_BYTES = 20 * 1024 * 1024
 NOT_AN_IMAGE = "This file is not an image that can be read (PNG, JPEG, GIF, BMP, WebP...)."
@@ -67,8 +69,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def to_model_image(image: Image.Image) -> np.ndarray:
-    """First frame, EXIF orientation applied, RGB, padded to a square with black, resized to 64x64."""
+def to_model_image(image: Image.Image, size: int = MODEL_SIZE) -> np.ndarray:
+    """First frame, EXIF orientation applied, RGB, padded to a square with black, resized to size x size."""
     try:
         image.seek(0)  # animated GIF / WebP: the first frame
         image = ImageOps.exif_transpose(image)
@@ -78,9 +80,9 @@ def to_model_image(image: Image.Image) -> np.ndarray:
     side = max(image.size)
     square = Image.new("RGB", (side, side))
     square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
-    return np.asarray(square.resize((MODEL_SIZE, MODEL_SIZE), Image.Resampling.LANCZOS), dtype=np.uint8)
+    return np.asarray(square.resize((size, size), Image.Resampling.LANCZOS), dtype=np.uint8)
 
 
-def load_image(source: str | os.PathLike | bytes) -> np.ndarray:
-    """A path or bytes -> (64, 64, 3) uint8, or an ImageError with a clear sentence."""
-    return to_model_image(open_image(source))
+def load_image(source: str | os.PathLike | bytes, size: int = MODEL_SIZE) -> np.ndarray:
+    """A path or bytes -> (size, size, 3) uint8, or an ImageError with a clear sentence."""
+    return to_model_image(open_image(source), size)

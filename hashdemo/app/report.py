@@ -67,6 +67,15 @@ def hier_tables(result: dict) -> str:
             for n in sizes
         ]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"object-focused map@100 ({result['object_queries']} queries with 2-3 items; relevant = contains the class of the largest item)",
+        "",
+    ]
+    lines += ["| method | map@100 |", "|---|---|"]
+    for method, row in result["object_focused"].items():
+        std = f" ± {row['std']:.4f}" if "std" in row else ""
+        lines.append(f"| {method} | {row['map@100']:.4f}{std} |")
     att = result["attention"]
     lines += [
         "",

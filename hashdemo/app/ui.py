@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from hashdemo.app import pictures, report
 from hashdemo.app.engine import Engine
-from hashdemo.app.images import MAX_PIXELS, NOT_AN_IMAGE, ImageError, load_image
+from hashdemo.app.images import MAX_PIXELS, NOT_AN_IMAGE, ImageError
 from hashdemo.data import MAX_ITEMS, label_text
 from hashdemo.files import write_atomic
 from hashdemo.label_ops import OPERATORS, jaccard
@@ -120,12 +120,12 @@ class OutputFiles:
         return str(path)
 
 
-def read_image(path: str | None, what: str) -> np.ndarray:
-    """The image at `path` as the model's input, or a ValueError/ImageError sentence naming `what`."""
+def read_image(engine: Engine, path: str | None, what: str) -> np.ndarray:
+    """The image at `path` as the models' input, or a ValueError/ImageError sentence naming `what`."""
     if not path:
         raise ValueError(f"Please provide {what}: upload or drop an image file, or click an example.")
     try:
-        return load_image(path)
+        return engine.read_image(path)
     except ImageError as error:
         raise ImageError(f"{what.capitalize()}: {error}") from None
 
@@ -335,7 +335,7 @@ def search_tab(engine: Engine, present: Presenter, example_paths: list[str]) -> 
     @user_errors
     def search(image_path, theta, top_l, n_coarse):
         theta, top_l, n_coarse = engine.check_params(theta, top_l, n_coarse)
-        image = read_image(image_path, "a query image")
+        image = read_image(engine, image_path, "a query image")
         state = {"image": image, "labels": engine.known_labels(image), "encoded": engine.encode_hier(image)}
         return by_component(present.search(state, theta, top_l, n_coarse))
 
@@ -395,8 +395,8 @@ def compose_tab(present: Presenter, example_paths: list[str]) -> None:
     def compose(image_a_path, image_b_path, operator):
         if operator not in OPERATORS:
             raise ValueError(f"Unknown operator {operator!r}: choose union, intersection or difference.")
-        image_a = read_image(image_a_path, "an image in slot A")
-        image_b = read_image(image_b_path, "an image in slot B")
+        image_a = read_image(present.engine, image_a_path, "an image in slot A")
+        image_b = read_image(present.engine, image_b_path, "an image in slot B")
         return {named[name]: value for name, value in present.compose(image_a, image_b, operator).items()}
 
     def compose_when_filled(image_a_path, image_b_path, operator):

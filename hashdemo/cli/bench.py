@@ -148,7 +148,6 @@ def run_app_bench(repeats: int = 50) -> dict:
     import tempfile
 
     from hashdemo.app.engine import Engine
-    from hashdemo.app.images import load_image
     from hashdemo.app.ui import OutputFiles, Presenter, write_examples
     from hashdemo.data import default_cache_dir
 
@@ -157,7 +156,7 @@ def run_app_bench(repeats: int = 50) -> dict:
     subprocess.run([sys.executable, "-c", "import app"], cwd=root, check=True, capture_output=True)
     ready_s = time.perf_counter() - started
     engine = Engine.load()
-    examples = [load_image(p) for p in write_examples(engine, default_cache_dir() / "examples")]
+    examples = [engine.read_image(p) for p in write_examples(engine, default_cache_dir() / "examples")]
     present = Presenter(engine, OutputFiles(Path(tempfile.mkdtemp(prefix="hashdemo-bench-"))))
     theta, top_l, n_coarse = (engine.defaults[key] for key in ("theta", "L", "K"))
     cycle = iter(range(10**9))

@@ -71,6 +71,19 @@ def cam_orders(checkpoint: Checkpoint, encoded: Encoded, theta: float, largest_o
     return np.stack([a.selected for a in attentions]), np.array([(a.scores > 0).sum() for a in attentions])
 
 
+def box_orders(checkpoint: Checkpoint, encoded: Encoded, boxes: np.ndarray, theta: float) -> np.ndarray:
+    """(N, C) channels by overlap with a given box (top, left, side) instead of the CAM region: what a user
+    pointing at the object gets ("point at the object"), at the same theta."""
+    weights = checkpoint.model.cam_weights().numpy()
+    size, channels = 64, encoded.conv7.shape[1]
+    orders = []
+    for conv7, bits, (top, left, side) in zip(encoded.conv7, encoded.global_bits, boxes, strict=True):
+        region = np.zeros((size, size), bool)
+        region[top : top + side, left : left + side] = True
+        orders.append(attend_code(conv7, weights, bits, theta, channels, region=region).selected)
+    return np.stack(orders)
+
+
 def activation_orders(encoded: Encoded) -> np.ndarray:
     """(N, C) channels by mean activation, high to low: selection without any attention region."""
     return np.argsort(-encoded.pooled, axis=1, kind="stable")
@@ -83,17 +96,18 @@ def random_orders(n: int, channels: int, seed: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- scores
 
 
-def main_item_classes(split: Split) -> tuple[np.ndarray, np.ndarray]:
-    """For images with 2-3 items: their ids and the class of their largest item (by box area)."""
+def main_items(split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For images with 2-3 items: their ids, the class of their largest item (by box area) and its box."""
     n_items = (split.classes >= 0).sum(axis=1)
     ids = np.flatnonzero(n_items >= 2)
     area = np.where(split.classes[ids] >= 0, split.boxes[ids, :, 2].astype(np.int64) ** 2, -1)
-    return ids, split.classes[ids, np.argmax(area, axis=1)].astype(np.int64)
+    main = np.argmax(area, axis=1)
+    return ids, split.classes[ids, main].astype(np.int64), split.boxes[ids, main].astype(np.int64)
 
 
 def top_scores(ranked: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray, objects: tuple) -> dict:
     """The @100 metrics of top-100 rankings, and the object-focused map@100."""
-    object_ids, object_classes = objects
+    object_ids, object_classes = objects[:2]
     one_hot = np.eye(g_labels.shape[1], dtype=np.uint8)[object_classes]
     return {
         "map@100": mean_average_precision(ranked, q_labels, g_labels, k=TOP),
@@ -315,7 +329,7 @@ def evaluate_hier(
     query, gallery = codes(splits["query"].images, with_conv7=True), codes(splits["gallery"].images)
     n_coarse = round(share * len(splits["gallery"]))
     q_labels, g_labels = splits["query"].labels, splits["gallery"].labels
-    objects = main_item_classes(splits["query"])
+    objects = main_items(splits["query"])
     n_q, bits_global, bits_local = (
         len(q_labels),
         query.hier.global_bits.shape[1],
@@ -403,6 +417,15 @@ def evaluate_hier(
     for name in ("global", "local_full", "hier_cam", "float_cosine"):
         precision, recall = precision_recall_curve(ranks[name](None), q_labels, g_labels)
         curves[name] = {"precision": precision.tolist(), "recall": recall.tolist()}
+    # the main item's own box as the region (a user pointing at it), scored on the object queries only
+    object_ids, object_classes, object_boxes = objects
+    boxed = box_orders(hier, query.hier.take(object_ids), object_boxes, theta)
+    boxed_ranked = hierarchical_ranking(
+        query.hier.take(object_ids), gallery.hier, boxed[:, :top_l], n_coarse, TOP
+    )
+    box_map = mean_average_precision(
+        boxed_ranked, np.eye(g_labels.shape[1], dtype=np.uint8)[object_classes], g_labels, k=TOP
+    )
     chosen = np.minimum(positive, top_l)
     result = {
         "bits": {"global": bits_global, "local": bits_local},
@@ -412,11 +435,14 @@ def evaluate_hier(
         "K_share": share,
         "methods": methods,
         "object_focused": {
-            name: {
-                "map@100": row["object_map@100"],
-                **({"std": row["object_map@100_std"]} if "object_map@100_std" in row else {}),
-            }
-            for name, row in methods.items()
+            "hier_box": {"map@100": box_map},  # the main item's box as the region
+            **{
+                name: {
+                    "map@100": row["object_map@100"],
+                    **({"std": row["object_map@100_std"]} if "object_map@100_std" in row else {}),
+                }
+                for name, row in methods.items()
+            },
         },
         "object_queries": len(objects[0]),
         "attention": {

@@ -14,7 +14,7 @@ import json
 import sys
 
 from hashdemo.app.engine import Engine
-from hashdemo.app.images import ImageError, load_image
+from hashdemo.app.images import ImageError
 from hashdemo.checkpoints import CheckpointError
 from hashdemo.data import DatasetMissingError, label_text
 from hashdemo.label_ops import OPERATORS
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> dict:
             engine.defaults["L"] if args.L is None else args.L,
             engine.defaults["K"] if args.K is None else args.K,
         )
-        result = engine.search(load_image(args.image), theta, top_l, n_coarse)
+        result = engine.search(engine.read_image(args.image), theta, top_l, n_coarse)
         top = min(args.top, len(result.reranked_ids))
         return {
             "theta": theta,
@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> dict:
             "global_only": _results(engine, result.coarse_ids[:top], result.coarse_distances[:top]),
             "reranked": _results(engine, result.reranked_ids[:top], result.reranked_distances[:top]),
         }
-    result = engine.compose(load_image(args.image_a), load_image(args.image_b), args.operator, k=args.top)
+    result = engine.compose(
+        engine.read_image(args.image_a), engine.read_image(args.image_b), args.operator, k=args.top
+    )
     return {
         "operator": args.operator,
         "predicted_labels": label_text(result.predicted_probs > 0.5),
