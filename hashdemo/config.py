@@ -34,7 +34,8 @@ class TrainConfig:
             object.__setattr__(self, "conv7_channels", 256 if self.method == "hier" else 64)
         if self.method == "hier" and self.local_weight > 0 and self.bits >= self.conv7_channels:
             raise ValueError(
-                f"the global code (H = {self.bits}) must be shorter than the local code (C = {self.conv7_channels})"
+                f"the global code (H = {self.bits}) must be shorter than the local code "
+                f"(C = {self.conv7_channels})"
             )
 
     @property

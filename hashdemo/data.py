@@ -165,10 +165,15 @@ def load_fashion_mnist(part: str, directory: Path | None = None) -> tuple[np.nda
     return images, labels
 
 
-def _check_sources_present(directory: Path | None = None) -> None:
+def fmnist_present(directory: Path | None = None) -> bool:
+    """Whether the four Fashion-MNIST idx files are where we look for them."""
     directory = fmnist_dir() if directory is None else Path(directory)
-    if not all((directory / n).is_file() for names in _FMNIST_FILES.values() for n in names):
-        raise DatasetMissingError(_missing_message(directory))
+    return all((directory / n).is_file() for names in _FMNIST_FILES.values() for n in names)
+
+
+def _check_sources_present(directory: Path | None = None) -> None:
+    if not fmnist_present(directory):
+        raise DatasetMissingError(_missing_message(fmnist_dir() if directory is None else Path(directory)))
 
 
 # --------------------------------------------------------------------------- label helpers
@@ -249,7 +254,7 @@ def _clutter(size: int, rng: np.random.Generator) -> np.ndarray:
     return canvas
 
 
-def _place_boxes(sides: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
+def place_boxes(sides: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
     """Top-left corners (k, 2) of non-intersecting squares with the given sides, or None.
 
     Sequential placement, each corner uniform over the positions that keep it clear of the
@@ -296,7 +301,7 @@ def _render(
         corners = None
         while corners is None:  # a bad first corner can leave no room: redraw sides and corners
             sides = rng.integers(recipe.min_side, recipe.max_side + 1, size=k)
-            corners = _place_boxes(sides, size, rng)
+            corners = place_boxes(sides, size, rng)
         for j in range(k):
             side = int(sides[j])
             interp = cv2.INTER_AREA if side < 28 else cv2.INTER_LINEAR
@@ -311,7 +316,7 @@ def _render(
     return images, boxes
 
 
-def _labels_from_classes(classes: np.ndarray) -> np.ndarray:
+def labels_from_classes(classes: np.ndarray) -> np.ndarray:
     labels = np.zeros((len(classes), NUM_CLASSES), dtype=np.uint8)
     rows, slots = np.nonzero(classes >= 0)
     labels[rows, classes[rows, slots]] = 1
@@ -341,7 +346,7 @@ def build_outfits(recipe: OutfitRecipe = OutfitRecipe(), progress: bool = False)
         items = _sample_items(classes, pools[name], rng)
         images, boxes = _render(items, sources[_SOURCE_OF_SPLIT[name]][0], recipe, rng, progress, name)
         splits[name] = Split(
-            name, images, _labels_from_classes(classes), items, classes.astype(np.int8), boxes
+            name, images, labels_from_classes(classes), items, classes.astype(np.int8), boxes
         )
     return splits
 
@@ -364,9 +369,7 @@ def _large_gallery_chunk(chunk: int, recipe: OutfitRecipe) -> Split:
     classes = _sample_classes(LARGE_GALLERY_CHUNK, recipe, rng, cover_all=False)
     items = _sample_items(classes, pool, rng)
     images, boxes = _render(items, source_images, recipe, rng)
-    return Split(
-        "large_gallery", images, _labels_from_classes(classes), items, classes.astype(np.int8), boxes
-    )
+    return Split("large_gallery", images, labels_from_classes(classes), items, classes.astype(np.int8), boxes)
 
 
 def render_large_gallery(

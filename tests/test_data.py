@@ -14,7 +14,7 @@ from hashdemo.cli import data as data_cli
 SMALL = data.OutfitRecipe(train_size=300, val_size=100, query_size=50, gallery_size=300)
 
 needs_fmnist = pytest.mark.skipif(
-    not all((data.fmnist_dir() / n).is_file() for names in data._FMNIST_FILES.values() for n in names),
+    not data.fmnist_present(),
     reason="Fashion-MNIST idx files not installed",
 )
 
@@ -97,7 +97,7 @@ def test_boxes_never_intersect():
     placed = 0
     for _ in range(300):
         sides = rng.integers(20, 31, size=3)
-        corners = data._place_boxes(sides, 64, rng)
+        corners = data.place_boxes(sides, 64, rng)
         if corners is None:
             continue
         placed += 1
@@ -112,7 +112,7 @@ def test_boxes_never_intersect():
 @needs_fmnist
 def test_boxes_and_classes_record_where_each_item_was_drawn(splits):
     for split in splits.values():
-        np.testing.assert_array_equal(data._labels_from_classes(split.classes), split.labels)
+        np.testing.assert_array_equal(data.labels_from_classes(split.classes), split.labels)
         clean = 0
         for image, boxes, classes in zip(split.images, split.boxes, split.classes, strict=True):
             outside = np.ones(image.shape[:2], bool)
@@ -136,7 +136,7 @@ def test_large_gallery_images_are_redrawn_from_their_id_alone(splits):
     together = data.render_large_gallery(np.arange(2001))
     apart = data.render_large_gallery(ids)
     np.testing.assert_array_equal(apart.images, together.images[ids])
-    np.testing.assert_array_equal(apart.labels, data._labels_from_classes(apart.classes))
+    np.testing.assert_array_equal(apart.labels, data.labels_from_classes(apart.classes))
     query_items = set(data.load_outfits()["query"].items[data.load_outfits()["query"].items >= 0].tolist())
     assert not query_items & set(together.items[together.items >= 0].tolist())
 

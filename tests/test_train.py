@@ -102,7 +102,7 @@ def test_operator_steps_lower_the_similarity_loss() -> None:
 # ----------------------------------------------------------------------------- training runs
 
 needs_fmnist = pytest.mark.skipif(
-    not all((data.fmnist_dir() / n).is_file() for names in data._FMNIST_FILES.values() for n in names),
+    not data.fmnist_present(),
     reason="Fashion-MNIST idx files not installed",
 )
 # val holds 120 images: 40 queries against 80 (VAL_QUERIES is patched from 500 to 40 below)

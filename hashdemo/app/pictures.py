@@ -1,4 +1,5 @@
-"""Pictures for the UI, drawn with OpenCV: overlays, outlines, bit strips, score charts (numpy in, RGB out)."""
+"""Pictures for the UI, drawn with OpenCV: overlays, outlines, bit strips, score charts (numpy in, RGB
+out)."""
 
 from __future__ import annotations
 

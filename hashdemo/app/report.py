@@ -69,7 +69,8 @@ def hier_tables(result: dict) -> str:
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"object-focused map@100 ({result['object_queries']} queries with 2-3 items; relevant = contains the class of the largest item)",
+        f"object-focused map@100 ({result['object_queries']} queries with 2-3 items; "
+        "relevant = contains the class of the largest item)",
         "",
     ]
     lines += ["| method | map@100 |", "|---|---|"]
@@ -139,11 +140,15 @@ def hier_takeaway(result: dict) -> str:
     cam, full, rand, act = m["hier_cam"], m["local_full"], m["hier_random"], m["hier_activation"]
     return (
         f"**In plain words.** The two-level search with attention-selected bits reaches map@100 "
-        f"{cam['map@100']:.3f} against {full['map@100']:.3f} for the full {result['bits']['local']}-bit local code, "
-        f"comparing {cam['bits_per_gallery_image']:g} bits per gallery image instead of {result['bits']['local']}; "
+        f"{cam['map@100']:.3f} against {full['map@100']:.3f} for the full "
+        f"{result['bits']['local']}-bit local code, "
+        f"comparing {cam['bits_per_gallery_image']:g} bits per gallery image "
+        f"instead of {result['bits']['local']}; "
         f"at {largest:,} codes one query takes {ms['hier_cam']:.2f} ms against {ms['local_full']:.2f} ms "
-        f"({ms['hier_cam'] / ms['local_full']:.2f}x). On the main object of 2-3-item queries, attention scores "
-        f"{cam['object_map@100']:.3f} against {rand['object_map@100']:.3f} ± {rand['object_map@100_std']:.3f} for "
+        f"({ms['hier_cam'] / ms['local_full']:.2f}x). On the main object of 2-3-item queries, "
+        "attention scores "
+        f"{cam['object_map@100']:.3f} against {rand['object_map@100']:.3f} "
+        f"± {rand['object_map@100_std']:.3f} for "
         f"random bits and {act['object_map@100']:.3f} for the most active maps."
     )
 

@@ -257,7 +257,10 @@ class Presenter:
             exact = relevance(target[None], engine.gallery_labels[result.ids[:10]], exact=True)[0]
             summary += f"\n\n**Top 10 with exactly T:** {int(exact.sum())} of 10"
         if target is not None and target.sum() > MAX_ITEMS:
-            summary += f"\n\nT has {target.sum()} labels and gallery images hold at most {MAX_ITEMS}: no exact match exists."
+            summary += (
+                f"\n\nT has {target.sum()} labels and gallery images hold at most {MAX_ITEMS}: "
+                "no exact match exists."
+            )
         return {
             "summary": summary,
             "composed": tiles(result.ids, result.distances),
@@ -452,7 +455,8 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
     with gr.Blocks(title="hashdemo: deep hashing you can see") as demo:
         gr.Markdown(
             "# hashdemo\nHierarchical hashing with CAM attention bit selection, and deep code operation "
-            "hashing (DCOH), trained on Fashion-MNIST outfits. Every number comes from the shipped checkpoints."
+            "hashing (DCOH), trained on Fashion-MNIST outfits. "
+            "Every number comes from the shipped checkpoints."
         )
         with gr.Tab("Attention & search"):
             search_tab(engine, present, example_paths)

@@ -1,4 +1,5 @@
-"""`python -m hashdemo.evaluate dcoh`: composed queries from query-split pairs against the gallery (SPEC sec. 3).
+"""`python -m hashdemo.evaluate dcoh`: composed queries from query-split pairs against the gallery
+(SPEC sec. 3).
 
 Per operator, 1,000 seeded pairs whose target set T is non-empty and occurs in the gallery; relevance is
 "gallery label set equals T". DCOH against the bitwise, label-route and oracle baselines.

@@ -77,7 +77,8 @@ class HammingIndex:
         bit_subset: np.ndarray | None = None,
         candidates: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(Q, N) int32 distances to every code, or (Q, M) to each query's `candidates` (-1 where the id is -1).
+        """(Q, N) int32 distances to every code, or (Q, M) to each query's `candidates`
+        (-1 where the id is -1).
 
         `bit_subset` (L,) or (Q, L) compares only those bit positions (eq. 2.5).
         """
@@ -142,7 +143,8 @@ def hierarchical_search(
     selected_bits: np.ndarray,
     n_coarse: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two-level search (SPEC sec. 1): coarse top-K on H_g, then a re-rank of those K on the selected H_l bits.
+    """Two-level search (SPEC sec. 1): coarse top-K on H_g, then a re-rank of those K on the
+    selected H_l bits.
 
     The local code is read only for the K candidates. The re-rank orders by the eq. 2.5 distance on
     each query's `selected_bits` (Q, L), then global distance, then id. Returns (ids, local distances,
