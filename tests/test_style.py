@@ -11,5 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_ruff_is_clean():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     assert ruff, "ruff is in requirements-test.txt"
-    out = subprocess.run([ruff, "check", "hashdemo", "tests", "app.py"], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [ruff, "check", "hashdemo", "tests", "app.py"], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout[-3000:]
