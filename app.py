@@ -12,7 +12,7 @@ import sys
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from hashdemo.app.engine import Engine  # noqa: E402
-from hashdemo.app.ui import CSS, MAX_UPLOAD, build_demo  # noqa: E402
+from hashdemo.app.ui import CSS, JS, MAX_UPLOAD, build_demo  # noqa: E402
 from hashdemo.checkpoints import CheckpointError  # noqa: E402
 from hashdemo.data import DatasetMissingError, default_cache_dir  # noqa: E402
 
@@ -38,6 +38,7 @@ def launch(**overrides):
         "max_file_size": MAX_UPLOAD,
         "allowed_paths": [str(EXAMPLES_DIR), str(OUTPUTS_DIR)],
         "css": CSS,
+        "js": JS,
     }
     return demo.queue(default_concurrency_limit=2).launch(**{**settings, **overrides})
 

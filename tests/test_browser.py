@@ -118,7 +118,7 @@ def compose(page, operator: str) -> None:
 def test_search_shows_the_attention_panels_and_both_result_rows(served, page):
     app, _ = served
     search(page, _example(app, 0))
-    for label in ("1. Averaged CAM", "2. B_avg", "4. Code strips"):
+    for label in ("1. Averaged CAM", "2. B_avg", "4. Codes"):
         expect_image_loaded(page, block(page, label).locator("img"))
     expect(tiles(page, "3. Activation maps")).to_have_count(SHOWN_MAPS)
     expect_image_loaded(page, tiles(page, "3. Activation maps").first.locator("img"))
@@ -164,6 +164,41 @@ def test_compose_each_operator_from_example_tiles(page):
     for operator in ("union", "intersection", "difference"):
         compose(page, operator)
         expect_captions_name_classes(tiles(page, COMPOSED), 20)
+
+
+def drag(page, source, target) -> None:
+    """A real mouse drag: press on `source`, move in steps onto `target`, release."""
+    source.scroll_into_view_if_needed()
+    start = source.bounding_box()
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    target.scroll_into_view_if_needed()
+    end = target.bounding_box()
+    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=12)
+    page.mouse.up()
+
+
+def test_dragging_tiles_onto_the_slots_fills_them_and_recomputes(page):
+    page.get_by_role("tab", name="Compose").click()
+    examples = tiles(page, "Example images")
+    summary = page.get_by_text(re.compile(r"^A: .+ · B: .+"))
+    drag(page, examples.nth(2).locator("img"), block(page, "Slot A"))
+    expect(block(page, "Slot A").locator("img")).to_be_visible()
+    expect(page.get_by_text("Fill both slots to compose.")).to_be_visible()
+    drag(page, examples.nth(5).locator("img"), block(page, "Slot B"))
+    expect(block(page, "Slot B").locator("img")).to_be_visible()
+    expect(page.get_by_text("Target set T = A union B")).to_be_visible()
+    expect(tiles(page, COMPOSED)).to_have_count(20)
+    first = summary.inner_text()
+    # a result tile dropped on a filled slot replaces its image (never clears it) and recomputes
+    drag(page, tiles(page, COMPOSED).nth(3).locator("img"), block(page, "Slot A"))
+    expect(summary).not_to_have_text(first)
+    expect(summary).not_to_contain_text("labels unknown")  # the tile became its gallery image
+    expect(block(page, "Slot A").locator("img")).to_be_visible()
+    second = summary.inner_text()
+    drag(page, examples.nth(7).locator("img"), block(page, "Slot B"))
+    expect(summary).not_to_have_text(second)
+    expect(tiles(page, COMPOSED)).to_have_count(20)
 
 
 def test_a_non_image_upload_is_explained(page, tmp_path):

@@ -12,6 +12,7 @@ import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote
 
 import cv2
 import gradio as gr
@@ -29,6 +30,7 @@ from hashdemo.retrieval.metrics import relevance
 
 HERE = Path(__file__).resolve().parent
 CSS = (HERE / "style.css").read_text()
+JS = (HERE / "dragdrop.js").read_text()  # drag and drop of tiles onto the compose slots
 HOW_IT_WORKS = (HERE / "how_it_works.md").read_text()
 SHOWN_RESULTS = 10  # tiles per result row
 SHOWN_MAPS = 12  # activation maps shown, highest score first
@@ -64,7 +66,7 @@ def user_errors(handler: Callable) -> Callable:
     return wrapped
 
 
-def image_input(label: str, height: int) -> gr.Image:
+def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image:
     """An image input that hands the handler the raw file (hashdemo.app.images converts every mode)
     and answers a bad upload with a sentence.
 
@@ -73,7 +75,12 @@ def image_input(label: str, height: int) -> gr.Image:
     a Gradio component makes Gradio write a .pyi stub next to this module at import time.
     """
     component = gr.Image(
-        label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], height=height
+        label=label,
+        type="filepath",
+        image_mode=None,
+        sources=["upload", "clipboard"],
+        height=height,
+        elem_id=elem_id,
     )
     check = component.preprocess
 
@@ -137,9 +144,20 @@ class Presenter:
         self.engine, self.files = engine, files
         # a gallery tile's picture depends only on (id, frame): encode each one once
         self.tile_picture = functools.lru_cache(maxsize=4096)(self._tile_picture)
+        self.tile_ids: dict[
+            str, int
+        ] = {}  # tile picture file name -> gallery id, for tiles dragged onto a slot
 
     def _tile_picture(self, gallery_id: int, relevant: bool | None) -> str:
-        return self.files(pictures.framed(self.engine.gallery_images[gallery_id], relevant))
+        path = self.files(pictures.framed(self.engine.gallery_images[gallery_id], relevant))
+        self.tile_ids[Path(path).name] = gallery_id
+        return path
+
+    def source_image(self, path: str) -> str:
+        """The file to put in a slot for a dropped picture: a result tile becomes its gallery image
+        (unframed, full size, so its labels are known); any other picture stays as it is."""
+        gallery_id = self.tile_ids.get(Path(path).name)
+        return path if gallery_id is None else self.files(self.engine.gallery_images[gallery_id])
 
     def tile(self, gallery_id: int, caption: str, relevant: bool | None) -> tuple[str, str]:
         labels = self.engine.gallery_labels[gallery_id]
@@ -368,26 +386,46 @@ def search_tab(engine: Engine, present: Presenter, example_paths: list[str]) -> 
     reranked.select(why, [state, theta, top_l], [why_image, why_text], api_name=False)
 
 
-def compose_tab(present: Presenter, example_paths: list[str]) -> None:
+def dropped_file(payload: str, roots: list[Path]) -> tuple[str, str]:
+    """("A" or "B", a local image path) from the page script's "slot|url|stamp", or ValueError.
+
+    The URL must name a file Gradio serves from one of `roots` (the examples, the app's pictures,
+    Gradio's cache): a dropped URL never reads anything else.
+    """
+    slot, _, rest = (payload or "").partition("|")
+    url = rest.rpartition("|")[0]
+    if slot not in ("A", "B") or "file=" not in url:
+        raise ValueError("Only example and result tiles (or image files) can be dropped on a slot.")
+    path = Path(unquote(url.split("file=", 1)[1].split("?", 1)[0]))
+    path = path.resolve()
+    if not path.is_file() or not any(path.is_relative_to(root.resolve()) for root in roots):
+        raise ValueError("Only example and result tiles (or image files) can be dropped on a slot.")
+    return slot, str(path)
+
+
+def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path]) -> None:
     gr.Markdown(
-        "Put an image in each slot (upload, drop, or click a tile below), pick an operator, and DCOH "
-        "composes their hash codes; the gallery is searched with the composed code."
+        "Put an image in each slot (drag a tile or an image file onto it, or click a tile below), pick an "
+        "operator, and DCOH composes their hash codes; the gallery is searched with the composed code. "
+        "Any change of a slot or the operator recomputes."
     )
     with gr.Row():
-        slot_a, slot_b = (image_input(name, height=200) for name in ("Slot A", "Slot B"))
+        slot_a = image_input("Slot A", height=200, elem_id="slot-a")
+        slot_b = image_input("Slot B", height=200, elem_id="slot-b")
         with gr.Column():
             operator = gr.Radio(list(OPERATORS), value="union", label="Operator")
             active = gr.Radio(["Slot A", "Slot B"], value="Slot A", label="A tile click fills")
             show_bitwise = gr.Checkbox(label="Show the bitwise baseline (OR / AND / AND-NOT of the codes)")
             compose_button = gr.Button("Compose", variant="primary")
+    drop_box = gr.Textbox(elem_id="drop-box", show_label=False, container=False)
     tiles = gr.Gallery(
         value=example_paths,
-        label="Example images (click to fill a slot)",
+        label="Example images (click or drag to fill a slot)",
         columns=12,
         height=150,
         allow_preview=False,
     )
-    summary = gr.Markdown()
+    summary = gr.Markdown("Fill both slots to compose.")
     with gr.Row():
         composed = gr.Gallery(label="Top 20 for the composed code", columns=5, height="auto")
         bitwise = gr.Gallery(label="Bitwise baseline, top 20", columns=5, height="auto", visible=False)
@@ -403,8 +441,9 @@ def compose_tab(present: Presenter, example_paths: list[str]) -> None:
         return {named[name]: value for name, value in present.compose(image_a, image_b, operator).items()}
 
     def compose_when_filled(image_a_path, image_b_path, operator):
+        """Every change recomputes; with a slot empty the old results go, so nothing on screen is stale."""
         if not image_a_path or not image_b_path:
-            return {}  # changing the operator before filling both slots is fine
+            return {summary: "Fill both slots to compose.", composed: [], bitwise: []}
         return compose(image_a_path, image_b_path, operator)
 
     def fill_slot(active, image_a_path, image_b_path, evt: gr.SelectData):
@@ -413,9 +452,19 @@ def compose_tab(present: Presenter, example_paths: list[str]) -> None:
         path = example_paths[evt.index]
         return (path, gr.skip(), "Slot B") if slot == "Slot A" else (gr.skip(), path, "Slot A")
 
+    @user_errors
+    def drop(payload):
+        slot, path = dropped_file(payload, roots)
+        path = present.source_image(path)
+        present.engine.read_image(path)  # a dropped picture must be an image the models can take
+        return (path, gr.skip()) if slot == "A" else (gr.skip(), path)
+
     tiles.select(fill_slot, [active, slot_a, slot_b], [slot_a, slot_b, active], api_name=False)
+    drop_box.input(drop, drop_box, [slot_a, slot_b], api_name=False)
     compose_button.click(compose, inputs, outputs, api_name="compose")
-    operator.change(compose_when_filled, inputs, outputs, api_name=False)
+    gr.on(
+        [slot_a.change, slot_b.change, operator.change], compose_when_filled, inputs, outputs, api_name=False
+    )
     show_bitwise.change(lambda show: gr.Gallery(visible=show), show_bitwise, bitwise, api_name=False)
 
 
@@ -461,7 +510,9 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
         with gr.Tab("Attention & search"):
             search_tab(engine, present, example_paths)
         with gr.Tab("Compose"):
-            compose_tab(present, example_paths)
+            compose_tab(
+                present, example_paths, [examples_dir, outputs_dir, Path(gr.utils.get_upload_folder())]
+            )
         with gr.Tab("Benchmarks"):
             benchmarks_tab(engine.hier.metrics, engine.dcoh.metrics, files)
         with gr.Tab("How it works"):
