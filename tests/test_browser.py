@@ -50,6 +50,8 @@ def page(served, browser):
     page = context.new_page()
     page.goto(url)
     expect(page.get_by_role("tab", name="Attention & search")).to_be_visible()
+    # the page opens with the last example searched: wait for it, so no test races it
+    expect(page.get_by_text(re.compile(r"^Query labels: .+\. Selected"))).to_be_visible()
     yield page
     context.close()
 

@@ -298,9 +298,14 @@ def write_examples(engine: Engine, examples_dir: Path) -> list[str]:
     return paths
 
 
-def search_tab(engine: Engine, present: Presenter, example_paths: list[str]) -> None:
+def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_paths: list[str]) -> None:
     defaults, channels = engine.defaults, engine.hier_codes.local_bits.shape[1]
+    chosen = "chosen on val" if engine.hier.metrics.get("test") else "a default until the evaluation has run"
     state = gr.State(None)
+    gr.Markdown(
+        "**Start here:** an example query is already searched. Click another example or drop your own image, "
+        "then move theta, L or K: attention and both result rows follow."
+    )
     with gr.Row():
         with gr.Column(scale=1):
             query = image_input("Query image", height=256)
@@ -311,10 +316,29 @@ def search_tab(engine: Engine, present: Presenter, example_paths: list[str]) -> 
                 examples_per_page=len(example_paths),
             )
             theta = gr.Slider(
-                0.0, 1.0, value=defaults["theta"], step=0.05, label="theta (binarisation threshold)"
+                0.0,
+                1.0,
+                value=defaults["theta"],
+                step=0.05,
+                label="theta (binarisation threshold)",
+                info=f"binarises M_avg and every activation map; {defaults['theta']} is {chosen}",
             )
-            top_l = gr.Slider(1, channels, value=defaults["L"], step=1, label="L (selected local bits)")
-            n_coarse = gr.Slider(1, 2000, value=defaults["K"], step=1, label="K (coarse candidates)")
+            top_l = gr.Slider(
+                1,
+                channels,
+                value=defaults["L"],
+                step=1,
+                label="L (selected local bits)",
+                info=f"bits of H_l compared in the re-rank, of {channels}; {defaults['L']} is {chosen}",
+            )
+            n_coarse = gr.Slider(
+                1,
+                2000,
+                value=defaults["K"],
+                step=1,
+                label="K (coarse candidates)",
+                info=f"candidates the global code keeps for the re-rank; {defaults['K']} is {chosen}",
+            )
             info = gr.Markdown()
         with gr.Column(scale=2):
             with gr.Row():
@@ -332,6 +356,10 @@ def search_tab(engine: Engine, present: Presenter, example_paths: list[str]) -> 
         with gr.Column():
             rerank_header = gr.Markdown(f"**{RERANK_TITLE}**")
             reranked = gr.Gallery(label=RERANK_TITLE, columns=5, height=340)
+    gr.Markdown(
+        "Frames: **green** = shares a label with the query (the relevance behind P@10), "
+        "**red** = shares none; no frame when the query's labels are unknown (an uploaded image)."
+    )
     with gr.Row():
         why_image = gr.Image(label="Why this result: its own attention region", height=200)
         why_text = gr.Markdown("Select a re-ranked result to see which selected bits it agrees on.")
@@ -374,6 +402,7 @@ def search_tab(engine: Engine, present: Presenter, example_paths: list[str]) -> 
         return present.why(state, evt.index, theta, top_l)
 
     query.change(search, [query, theta, top_l, n_coarse], outputs, api_name="search")
+    demo.load(lambda: example_paths[-1], None, query, api_name=False)  # its change event runs the search
     gr.on(  # a drag, a typed value: the last one wins
         [theta.change, top_l.change, n_coarse.change],
         rerank,
@@ -424,6 +453,10 @@ def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path])
         columns=12,
         height=150,
         allow_preview=False,
+    )
+    gr.Markdown(
+        "Frames: **green** = exactly the target label set T (the relevance behind the evaluation), **red** = "
+        "any other set; no frame when an input is not a dataset image."
     )
     summary = gr.Markdown("Fill both slots to compose.")
     with gr.Row():
@@ -508,7 +541,7 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
             "Every number comes from the shipped checkpoints."
         )
         with gr.Tab("Attention & search"):
-            search_tab(engine, present, example_paths)
+            search_tab(demo, engine, present, example_paths)
         with gr.Tab("Compose"):
             compose_tab(
                 present, example_paths, [examples_dir, outputs_dir, Path(gr.utils.get_upload_folder())]
