@@ -23,9 +23,10 @@ def search(client, image, theta=0.4, top_l=16, n_coarse=200) -> dict:
     return dict(zip(SEARCH_OUTPUTS, out, strict=True))
 
 
-def compose(client, image_a, image_b, operator) -> dict:
-    """/compose's outputs by name."""
-    out = client.predict(handle_file(image_a), handle_file(image_b), operator, api_name="/compose")
+def compose(client, image_a, image_b, operator, *chain) -> dict:
+    """/compose's outputs by name; `chain` = (image_c, then) for (A op B) then C."""
+    chain = (handle_file(chain[0]), chain[1]) if chain else ()
+    out = client.predict(handle_file(image_a), handle_file(image_b), operator, *chain, api_name="/compose")
     return dict(zip(COMPOSE_OUTPUTS, out, strict=True))
 
 
@@ -56,6 +57,16 @@ def test_compose_each_operator(api, operator):
     assert "Target set" in out["summary"] and "Predicted from the composed code" in out["summary"]
     assert len(out["composed"]) == 20 and len(out["bitwise"]) == 20
     assert all(any(name in tile["caption"] for name in CLASS_NAMES) for tile in out["composed"])
+
+
+def test_a_chain_composes_three_images(api):
+    app, client = api
+    a, b, c = _examples(app)[2], _examples(app)[3], _examples(app)[4]
+    out = compose(client, a, b, "union", c, "intersection")
+    assert "Target set T = (A union B) intersection C" in out["summary"] and "**C:**" in out["summary"]
+    assert len(out["composed"]) == 20 and len(out["bitwise"]) == 20
+    with pytest.raises(Exception, match="slot C"):
+        client.predict(handle_file(a), handle_file(b), "union", None, "difference", api_name="/compose")
 
 
 @pytest.mark.parametrize(

@@ -203,6 +203,16 @@ def test_dragging_tiles_onto_the_slots_fills_them_and_recomputes(page):
     expect(tiles(page, COMPOSED)).to_have_count(20)
 
 
+def test_a_chain_of_two_operators_on_three_slots(page):
+    fill_slots(page, 2, 5)
+    compose(page, "union")
+    drag(page, tiles(page, "Example images").nth(8).locator("img"), block(page, "Slot C"))
+    expect(block(page, "Slot C").locator("img")).to_be_visible()
+    page.get_by_role("radio", name="intersection", exact=True).last.check()  # the "then" operator
+    expect(page.get_by_text("Target set T = (A union B) intersection C")).to_be_visible()
+    expect(tiles(page, COMPOSED)).to_have_count(20)
+
+
 def test_a_non_image_upload_is_explained(page, tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("this is not an image\n")

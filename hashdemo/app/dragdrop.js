@@ -4,7 +4,7 @@
   // that as an empty upload and clear the slot. So a drop on a slot that carries no file is taken here:
   // its URL goes to the hidden #drop-box, whose handler fills the slot on the server. Files dropped from
   // the desktop are left to Gradio's upload.
-  const slotOf = (node) => (node && node.closest ? node.closest("#slot-a, #slot-b") : null);
+  const slotOf = (node) => (node && node.closest ? node.closest("#slot-a, #slot-b, #slot-c") : null);
   document.addEventListener(
     "dragstart",
     (event) => {
@@ -33,7 +33,7 @@
         .trim();
       const box = document.querySelector("#drop-box textarea, #drop-box input");
       if (!url || !box) return;
-      box.value = `${slot.id === "slot-a" ? "A" : "B"}|${url}|${Date.now()}`;
+      box.value = `${slot.id.slice(-1).toUpperCase()}|${url}|${Date.now()}`;
       box.dispatchEvent(new Event("input", { bubbles: true }));
     },
     true,

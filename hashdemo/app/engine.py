@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from hashdemo.app.images import load_image
-from hashdemo.cam import Attention, attend_code
+from hashdemo.cam import Attention, attend_code, bit_cams, normalise, upsample
 from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
 from hashdemo.checks import number_in_range
 from hashdemo.code_ops import bitwise_bits, operator_bits
@@ -152,6 +152,12 @@ class Engine:
     def attention(self, encoded: Encoded, theta: float, top_l: int) -> Attention:
         return attend_code(encoded.conv7[0], self.cam_weights, encoded.global_bits[0], theta, top_l)
 
+    def bit_cam(self, encoded: Encoded, bit: int) -> np.ndarray:
+        """Global bit j's own CAM M_j, signed by the bit's value, normalised to [0, 1] at image size."""
+        sign = np.array([1.0 if encoded.global_bits[0, bit] else -1.0])
+        cam = bit_cams(encoded.conv7[0], self.cam_weights[bit : bit + 1], sign)
+        return normalise(upsample(cam, self.image_size))[0]
+
     def search_encoded(self, encoded: Encoded, theta: float, top_l: int, n_coarse: int) -> SearchResult:
         """Attention, bit selection and the two-level search for an already encoded query."""
         n_coarse = min(n_coarse, len(self.gallery_labels))
@@ -185,21 +191,44 @@ class Engine:
         encoded = self.encode_hier(self.gallery_images[gallery_id])
         return self.attention(encoded, theta, top_l), encoded.local_bits[0]
 
-    def compose(self, image_a: np.ndarray, image_b: np.ndarray, operator: str, k: int = 20) -> ComposeResult:
-        """DCOH: the operator on the two codes, then Hamming search of the gallery's real codes."""
-        if operator not in OPERATORS:
-            raise ValueError(f"unknown operator {operator!r}; choose one of {', '.join(OPERATORS)}")
-        bits = self.dcoh.model.encode(np.stack([image_a, image_b])).global_bits  # (2, K)
-        composed = operator_bits(self.dcoh.operators, operator, bits[:1], bits[1:])  # (1, K)
+    def compose(
+        self,
+        image_a: np.ndarray,
+        image_b: np.ndarray,
+        operator: str,
+        k: int = 20,
+        image_c: np.ndarray | None = None,
+        then: str | None = None,
+    ) -> ComposeResult:
+        """DCOH: the operator on the two codes, then Hamming search of the gallery's real codes.
+
+        With `image_c` and `then`, a chain (A op B) then C: the learned operator on the first operator's
+        (binarised) output, as eq. 3.6 does for difference; the bitwise baseline likewise.
+        """
+        chain = (operator,) if then is None else (operator, then)
+        for name in chain:
+            if name not in OPERATORS:
+                raise ValueError(f"unknown operator {name!r}; choose one of {', '.join(OPERATORS)}")
+        if (image_c is None) != (then is None):
+            raise ValueError("A chain needs both an image in slot C and a second operator.")
+        images = [image_a, image_b] if image_c is None else [image_a, image_b, image_c]
+        bits = self.dcoh.model.encode(np.stack(images)).global_bits  # (2 or 3, K)
+        composed, bitwise = bits[:1], bits[:1]
+        for step, name in enumerate(chain, start=1):
+            composed = operator_bits(self.dcoh.operators, name, composed, bits[step : step + 1])  # (1, K)
+            bitwise = bitwise_bits(name, bitwise, bits[step : step + 1])
         probs = _classifier_probs(self.dcoh.model, composed)
-        bitwise = bitwise_bits(operator, bits[:1], bits[1:])
         distances, ids = self.dcoh_index.search(composed, k)
         bitwise_distances, bitwise_ids = self.dcoh_index.search(bitwise, k)
         return ComposeResult(probs, ids[0], distances[0], bitwise_ids[0], bitwise_distances[0])
 
     @staticmethod
-    def target_labels(operator: str, labels_a: np.ndarray, labels_b: np.ndarray) -> np.ndarray:
-        return compose_labels(operator, labels_a[None], labels_b[None])[0]
+    def target_labels(operators: tuple[str, ...], labels: list[np.ndarray]) -> np.ndarray:
+        """The label set of ((l_0 op_1 l_1) op_2 l_2)..."""
+        target = labels[0][None]
+        for operator, other in zip(operators, labels[1:], strict=True):
+            target = compose_labels(operator, target, other[None])
+        return target[0]
 
 
 @torch.no_grad()

@@ -45,18 +45,31 @@ def framed(image: np.ndarray, relevant: bool | None, size: int = 128) -> np.ndar
     return tile
 
 
+STRIP_LABEL_W, STRIP_TOP, STRIP_GAP, STRIP_CELL, STRIP_PER_ROW = 92, 18, 6, 12, 64  # the code rows' layout
+
+
+def strip_cell(x: float, y: float, n_global: int, n_local: int) -> tuple[str, int] | None:
+    """Which bit a click at pixel (x, y) of `code_strip` hits: ("global" or "local", index), or None."""
+    column, row = int((x - STRIP_LABEL_W) // STRIP_CELL), int((y - STRIP_TOP) // (STRIP_CELL + STRIP_GAP))
+    inside = (y - STRIP_TOP) % (STRIP_CELL + STRIP_GAP) < STRIP_CELL
+    if not inside or column < 0 or column >= STRIP_PER_ROW or row < 0:
+        return None
+    if row == 0:
+        return ("global", column) if column < n_global else None
+    index = (row - 1) * STRIP_PER_ROW + column
+    return ("local", index) if index < n_local else None
+
+
 def code_strip(
     global_bits: np.ndarray,
     local_bits: np.ndarray,
     selected: np.ndarray,
     scores: np.ndarray | None = None,
-    per_row: int = 64,
-    cell: int = 12,
 ) -> np.ndarray:
     """The codes as rows of cells (1 = dark, 0 = light), wrapped at `per_row` bits, each row named with
     its first bit index: H_g, then H_l with the L selected bits framed, gold where the feature map
     overlaps the attention region (s_c > 0), teal where the tie rule filled the selection."""
-    label_w, gap = 92, 6
+    label_w, gap, per_row, cell = STRIP_LABEL_W, STRIP_GAP, STRIP_PER_ROW, STRIP_CELL
     rows = [("H_g", global_bits, 0)] + [
         (
             f"H_l {start}-{min(start + per_row, len(local_bits)) - 1}",
@@ -65,7 +78,7 @@ def code_strip(
         )
         for start in range(0, len(local_bits), per_row)
     ]
-    height = 18 + len(rows) * (cell + gap) + 26
+    height = STRIP_TOP + len(rows) * (cell + gap) + 26
     canvas = np.full((height, label_w + per_row * cell + 8, 3), 255, np.uint8)
     ink = (60, 60, 60)
     for k in range(0, per_row, 8):
@@ -74,7 +87,7 @@ def code_strip(
         )
     chosen = {int(c) for c in selected}
     for r, (name, bits, offset) in enumerate(rows):
-        top = 18 + r * (cell + gap)
+        top = STRIP_TOP + r * (cell + gap)
         cv2.putText(canvas, name, (4, top + cell - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.38, ink, 1, cv2.LINE_AA)
         for i, bit in enumerate(bits):
             x = label_w + i * cell

@@ -37,6 +37,7 @@ SHOWN_MAPS = 12  # activation maps shown, highest score first
 COARSE_TITLE = "Global code only (top-K)"
 RERANK_TITLE = "Re-ranked on the L attention bits"
 MAX_UPLOAD = "10mb"
+NO_CHAIN = "(no chain)"
 # What /search and /compose return, in API order; the app's components carry the same names.
 SEARCH_OUTPUTS = (
     "cam",
@@ -227,6 +228,28 @@ class Presenter:
             "state": {**state, "reranked_ids": result.reranked_ids[:SHOWN_RESULTS]},
         }
 
+    def bit(self, state: dict, x: float, y: float, theta: float, top_l: int) -> tuple[str, str]:
+        """A click on the code rows: a global bit shows its own CAM M_j; a local bit its activation map."""
+        encoded, image = state["encoded"], state["image"]
+        hit = pictures.strip_cell(x, y, encoded.global_bits.shape[1], encoded.local_bits.shape[1])
+        if hit is None:
+            raise ValueError("Click a bit of H_g (the top row) or of H_l to see where it looks.")
+        kind, index = hit
+        if kind == "global":
+            value = int(encoded.global_bits[0, index])
+            text = (
+                f"**Global bit {index} = {value}**: its own CAM M_{index}, signed by its value "
+                f"({'+' if value else '-'}w_{index}); panel 1 shows the mean over all global bits, M_avg."
+            )
+            return self.files(pictures.heat_overlay(image, self.engine.bit_cam(encoded, index))), text
+        att = self.engine.attention(encoded, theta, top_l)
+        chosen = "selected" if index in set(att.selected.tolist()) else "not selected"
+        text = (
+            f"**Local bit {index} = {int(encoded.local_bits[0, index])}**: Conv7 map {index}'s "
+            f"activation map, overlap score s = {att.scores[index]} ({chosen} at L = {top_l})."
+        )
+        return self.files(pictures.heat_overlay(image, att.activation_map(index))), text
+
     def why(self, state: dict, index: int, theta: float, top_l: int) -> tuple[str, str]:
         engine = self.engine
         gallery_id = int(state["reranked_ids"][index])
@@ -241,15 +264,20 @@ class Presenter:
         )
         return self.files(pictures.image_with_region(engine.gallery_images[gallery_id], att.region)), text
 
-    def compose(self, image_a: np.ndarray, image_b: np.ndarray, operator: str) -> dict:
+    def compose(
+        self,
+        image_a: np.ndarray,
+        image_b: np.ndarray,
+        operator: str,
+        image_c: np.ndarray | None = None,
+        then: str | None = None,
+    ) -> dict:
         engine = self.engine
-        labels_a, labels_b = engine.known_labels(image_a), engine.known_labels(image_b)
-        result = engine.compose(image_a, image_b, operator)
-        target = (
-            None
-            if labels_a is None or labels_b is None
-            else engine.target_labels(operator, labels_a, labels_b)
-        )
+        images = [image_a, image_b] if image_c is None else [image_a, image_b, image_c]
+        operators = (operator,) if then is None else (operator, then)
+        labels = [engine.known_labels(image) for image in images]
+        result = engine.compose(image_a, image_b, operator, image_c=image_c, then=then)
+        target = None if any(lab is None for lab in labels) else engine.target_labels(operators, labels)
 
         def tiles(ids, distances) -> list:
             out = []
@@ -265,9 +293,11 @@ class Presenter:
         def known(labels) -> str:
             return label_text(labels) if labels is not None else "labels unknown"
 
+        names = " · ".join(f"**{slot}:** {known(lab)}" for slot, lab in zip("ABC", labels, strict=False))
+        expression = f"A {operator} B" if then is None else f"(A {operator} B) {then} C"
         summary = (
-            f"**A:** {known(labels_a)} · **B:** {known(labels_b)}\n\n"
-            f"**Target set T = A {operator} B:** "
+            f"{names}\n\n"
+            f"**Target set T = {expression}:** "
             f"{'unknown (an input is not a dataset image)' if target is None else known(target)}\n\n"
             f"**Predicted from the composed code:** {label_text(result.predicted_probs > 0.5)}"
         )
@@ -348,7 +378,14 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
                 label="3. Activation maps of the top-scoring Conv7 feature maps", columns=6, height=300
             )
             scores = gr.Image(label="Overlap scores of all Conv7 maps")
-            strip = gr.Image(label="4. Codes: H_g, then H_l in rows of 64 (selected bits framed)")
+            strip = gr.Image(
+                label="4. Codes: H_g, then H_l in rows of 64 (selected bits framed; click a bit)"
+            )
+            with gr.Row():
+                bit_view = gr.Image(
+                    label="5. The clicked bit: its own CAM (H_g) or activation map (H_l)", height=200
+                )
+                bit_text = gr.Markdown("Click a bit in the code rows to see where it looks.")
     with gr.Row():
         with gr.Column():
             coarse_header = gr.Markdown(f"**{COARSE_TITLE}**")
@@ -414,16 +451,25 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
     )
     reranked.select(why, [state, theta, top_l], [why_image, why_text], api_name=False)
 
+    @user_errors
+    def show_bit(state, theta, top_l, evt: gr.SelectData):
+        if not state:
+            raise ValueError("Run a search first.")
+        theta, top_l, _ = engine.check_params(theta, top_l, 1)
+        return present.bit(state, *evt.index, theta, top_l)
+
+    strip.select(show_bit, [state, theta, top_l], [bit_view, bit_text], api_name=False)
+
 
 def dropped_file(payload: str, roots: list[Path]) -> tuple[str, str]:
-    """("A" or "B", a local image path) from the page script's "slot|url|stamp", or ValueError.
+    """("A", "B" or "C", a local image path) from the page script's "slot|url|stamp", or ValueError.
 
     The URL must name a file Gradio serves from one of `roots` (the examples, the app's pictures,
     Gradio's cache): a dropped URL never reads anything else.
     """
     slot, _, rest = (payload or "").partition("|")
     url = rest.rpartition("|")[0]
-    if slot not in ("A", "B") or "file=" not in url:
+    if slot not in ("A", "B", "C") or "file=" not in url:
         raise ValueError("Only example and result tiles (or image files) can be dropped on a slot.")
     path = Path(unquote(url.split("file=", 1)[1].split("?", 1)[0]))
     path = path.resolve()
@@ -441,9 +487,11 @@ def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path])
     with gr.Row():
         slot_a = image_input("Slot A", height=200, elem_id="slot-a")
         slot_b = image_input("Slot B", height=200, elem_id="slot-b")
+        slot_c = image_input("Slot C (optional: a chain)", height=200, elem_id="slot-c")
         with gr.Column():
             operator = gr.Radio(list(OPERATORS), value="union", label="Operator")
-            active = gr.Radio(["Slot A", "Slot B"], value="Slot A", label="A tile click fills")
+            then = gr.Radio([NO_CHAIN, *OPERATORS], value=NO_CHAIN, label="Then, with slot C: (A op B) op' C")
+            active = gr.Radio(["Slot A", "Slot B", "Slot C"], value="Slot A", label="A tile click fills")
             show_bitwise = gr.Checkbox(label="Show the bitwise baseline (OR / AND / AND-NOT of the codes)")
             compose_button = gr.Button("Compose", variant="primary")
     drop_box = gr.Textbox(elem_id="drop-box", show_label=False, container=False)
@@ -458,42 +506,53 @@ def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path])
         "Frames: **green** = exactly the target label set T (the relevance behind the evaluation), **red** = "
         "any other set; no frame when an input is not a dataset image."
     )
-    summary = gr.Markdown("Fill both slots to compose.")
+    summary = gr.Markdown("Fill slots A and B to compose.")
     with gr.Row():
         composed = gr.Gallery(label="Top 20 for the composed code", columns=5, height="auto")
         bitwise = gr.Gallery(label="Bitwise baseline, top 20", columns=5, height="auto", visible=False)
     named = {"summary": summary, "composed": composed, "bitwise": bitwise}
-    inputs, outputs = [slot_a, slot_b, operator], [named[name] for name in COMPOSE_OUTPUTS]
+    inputs, outputs = [slot_a, slot_b, operator, slot_c, then], [named[name] for name in COMPOSE_OUTPUTS]
 
     @user_errors
-    def compose(image_a_path, image_b_path, operator):
-        if operator not in OPERATORS:
-            raise ValueError(f"Unknown operator {operator!r}: choose union, intersection or difference.")
+    def compose(image_a_path, image_b_path, operator, image_c_path=None, then=None):
+        for name in (operator,) if then in (None, NO_CHAIN) else (operator, then):
+            if name not in OPERATORS:
+                raise ValueError(f"Unknown operator {name!r}: choose union, intersection or difference.")
         image_a = read_image(present.engine, image_a_path, "an image in slot A")
         image_b = read_image(present.engine, image_b_path, "an image in slot B")
-        return {named[name]: value for name, value in present.compose(image_a, image_b, operator).items()}
+        chain = then not in (None, NO_CHAIN)
+        if chain and not image_c_path:
+            raise ValueError(
+                f"Put an image in slot C for the chain (A {operator} B) {then} C, or choose {NO_CHAIN}."
+            )
+        image_c = read_image(present.engine, image_c_path, "an image in slot C") if chain else None
+        values = present.compose(image_a, image_b, operator, image_c, then if chain else None)
+        return {named[name]: value for name, value in values.items()}
 
-    def compose_when_filled(image_a_path, image_b_path, operator):
+    def compose_when_filled(image_a_path, image_b_path, operator, image_c_path, then):
         """Every change recomputes; with a slot empty the old results go, so nothing on screen is stale."""
-        if not image_a_path or not image_b_path:
-            return {summary: "Fill both slots to compose.", composed: [], bitwise: []}
-        return compose(image_a_path, image_b_path, operator)
+        if not image_a_path or not image_b_path or (then != NO_CHAIN and not image_c_path):
+            missing = "slots A and B" if then == NO_CHAIN else "slots A, B and C"
+            return {summary: f"Fill {missing} to compose.", composed: [], bitwise: []}
+        return compose(image_a_path, image_b_path, operator, image_c_path, then)
 
     def fill_slot(active, image_a_path, image_b_path, evt: gr.SelectData):
         """A tile fills the first empty slot, else the one the radio names; the radio moves on."""
         slot = "Slot A" if not image_a_path else "Slot B" if not image_b_path else active
         path = example_paths[evt.index]
-        return (path, gr.skip(), "Slot B") if slot == "Slot A" else (gr.skip(), path, "Slot A")
+        values = {"Slot A": (path, gr.skip(), gr.skip()), "Slot B": (gr.skip(), path, gr.skip())}
+        next_slot = {"Slot A": "Slot B", "Slot B": "Slot A", "Slot C": "Slot C"}[slot]
+        return *values.get(slot, (gr.skip(), gr.skip(), path)), next_slot
 
     @user_errors
     def drop(payload):
         slot, path = dropped_file(payload, roots)
         path = present.source_image(path)
         present.engine.read_image(path)  # a dropped picture must be an image the models can take
-        return (path, gr.skip()) if slot == "A" else (gr.skip(), path)
+        return tuple(path if name == slot else gr.skip() for name in "ABC")
 
-    tiles.select(fill_slot, [active, slot_a, slot_b], [slot_a, slot_b, active], api_name=False)
-    drop_box.input(drop, drop_box, [slot_a, slot_b], api_name=False)
+    tiles.select(fill_slot, [active, slot_a, slot_b], [slot_a, slot_b, slot_c, active], api_name=False)
+    drop_box.input(drop, drop_box, [slot_a, slot_b, slot_c], api_name=False)
     compose_button.click(compose, inputs, outputs, api_name="compose")
     gr.on(
         [slot_a.change, slot_b.change, operator.change], compose_when_filled, inputs, outputs, api_name=False

@@ -2,6 +2,7 @@
 
     python -m hashdemo.query search IMAGE [--theta 0.4] [--L 16] [--K 200] [--top 10]
     python -m hashdemo.query compose IMAGE_A IMAGE_B {union,intersection,difference} [--top 20]
+        [--then {union,intersection,difference} --image-c IMAGE_C]
 
 Bad input (not an image, out-of-range parameters, missing checkpoints) gets one line on stderr
 and exit status 2, never a traceback.
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> dict:
         engine.read_image(args.image_a), engine.read_image(args.image_b), args.operator, k=args.top
     )
     return {
-        "operator": args.operator,
+        "operator": args.operator if args.then is None else [args.operator, args.then],
         "predicted_labels": label_text(result.predicted_probs > 0.5),
         "results": _results(engine, result.ids, result.distances),
         "bitwise": _results(engine, result.bitwise_ids, result.bitwise_distances),
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     compose.add_argument("image_a")
     compose.add_argument("image_b")
     compose.add_argument("operator", choices=OPERATORS)
+    compose.add_argument("--then", choices=OPERATORS, help="chain: (A op B) THEN C, with --image-c")
+    compose.add_argument("--image-c", help="the third image of a chain")
     compose.add_argument("--top", type=int, default=20)
     args = parser.parse_args(argv)
     if args.top < 1:

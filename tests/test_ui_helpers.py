@@ -1,0 +1,51 @@
+"""Pure helpers of the UI: the drop channel reads only the app's own files; a click on the code rows
+names its bit."""
+
+import numpy as np
+import pytest
+
+from hashdemo.app.ui import dropped_file
+
+
+def test_a_served_file_under_a_root_is_accepted(tmp_path):
+    picture = tmp_path / "pics" / "tile one.png"
+    picture.parent.mkdir()
+    picture.write_bytes(b"png")
+    url = f"http://127.0.0.1:7860/gradio_api/file={str(picture).replace(' ', '%20')}"
+    assert dropped_file(f"B|{url}|1732770000", [tmp_path / "pics"]) == ("B", str(picture.resolve()))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "C|http://127.0.0.1/gradio_api/file=/etc/hostname|1",  # no such slot
+        "A|http://example.org/picture.png|1",  # not a file the app serves
+        "A|http://127.0.0.1/gradio_api/file=/etc/hostname|1",  # outside the roots
+        "A|http://127.0.0.1/gradio_api/file={root}/../../etc/hostname|1",  # escapes a root
+        "A|http://127.0.0.1/gradio_api/file={root}/missing.png|1",  # not there
+        "",
+    ],
+)
+def test_anything_else_is_refused_with_a_sentence(tmp_path, payload):
+    with pytest.raises(ValueError, match="can be dropped on a slot"):
+        dropped_file(payload.format(root=tmp_path), [tmp_path])
+
+
+def test_a_click_on_the_code_rows_names_the_bit():
+    from hashdemo.app.pictures import STRIP_CELL, STRIP_GAP, STRIP_LABEL_W, STRIP_TOP, code_strip, strip_cell
+
+    def centre(row: int, column: int) -> tuple[float, float]:
+        return STRIP_LABEL_W + column * STRIP_CELL + 5, STRIP_TOP + row * (STRIP_CELL + STRIP_GAP) + 5
+
+    assert strip_cell(*centre(0, 7), 32, 256) == ("global", 7)
+    assert strip_cell(*centre(0, 40), 32, 256) is None  # past H_g's 32 bits
+    assert strip_cell(*centre(1, 3), 32, 256) == ("local", 3)
+    assert strip_cell(*centre(4, 63), 32, 256) == ("local", 255)
+    assert strip_cell(*centre(5, 0), 32, 256) is None  # below the last row
+    assert strip_cell(10, 20, 32, 256) is None  # on a row name
+    picture = code_strip(np.zeros(32, np.uint8), np.ones(256, np.uint8), np.arange(8))
+    # the cell the function names is drawn there: dark for a 1 bit, light for a 0 bit
+    x, y = centre(4, 63)
+    assert picture[int(y), int(x)].tolist() == [40, 40, 60]
+    x, y = centre(0, 7)
+    assert picture[int(y), int(x)].tolist() == [225, 228, 235]
