@@ -110,7 +110,7 @@ def fill_slots(page, first: int, second: int) -> None:
 
 
 def compose(page, operator: str) -> None:
-    page.get_by_role("radio", name=operator, exact=True).check()
+    page.get_by_role("radio", name=operator, exact=True).first.check()  # the first operator, not "then"
     page.get_by_role("button", name="Compose", exact=True).click()
     expect(page.get_by_text(f"Target set T = A {operator} B")).to_be_visible()
     expect(page.get_by_text("Predicted from the composed code")).to_be_visible()
@@ -186,7 +186,7 @@ def test_dragging_tiles_onto_the_slots_fills_them_and_recomputes(page):
     summary = page.get_by_text(re.compile(r"^A: .+ · B: .+"))
     drag(page, examples.nth(2).locator("img"), block(page, "Slot A"))
     expect(block(page, "Slot A").locator("img")).to_be_visible()
-    expect(page.get_by_text("Fill both slots to compose.")).to_be_visible()
+    expect(page.get_by_text("Fill slots A and B to compose.")).to_be_visible()
     drag(page, examples.nth(5).locator("img"), block(page, "Slot B"))
     expect(block(page, "Slot B").locator("img")).to_be_visible()
     expect(page.get_by_text("Target set T = A union B")).to_be_visible()
