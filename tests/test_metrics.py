@@ -115,3 +115,11 @@ def test_jaccard_ndcg_by_hand() -> None:
     assert jaccard_ndcg(np.array([[1, 0, 2]]), query, db, k=2) == pytest.approx((0.5 + 1 / np.log2(3)) / idcg)
     assert jaccard_ndcg(np.array([[2, -1, 1]]), query, db, k=2) == pytest.approx(0.0)
     assert jaccard_ndcg(np.array([[2, 1]]), np.array([[0, 0, 0]]), db, k=2) == 0.0  # no gain anywhere
+
+
+def test_novelty_is_one_minus_the_nearest_cosine() -> None:
+    from hashdemo.retrieval.novelty import novelty, unit_rows
+
+    gallery = unit_rows(np.array([[1.0, 0.0], [0.0, 2.0]]))
+    query = np.array([[3.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    np.testing.assert_allclose(novelty(query, gallery), [0.0, 1 - np.sqrt(0.5), 1.0])

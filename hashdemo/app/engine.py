@@ -28,6 +28,7 @@ from hashdemo.gallery_codes import cache_key, load_codes, save_codes
 from hashdemo.label_ops import OPERATORS, compose_labels
 from hashdemo.models import Encoded, HashNet, signs_of
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
+from hashdemo.retrieval.novelty import novelty, unit_rows
 
 log = logging.getLogger(__name__)
 # Used until the evaluation has chosen theta, L and K on the val split.
@@ -76,6 +77,8 @@ class Engine:
         self.local_index = HammingIndex(hier_codes.local_bits)
         self.dcoh_index = HammingIndex(dcoh_codes.global_bits)
         test = hier.metrics.get("test", {})
+        self.gallery_unit = unit_rows(hier_codes.pooled)  # for the out-of-domain score
+        self.novelty_threshold = test.get("out_of_domain", {}).get("threshold")  # None until evaluated
         self.defaults = {key: test.get(key, value) for key, value in FALLBACK_PARAMS.items()}
         # labels of images that are known dataset images, by pixel digest (examples and the gallery)
         self.examples = examples
@@ -151,6 +154,11 @@ class Engine:
 
     def attention(self, encoded: Encoded, theta: float, top_l: int) -> Attention:
         return attend_code(encoded.conv7[0], self.cam_weights, encoded.global_bits[0], theta, top_l)
+
+    def novelty(self, encoded: Encoded) -> tuple[float, bool]:
+        """The query's out-of-domain score, and whether it passes the cut-off calibrated on val."""
+        score = float(novelty(encoded.pooled, self.gallery_unit)[0])
+        return score, self.novelty_threshold is not None and score > self.novelty_threshold
 
     def bit_cam(self, encoded: Encoded, bit: int) -> np.ndarray:
         """Global bit j's own CAM M_j, signed by the bit's value, normalised to [0, 1] at image size."""

@@ -77,6 +77,15 @@ def hier_tables(result: dict) -> str:
     for method, row in result["object_focused"].items():
         std = f" ± {row['std']:.4f}" if "std" in row else ""
         lines.append(f"| {method} | {row['map@100']:.4f}{std} |")
+    if "out_of_domain" in result:
+        ood = result["out_of_domain"]
+        rates = ", ".join(f"{kind.replace('_', ' ')} {rate:.0%}" for kind, rate in ood["flagged"].items())
+        lines += [
+            "",
+            f"Out-of-domain note: novelty above {ood['threshold']:.4f} "
+            f"(flags {ood['val_flagged']:.1%} of val); "
+            f"flagged among {ood['images_per_kind']} images of each kind: {rates}.",
+        ]
     att = result["attention"]
     lines += [
         "",

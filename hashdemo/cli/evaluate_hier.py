@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from hashdemo.app.report import frontier
@@ -28,6 +29,7 @@ from hashdemo.retrieval.metrics import (
     precision_at_k,
     precision_recall_curve,
 )
+from hashdemo.retrieval.novelty import VAL_QUANTILE, novelty, unit_rows
 from hashdemo.retrieval.protocol import hamming_ranking, hierarchical_ranking, subset_scores, validation_ids
 
 log = logging.getLogger(__name__)
@@ -303,6 +305,57 @@ def random_codes(n: int, like: Codes) -> Codes:
     return Codes(hier, bits(like.single.shape[1]), bits(like.single_local.shape[1]))
 
 
+# ----------------------------------------------------------------------------- out of domain
+
+
+def far_from_domain_images(kind: str, n: int, seed: int = 0) -> np.ndarray:
+    """(n, 64, 64, 3) uint8 images unlike the outfits: uniform noise, flat shapes on flat colour, or a
+    page-like screenshot (white, a coloured header, lines of text)."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 64, 64, 3), np.uint8)
+    for image in images:
+        if kind == "noise":
+            image[:] = rng.integers(0, 256, image.shape)
+        elif kind == "flat_shapes":
+            image[:] = rng.integers(0, 256, 3)
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            centre, size = tuple(int(c) for c in rng.integers(16, 48, 2)), int(rng.integers(8, 24))
+            if rng.random() < 0.5:
+                cv2.circle(image, centre, size, colour, -1)
+            else:
+                cv2.rectangle(
+                    image,
+                    (centre[0] - size, centre[1] - size),
+                    (centre[0] + size, centre[1] + size),
+                    colour,
+                    -1,
+                )
+        else:  # screenshot
+            image[:] = 255
+            image[:10] = rng.integers(0, 256, 3)
+            for row in range(16, 64, 8):
+                text = "".join(rng.choice(list("abcdefghij klmnop")) for _ in range(12))
+                cv2.putText(image, text, (2, row), cv2.FONT_HERSHEY_PLAIN, 0.6, (30, 30, 30), 1)
+    return images
+
+
+def out_of_domain(checkpoint: Checkpoint, val: Encoded, gallery: Encoded) -> dict:
+    """The novelty cut-off (99th percentile over val) and how often each far-from-domain kind passes it."""
+    gallery_unit = unit_rows(gallery.pooled)
+    threshold = float(np.quantile(novelty(val.pooled, gallery_unit), VAL_QUANTILE))
+    flagged = {
+        kind: float(
+            (
+                novelty(checkpoint.model.encode(far_from_domain_images(kind, 200)).pooled, gallery_unit)
+                > threshold
+            ).mean()
+        )
+        for kind in ("noise", "flat_shapes", "screenshot")
+    }
+    val_flagged = float((novelty(val.pooled, gallery_unit) > threshold).mean())
+    return {"threshold": threshold, "val_flagged": val_flagged, "flagged": flagged, "images_per_kind": 200}
+
+
 # ----------------------------------------------------------------------------- the evaluation
 
 
@@ -452,6 +505,7 @@ def evaluate_hier(
             "empty_region_queries": int((positive == 0).sum()),
         },
         "large_gallery": {"n": len(large_labels), "methods": large_gallery},
+        "out_of_domain": out_of_domain(hier, val, gallery.hier),
         "scale": scale,
         "val_grid": tuned["grid"],
         "pr_curves": curves,
