@@ -136,6 +136,38 @@ def test_search_shows_the_attention_panels_and_both_result_rows(served, page):
     expect_image_loaded(page, block(page, "Why this result").locator("img"))
 
 
+def click_picture(page, img, x: float, y: float) -> None:
+    """Click the pixel (x, y) of a picture's own resolution, wherever and however large it is drawn."""
+    img.scroll_into_view_if_needed()
+    box = img.bounding_box()
+    natural = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    scale = min(box["width"] / natural[0], box["height"] / natural[1])  # object-fit: contain
+    left = box["x"] + (box["width"] - natural[0] * scale) / 2
+    top = box["y"] + (box["height"] - natural[1] * scale) / 2
+    page.mouse.click(left + x * scale, top + y * scale)
+
+
+def test_pointing_at_the_object_and_clicking_a_bit(served, page):
+    from hashdemo.app.pictures import STRIP_CELL, STRIP_LABEL_W, STRIP_TOP
+
+    app, _ = served
+    search(page, _example(app, 0))
+    cam = block(page, "1. Averaged CAM").locator("img")
+    expect_image_loaded(page, cam)
+    click_picture(page, cam, 40, 40)
+    expect(page.get_by_text("now click the opposite corner")).to_be_visible()
+    click_picture(page, cam, 200, 200)
+    expect(page.get_by_text("Your box replaces the attention region")).to_be_visible()
+    expect(tiles(page, RERANKED)).to_have_count(SHOWN_RESULTS)
+    page.get_by_role("button", name="Clear my box").click()
+    expect(page.get_by_text("Your box replaces the attention region")).to_be_hidden()
+    strip = block(page, "4. Codes").locator("img")
+    expect_image_loaded(page, strip)
+    click_picture(page, strip, STRIP_LABEL_W + 5 * STRIP_CELL + 6, STRIP_TOP + 6)  # global bit 5
+    expect(page.get_by_text(re.compile(r"^Global bit 5 = [01]: its own CAM"))).to_be_visible()
+    expect_image_loaded(page, block(page, "5. The clicked bit").locator("img"))
+
+
 def test_changing_l_reranks(served, page):
     app, _ = served
     search(page, _example(app, 1))

@@ -49,3 +49,12 @@ def test_a_click_on_the_code_rows_names_the_bit():
     assert picture[int(y), int(x)].tolist() == [40, 40, 60]
     x, y = centre(0, 7)
     assert picture[int(y), int(x)].tolist() == [225, 228, 235]
+
+
+def test_two_corners_make_the_box_that_replaces_the_region():
+    from hashdemo.app.ui import box_mask, corner_box
+
+    box = corner_box((40, 10), (20, 30))  # clicks (x, y) in any order
+    assert box == (10, 20, 30, 40)
+    mask = box_mask(box, 64)
+    assert mask.sum() == 21 * 21 and mask[10, 20] and mask[30, 40] and not mask[31, 40] and not mask[10, 19]

@@ -152,8 +152,13 @@ class Engine:
         """The hierarchical model's codes and Conv7 maps for one (S, S, 3) uint8 image."""
         return self.hier.model.encode(image[None], with_conv7=True)
 
-    def attention(self, encoded: Encoded, theta: float, top_l: int) -> Attention:
-        return attend_code(encoded.conv7[0], self.cam_weights, encoded.global_bits[0], theta, top_l)
+    def attention(
+        self, encoded: Encoded, theta: float, top_l: int, region: np.ndarray | None = None
+    ) -> Attention:
+        """SPEC 1 steps 1-3 for one query; a given `region` (S, S) replaces the CAM region."""
+        return attend_code(
+            encoded.conv7[0], self.cam_weights, encoded.global_bits[0], theta, top_l, region=region
+        )
 
     def novelty(self, encoded: Encoded) -> tuple[float, bool]:
         """The query's out-of-domain score, and whether it passes the cut-off calibrated on val."""
@@ -166,10 +171,12 @@ class Engine:
         cam = bit_cams(encoded.conv7[0], self.cam_weights[bit : bit + 1], sign)
         return normalise(upsample(cam, self.image_size))[0]
 
-    def search_encoded(self, encoded: Encoded, theta: float, top_l: int, n_coarse: int) -> SearchResult:
-        """Attention, bit selection and the two-level search for an already encoded query."""
+    def search_encoded(
+        self, encoded: Encoded, theta: float, top_l: int, n_coarse: int, region: np.ndarray | None = None
+    ) -> SearchResult:
+        """Attention (or the user's `region`), bit selection and the two-level search for an encoded query."""
         n_coarse = min(n_coarse, len(self.gallery_labels))
-        att = self.attention(encoded, theta, top_l)
+        att = self.attention(encoded, theta, top_l, region)
         ids, local_d, global_d = hierarchical_search(
             self.global_index,
             self.local_index,

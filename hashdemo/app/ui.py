@@ -183,7 +183,9 @@ class Presenter:
 
     def search(self, state: dict, theta: float, top_l: int, n_coarse: int) -> dict:
         engine, image, labels = self.engine, state["image"], state["labels"]
-        result = engine.search_encoded(state["encoded"], theta, top_l, n_coarse)
+        box = state.get("box")
+        region = None if box is None else box_mask(box, engine.image_size)
+        result = engine.search_encoded(state["encoded"], theta, top_l, n_coarse, region)
         att = result.attention
         chosen = set(att.selected.tolist())
         maps = [
@@ -316,6 +318,20 @@ class Presenter:
         }
 
 
+def box_mask(box: tuple[int, int, int, int], size: int) -> np.ndarray:
+    """(size, size) bool: True inside the box (top, left, bottom, right), bounds inclusive."""
+    top, left, bottom, right = box
+    mask = np.zeros((size, size), bool)
+    mask[top : bottom + 1, left : right + 1] = True
+    return mask
+
+
+def corner_box(first: tuple[int, int], second: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The box (top, left, bottom, right) spanned by two clicked corners (x, y)."""
+    (x0, y0), (x1, y1) = first, second
+    return min(y0, y1), min(x0, x1), max(y0, y1), max(x0, x1)
+
+
 def write_examples(engine: Engine, examples_dir: Path) -> list[str]:
     """The example images as PNG files Gradio can serve; written once."""
     examples_dir.mkdir(parents=True, exist_ok=True)
@@ -370,9 +386,13 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
                 info=f"candidates the global code keeps for the re-rank; {defaults['K']} is {chosen}",
             )
             info = gr.Markdown()
+            clear = gr.Button("Clear my box (back to the CAM region)", size="sm")
         with gr.Column(scale=2):
             with gr.Row():
-                cam = gr.Image(label="1. Averaged CAM of the global bits (M_avg)", height=256)
+                cam = gr.Image(
+                    label="1. Averaged CAM of the global bits (M_avg); click two corners to box the object",
+                    height=256,
+                )
                 region = gr.Image(label="2. B_avg, largest connected component outlined", height=256)
             maps = gr.Gallery(
                 label="3. Activation maps of the top-scoring Conv7 feature maps", columns=6, height=300
@@ -450,6 +470,29 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
         show_progress="hidden",
     )
     reranked.select(why, [state, theta, top_l], [why_image, why_text], api_name=False)
+
+    @user_errors
+    def point(state, theta, top_l, n_coarse, evt: gr.SelectData):
+        """Two clicks on panel 1 mark the object's box (corners); it replaces the CAM's region."""
+        if not state:
+            raise ValueError("Run a search first.")
+        scale = engine.image_size / pictures.DISPLAY
+        corner = (int(evt.index[0] * scale), int(evt.index[1] * scale))
+        if state.get("corner") is None:
+            state = {**state, "corner": corner, "box": None}
+        else:
+            state = {**state, "corner": None, "box": corner_box(state["corner"], corner)}
+        return by_component(present.search(state, *engine.check_params(theta, top_l, n_coarse)))
+
+    @user_errors
+    def clear_box(state, theta, top_l, n_coarse):
+        if not state:
+            return {}
+        state = {**state, "corner": None, "box": None}
+        return by_component(present.search(state, *engine.check_params(theta, top_l, n_coarse)))
+
+    cam.select(point, [state, theta, top_l, n_coarse], outputs, api_name=False)
+    clear.click(clear_box, [state, theta, top_l, n_coarse], outputs, api_name=False)
 
     @user_errors
     def show_bit(state, theta, top_l, evt: gr.SelectData):
