@@ -572,8 +572,13 @@ def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path])
         values = present.compose(image_a, image_b, operator, image_c, then if chain else None)
         return {named[name]: value for name, value in values.items()}
 
+    @user_errors
     def compose_when_filled(image_a_path, image_b_path, operator, image_c_path, then):
-        """Every change recomputes; with a slot empty the old results go, so nothing on screen is stale."""
+        """Every change recomputes; with a slot empty the old results go, so nothing on screen is stale.
+        A slot's image is checked as soon as it arrives, not only when the last slot fills."""
+        for path, slot in ((image_a_path, "A"), (image_b_path, "B"), (image_c_path, "C")):
+            if path:
+                read_image(present.engine, path, f"the image in slot {slot}")
         if not image_a_path or not image_b_path or (then != NO_CHAIN and not image_c_path):
             missing = "slots A and B" if then == NO_CHAIN else "slots A, B and C"
             return {summary: f"Fill {missing} to compose.", composed: [], bitwise: []}
