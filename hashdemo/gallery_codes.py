@@ -58,36 +58,43 @@ def large_gallery_codes(
     progress: bool = False,
 ) -> tuple[dict[str, Encoded], np.ndarray, np.ndarray]:
     """Codes of the first `size` large-gallery images under each checkpoint in `names`, with the
-    images' labels (N, 10) and item classes (N, 3); images are rendered and encoded chunk by chunk."""
-    path = (
-        Path(cache_dir or default_cache_dir())
-        / f"large-gallery-{size}-{cache_key(recipe, names, checkpoints)}.npz"
-    )
-    cached = load_codes(path, names)
-    if cached is not None:
-        codes, extra = cached
-        return codes, extra["labels"], extra["classes"]
-    models: dict[str, Checkpoint] = {name: load_checkpoint(name, checkpoints) for name in names}
-    parts: dict[str, list[Encoded]] = {name: [] for name in names}
-    labels, classes = [], []
-    starts = range(0, size, ENCODE_CHUNK)
-    if progress:
-        from tqdm import tqdm
-
-        starts = tqdm(starts, desc=f"large gallery: rendering and encoding {size:,} images", unit="chunk")
-    for start in starts:
-        split = render_large_gallery(np.arange(start, min(start + ENCODE_CHUNK, size)), recipe)
-        labels.append(split.labels)
-        classes.append(split.classes)
-        for name, checkpoint in models.items():
-            parts[name].append(checkpoint.model.encode(split.images))
-    codes = {
-        name: Encoded(**{f: np.concatenate([getattr(p, f) for p in chunks]) for f in CACHED_FIELDS})
-        for name, chunks in parts.items()
+    images' labels (N, 10) and item classes (N, 3). One cache file per model, so a new checkpoint
+    re-encodes only its own codes; the images are rendered once for all models still missing."""
+    directory = Path(cache_dir or default_cache_dir())
+    paths = {
+        name: directory / f"large-gallery-{size}-{cache_key(recipe, (name,), checkpoints)}.npz"
+        for name in names
     }
-    labels_all, classes_all = np.concatenate(labels), np.concatenate(classes)
-    save_codes(path, codes, labels=labels_all, classes=classes_all)
-    return codes, labels_all, classes_all
+    codes, extra = {}, {}
+    for name, path in paths.items():
+        cached = load_codes(path, (name,))
+        if cached is not None:
+            codes[name], extra = cached[0][name], cached[1]
+    missing = [name for name in names if name not in codes]
+    if missing:
+        models: dict[str, Checkpoint] = {name: load_checkpoint(name, checkpoints) for name in missing}
+        parts: dict[str, list[Encoded]] = {name: [] for name in missing}
+        labels, classes = [], []
+        starts = range(0, size, ENCODE_CHUNK)
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(
+                starts, desc=f"large gallery: encoding {size:,} images ({', '.join(missing)})", unit="chunk"
+            )
+        for start in starts:
+            split = render_large_gallery(np.arange(start, min(start + ENCODE_CHUNK, size)), recipe)
+            labels.append(split.labels)
+            classes.append(split.classes)
+            for name, checkpoint in models.items():
+                parts[name].append(checkpoint.model.encode(split.images))
+        extra = {"labels": np.concatenate(labels), "classes": np.concatenate(classes)}
+        for name, chunks in parts.items():
+            codes[name] = Encoded(
+                **{f: np.concatenate([getattr(p, f) for p in chunks]) for f in CACHED_FIELDS}
+            )
+            save_codes(paths[name], {name: codes[name]}, **extra)
+    return codes, extra["labels"], extra["classes"]
 
 
 if __name__ == "__main__":  # `python -m hashdemo.gallery_codes`: the command line lives in hashdemo.cli
