@@ -539,7 +539,10 @@ def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path])
             compose_button = gr.Button("Compose", variant="primary")
     drop_box = gr.Textbox(elem_id="drop-box", show_label=False, container=False)
     tiles = gr.Gallery(
-        value=example_paths,
+        value=[
+            (path, label_text(labels))
+            for path, (_, labels) in zip(example_paths, present.engine.examples.values(), strict=True)
+        ],
         label="Example images (click or drag to fill a slot)",
         columns=12,
         height=150,
