@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
@@ -28,6 +29,7 @@ from hashdemo.files import write_atomic
 from hashdemo.label_ops import OPERATORS, jaccard
 from hashdemo.retrieval.metrics import relevance
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 CSS = (HERE / "style.css").read_text()
 JS = (HERE / "dragdrop.js").read_text()  # drag and drop of tiles onto the compose slots
@@ -55,14 +57,18 @@ COMPOSE_OUTPUTS = ("summary", "composed", "bitwise")
 
 
 def user_errors(handler: Callable) -> Callable:
-    """Turn the user's mistakes (ValueError, ImageError) into one gr.Error sentence; the only such place."""
+    """Turn the user's mistakes (ValueError, ImageError) into one gr.Error sentence; the only such place.
+
+    The server log gets one line (which handler, what), not a traceback; real errors keep theirs.
+    """
 
     @functools.wraps(handler)
     def wrapped(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
         except (ValueError, ImageError) as error:
-            raise gr.Error(str(error)) from None
+            log.info("refused input at %s: %s", handler.__name__, error)
+            raise gr.Error(str(error), print_exception=False) from None
 
     return wrapped
 
@@ -89,9 +95,11 @@ def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image
         try:
             return check(payload)
         except Image.DecompressionBombError:
-            raise gr.Error(f"{label}: images over {MAX_PIXELS // 10**6} megapixels are refused.") from None
+            message = f"{label}: images over {MAX_PIXELS // 10**6} megapixels are refused."
         except (UnidentifiedImageError, OSError):
-            raise gr.Error(f"{label}: {NOT_AN_IMAGE}") from None
+            message = f"{label}: {NOT_AN_IMAGE}"
+        log.info("refused upload to %s: %s", label, message)
+        raise gr.Error(message, print_exception=False)
 
     component.preprocess = preprocess
     return component
