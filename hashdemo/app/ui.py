@@ -218,10 +218,35 @@ class Presenter:
         known = (
             "labels unknown (not a dataset image)" if labels is None else f"labels: **{label_text(labels)}**"
         )
+        positive = att.selected[att.scores[att.selected] > 0].tolist()
+        filler = att.selected[att.scores[att.selected] == 0].tolist()
         info = (
-            f"Query {known}. Selected {top_l} of {len(result.local_bits)} local bits: "
-            f"`{', '.join(map(str, att.selected.tolist()))}`"
+            f"Query {known}. Selected {top_l} of {len(result.local_bits)} local bits; "
+            f"**{len(positive)} of {top_l}** overlap the attention region: `{', '.join(map(str, positive))}`"
         )
+        if filler:
+            info += f"; filled by the tie rule (channel order, no overlap): `{', '.join(map(str, filler))}`"
+        if box is not None:
+            cam_choice = set(engine.attention(state["encoded"], theta, top_l).selected.tolist())
+            info += (
+                f"\n\n**Your box replaces the attention region** (panel 2): {len(chosen & cam_choice)} "
+                f"of {top_l} selected bits are the ones the CAM region would pick. "
+                "Clear the box to return to the CAM."
+            )
+        elif state.get("corner") is not None:
+            info += "\n\nPoint at the object: now click the opposite corner of its box on panel 1."
+        score, far = engine.novelty(state["encoded"])
+        if far:
+            info += (
+                "\n\n**This image looks unlike the outfits the models were trained on** "
+                f"(novelty {score:.3f}, above the {engine.novelty_threshold:.3f} that flags 1% of val "
+                "images): read the results with care."
+            )
+        if not att.region.any():
+            info += (
+                "\n\n**The attention region is empty at this theta**: no pixel of M_avg passes it, so every "
+                "selected bit is tie-rule filler. Lower theta."
+            )
         return {
             "cam": self.files(pictures.heat_overlay(image, att.m_avg)),
             "region": self.files(pictures.region_outline(att.b_avg, att.region)),
@@ -340,6 +365,15 @@ def corner_box(first: tuple[int, int], second: tuple[int, int]) -> tuple[int, in
     return min(y0, y1), min(x0, x1), max(y0, y1), max(x0, x1)
 
 
+def panel(title: str, elem_id: str, height: int | None = 256) -> gr.Image:
+    """A picture with its title above it: Gradio's floating label would cover the picture's top rows
+    (the H_g row of the codes, the corners a user clicks)."""
+    gr.Markdown(f"**{title}**", elem_classes="panel-title")
+    return gr.Image(
+        label=title, show_label=False, height=height, elem_id=f"{elem_id}-panel", buttons=["fullscreen"]
+    )
+
+
 def write_examples(engine: Engine, examples_dir: Path) -> list[str]:
     """The example images as PNG files Gradio can serve; written once."""
     examples_dir.mkdir(parents=True, exist_ok=True)
@@ -397,22 +431,27 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
             clear = gr.Button("Clear my box (back to the CAM region)", size="sm")
         with gr.Column(scale=2):
             with gr.Row():
-                cam = gr.Image(
-                    label="1. Averaged CAM of the global bits (M_avg); click two corners to box the object",
-                    height=256,
-                )
-                region = gr.Image(label="2. B_avg, largest connected component outlined", height=256)
+                with gr.Column():
+                    cam = panel(
+                        "1. Averaged CAM of the global bits, M_avg (click two corners to box the object)",
+                        "cam",
+                    )
+                with gr.Column():
+                    region = panel("2. B_avg, its largest connected component outlined", "region")
             maps = gr.Gallery(
                 label="3. Activation maps of the top-scoring Conv7 feature maps", columns=6, height=300
             )
-            scores = gr.Image(label="Overlap scores of all Conv7 maps")
-            strip = gr.Image(
-                label="4. Codes: H_g, then H_l in rows of 64 (selected bits framed; click a bit)"
+            scores = panel("Overlap scores of all Conv7 maps", "scores", height=None)
+            strip = panel(
+                "4. Codes: H_g, then H_l in rows of 64 (selected bits framed; click a bit)",
+                "strip",
+                height=None,
             )
             with gr.Row():
-                bit_view = gr.Image(
-                    label="5. The clicked bit: its own CAM (H_g) or activation map (H_l)", height=200
-                )
+                with gr.Column():
+                    bit_view = panel(
+                        "5. The clicked bit: its own CAM (H_g) or activation map (H_l)", "bit", height=200
+                    )
                 bit_text = gr.Markdown("Click a bit in the code rows to see where it looks.")
     with gr.Row():
         with gr.Column():
@@ -426,7 +465,8 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
         "**red** = shares none; no frame when the query's labels are unknown (an uploaded image)."
     )
     with gr.Row():
-        why_image = gr.Image(label="Why this result: its own attention region", height=200)
+        with gr.Column():
+            why_image = panel("Why this result: its own attention region", "why", height=200)
         why_text = gr.Markdown("Select a re-ranked result to see which selected bits it agrees on.")
     named = {
         "cam": cam,

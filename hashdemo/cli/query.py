@@ -46,8 +46,16 @@ def run(args: argparse.Namespace) -> dict:
             "global_only": _results(engine, result.coarse_ids[:top], result.coarse_distances[:top]),
             "reranked": _results(engine, result.reranked_ids[:top], result.reranked_distances[:top]),
         }
+    if (args.then is None) != (args.image_c is None):
+        raise ValueError("a chain needs both --then OPERATOR and --image-c IMAGE")
+    image_c = None if args.image_c is None else engine.read_image(args.image_c)
     result = engine.compose(
-        engine.read_image(args.image_a), engine.read_image(args.image_b), args.operator, k=args.top
+        engine.read_image(args.image_a),
+        engine.read_image(args.image_b),
+        args.operator,
+        k=args.top,
+        image_c=image_c,
+        then=args.then,
     )
     return {
         "operator": args.operator if args.then is None else [args.operator, args.then],
