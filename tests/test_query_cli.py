@@ -32,6 +32,9 @@ def test_search_and_compose_print_json(examples, capsys):
     out = json.loads(capsys.readouterr().out)
     assert len(out["results"]) == 7 and len(out["bitwise"]) == 7
     assert np.all(np.diff([r["distance"] for r in out["results"]]) >= 0)
+    assert main(["compose", a, b, "union", "--then", "difference", "--image-c", a, "--top", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["operator"] == ["union", "difference"] and len(out["results"]) == 3
 
 
 @pytest.mark.parametrize(
@@ -49,6 +52,7 @@ def test_search_and_compose_print_json(examples, capsys):
             "K (coarse candidates) must be an integer between 1 and 10000",
         ),
         (lambda a, bad: ["compose", a, bad, "difference"], "not an image"),
+        (lambda a, bad: ["compose", a, a, "union", "--then", "union"], "a chain needs both"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(examples, capsys, argv, message):
