@@ -206,18 +206,20 @@ def test_compose_each_operator_from_example_tiles(page):
 
 
 def drag(page, source, target) -> None:
-    """A real mouse drag: press on `source`, move in steps onto `target`, release."""
-    source.scroll_into_view_if_needed()
-    start = source.bounding_box()
+    """A real mouse drag: press on `source`, move in steps onto `target`, release. Both must be on screen
+    (the page does not scroll while the button is down), so the drag tests use a tall viewport."""
+    start, end = source.bounding_box(), target.bounding_box()
     page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
     page.mouse.down()
-    target.scroll_into_view_if_needed()
-    end = target.bounding_box()
     page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=12)
     page.mouse.up()
 
 
+TALL = {"width": 1400, "height": 2600}  # slots, example tiles and results on one screen
+
+
 def test_dragging_tiles_onto_the_slots_fills_them_and_recomputes(page):
+    page.set_viewport_size(TALL)
     page.get_by_role("tab", name="Compose").click()
     examples = tiles(page, "Example images")
     summary = page.get_by_text(re.compile(r"^A: .+ · B: .+"))
@@ -241,6 +243,7 @@ def test_dragging_tiles_onto_the_slots_fills_them_and_recomputes(page):
 
 
 def test_a_chain_of_two_operators_on_three_slots(page):
+    page.set_viewport_size(TALL)
     fill_slots(page, 2, 5)
     compose(page, "union")
     drag(page, tiles(page, "Example images").nth(8).locator("img"), block(page, "Slot C"))

@@ -651,10 +651,14 @@ def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path])
         return tuple(path if name == slot else gr.skip() for name in "ABC")
 
     tiles.select(fill_slot, [active, slot_a, slot_b], [slot_a, slot_b, slot_c, active], api_name=False)
-    drop_box.input(drop, drop_box, [slot_a, slot_b, slot_c], api_name=False)
+    drop_box.change(drop, drop_box, [slot_a, slot_b, slot_c], api_name=False)
     compose_button.click(compose, inputs, outputs, api_name="compose")
     gr.on(
-        [slot_a.change, slot_b.change, operator.change], compose_when_filled, inputs, outputs, api_name=False
+        [slot_a.change, slot_b.change, slot_c.change, operator.change, then.change],
+        compose_when_filled,
+        inputs,
+        outputs,
+        api_name=False,
     )
     show_bitwise.change(lambda show: gr.Gallery(visible=show), show_bitwise, bitwise, api_name=False)
 
