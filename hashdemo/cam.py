@@ -88,7 +88,7 @@ def region_scores(upsampled: np.ndarray, region: np.ndarray, theta: float) -> np
     flat = upsampled.reshape(len(upsampled), -1)
     low, high = flat.min(axis=1), flat.max(axis=1)
     span = high - low
-    threshold = low + theta * np.where(span > 0, span, np.inf)  # (C,)
+    threshold = np.where(span > 0, low + theta * span, np.inf)  # (C,); a constant map never passes
     rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
     if len(rows) == 0:
         return np.zeros(len(upsampled), dtype=np.int64)
