@@ -9,16 +9,18 @@ from pathlib import Path
 import numpy as np
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write `data` to a temporary file beside `path`, flush it to disk, and rename it into place."""
+def write_atomic(path: str | os.PathLike, data: bytes | str, durable: bool = True) -> Path:
+    """Write `data` to a temporary file beside `path`, flush it to disk (unless not `durable`: for
+    caches that are cheap to redraw), and rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are plain shareable files
         os.replace(tmp, path)
     except BaseException:

@@ -129,7 +129,7 @@ def scores_chart(scores: np.ndarray, selected: np.ndarray, height: int = 150, ba
     """
     order = np.argsort(-scores, kind="stable")
     chosen = set(selected.tolist())
-    bar = max(1, min(bar, 1200 // max(len(order), 1)))  # 256-512 maps still fit one readable picture
+    bar = max(1, min(bar, 640 // max(len(order), 1)))  # 256-512 maps in one picture cheap to encode
     top = max(int(scores.max()), 1)
     margin, width = 24, bar * len(order)
     canvas = np.full((height + 2 * margin, width + 2 * margin, 3), 255, np.uint8)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -120,19 +121,24 @@ class OutputFiles:
 
     def __call__(self, image: np.ndarray) -> str:
         # fast PNG compression: the pictures are small and made on every request
-        bgr = np.ascontiguousarray(image[..., ::-1])
+        bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
         return self.store(cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes())
 
-    def figure(self, fig: Figure) -> str:
-        """A matplotlib figure as a PNG file: gr.Plot would import pyplot into the server to close it."""
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        return self.store(buffer.getvalue())
+    def figure(self, draw: Callable[..., Figure], *source: object) -> str:
+        """A matplotlib figure as a PNG file (gr.Plot would import pyplot into the server to close it),
+        drawn once per `draw` and `source` (the numbers it shows): later starts read the file."""
+        key = hashlib.sha256(json.dumps([draw.__qualname__, source], sort_keys=True, default=str).encode())
+        path = self.directory / f"figure-{key.hexdigest()[:32]}.png"
+        if not path.exists():
+            buffer = io.BytesIO()
+            draw(*source).savefig(buffer, format="png", dpi=100)
+            write_atomic(path, buffer.getvalue(), durable=False)
+        return str(path)
 
     def store(self, data: bytes) -> str:
         path = self.directory / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
         if not path.exists():
-            write_atomic(path, data)
+            write_atomic(path, data, durable=False)  # a picture lost in a crash is drawn again
         return str(path)
 
 
@@ -198,7 +204,7 @@ class Presenter:
         chosen = set(att.selected.tolist())
         maps = [
             (
-                self.files(pictures.heat_overlay(image, att.activation_map(c), alpha=0.6, size=128)),
+                self.files(pictures.heat_overlay(image, att.activation_map(c), alpha=0.6, size=96)),
                 f"map {c} · s={att.scores[c]}" + (" · selected" if c in chosen else ""),
             )
             for c in np.argsort(-att.scores, kind="stable")[:SHOWN_MAPS]
@@ -667,8 +673,9 @@ def benchmarks_tab(hier_metrics: dict, dcoh_metrics: dict, files: OutputFiles) -
     """The evaluation's `test` sections from the checkpoints' metrics.json, as tables and figures."""
     hier, dcoh = hier_metrics.get("test"), dcoh_metrics.get("test")
 
-    def plot(fig: Figure, label: str) -> None:
-        gr.Image(files.figure(fig), label=label, show_label=False, buttons=["fullscreen"])
+    def plot(draw: Callable[..., Figure], *args, label: str) -> None:
+        figure = files.figure(draw, *args)
+        gr.Image(figure, label=label, show_label=False, buttons=["fullscreen"])
 
     gr.Markdown("## Hierarchical hashing, query split (1000) against the gallery (10000)")
     if hier is None:
@@ -676,18 +683,18 @@ def benchmarks_tab(hier_metrics: dict, dcoh_metrics: dict, files: OutputFiles) -
     else:
         gr.Markdown(report.hier_takeaway(hier))
         gr.Markdown(report.format_tables("hier", hier), elem_classes="scroll-table")
-        plot(report.frontier(hier), "Accuracy against cost")
+        plot(report.frontier, hier, label="Accuracy against cost")
         with gr.Row():
-            plot(report.map_vs_parameter(hier["val_grid"], hier, "L"), "map@100 against L (val)")
-            plot(report.map_vs_parameter(hier["val_grid"], hier, "K_share"), "map@100 against K (val)")
-            plot(report.pr_curves(hier["pr_curves"]), "Precision-recall (test)")
+            plot(report.map_vs_parameter, hier["val_grid"], hier, "L", label="map@100 against L (val)")
+            plot(report.map_vs_parameter, hier["val_grid"], hier, "K_share", label="map@100 against K (val)")
+            plot(report.pr_curves, hier["pr_curves"], label="Precision-recall (test)")
     gr.Markdown("## DCOH, composed queries from query-split pairs against the gallery")
     if dcoh is None:
         gr.Markdown("No test results yet: run `python -m hashdemo.evaluate dcoh`.")
     else:
         gr.Markdown(report.dcoh_takeaway(dcoh))
         gr.Markdown(report.format_tables("dcoh", dcoh), elem_classes="scroll-table")
-        plot(report.operator_bars(dcoh["operators"], report.DCOH_METHODS), "mAP@100 per operator")
+        plot(report.operator_bars, dcoh["operators"], report.DCOH_METHODS, label="mAP@100 per operator")
     with gr.Accordion("Glossary of the column names", open=False):
         gr.Markdown(report.glossary())
 
