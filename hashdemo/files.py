@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str, durable: bool = True) -> Path:
-    """Write `data` to a temporary file beside `path`, flush it to disk (unless not `durable`: for
-    caches that are cheap to redraw), and rename it into place."""
+@contextlib.contextmanager
+def _atomic(path: str | os.PathLike, durable: bool) -> Iterator[BinaryIO]:
+    """A temporary file beside `path`, renamed into place when the block ends without an error
+    (flushed to disk first if `durable`), removed when it raises."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            yield f
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
@@ -26,22 +30,17 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, durable: bool = Tru
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str, durable: bool = True) -> Path:
+    """Write `data` atomically; `durable=False` skips the fsync, for caches that are cheap to redraw."""
+    with _atomic(path, durable) as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+    return Path(path)
 
 
 def savez_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
     """`np.savez` of `arrays`, written atomically (a crash never leaves a half-written cache)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with _atomic(path, durable=True) as f:
+        np.savez(f, **arrays)
+    return Path(path)

@@ -44,6 +44,18 @@ def jaccard(labels_a: Labels, labels_b: Labels) -> Labels:
     return inter / (union_size + (union_size == 0))
 
 
+def compose_chain(operators: tuple[str, ...], operands: list[Labels]) -> Labels:
+    """The label sets of ((l_0 op_1 l_1) op_2 l_2)... row-wise, for one operand array more than operators."""
+    if len(operands) != len(operators) + 1:
+        raise ValueError(
+            f"{len(operators)} operators need {len(operators) + 1} operands, got {len(operands)}"
+        )
+    labels = operands[0]
+    for operator, other in zip(operators, operands[1:], strict=True):
+        labels = compose_labels(operator, labels, other)
+    return labels
+
+
 def compose_labels(operator: str, labels_a: Labels, labels_b: Labels) -> Labels:
     """The label set of `operator` applied to two codes with these labels."""
     if operator not in LABEL_OPS:

@@ -103,3 +103,14 @@ def test_unknown_operator_is_refused(operator: str) -> None:
     a = multi_hot([{0}])
     with pytest.raises(ValueError, match="unknown operator"):
         compose_labels(operator, a, a)
+
+
+def test_compose_chain_folds_left_and_checks_the_operand_count() -> None:
+    from hashdemo.label_ops import compose_chain
+
+    a, b, c = (np.array([[1, 1, 0, 0]]), np.array([[0, 1, 1, 0]]), np.array([[0, 0, 1, 1]]))
+    expected = compose_labels("intersection", compose_labels("union", a, b), c)
+    np.testing.assert_array_equal(compose_chain(("union", "intersection"), [a, b, c]), expected)
+    np.testing.assert_array_equal(expected, [[0, 0, 1, 0]])
+    with pytest.raises(ValueError, match="need 3 operands"):
+        compose_chain(("union", "intersection"), [a, b])

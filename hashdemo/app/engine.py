@@ -18,14 +18,14 @@ from hashdemo.app.images import load_image
 from hashdemo.cam import Attention, attend_code, bit_cams, normalise, upsample
 from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
 from hashdemo.checks import number_in_range
-from hashdemo.code_ops import bitwise_bits, operator_bits
+from hashdemo.code_ops import chain_bits
 from hashdemo.data import (
     OutfitRecipe,
     default_cache_dir,
     load_outfits,
 )
 from hashdemo.gallery_codes import cache_key, load_codes, save_codes
-from hashdemo.label_ops import OPERATORS, compose_labels
+from hashdemo.label_ops import OPERATORS, compose_chain
 from hashdemo.models import Encoded, HashNet, signs_of
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 from hashdemo.retrieval.novelty import novelty, unit_rows
@@ -228,10 +228,9 @@ class Engine:
             raise ValueError("A chain needs both an image in slot C and a second operator.")
         images = [image_a, image_b] if image_c is None else [image_a, image_b, image_c]
         bits = self.dcoh.model.encode(np.stack(images)).global_bits  # (2 or 3, K)
-        composed, bitwise = bits[:1], bits[:1]
-        for step, name in enumerate(chain, start=1):
-            composed = operator_bits(self.dcoh.operators, name, composed, bits[step : step + 1])  # (1, K)
-            bitwise = bitwise_bits(name, bitwise, bits[step : step + 1])
+        operands = [bits[i : i + 1] for i in range(len(images))]  # (1, K) each
+        composed = chain_bits(self.dcoh.operators, chain, operands)
+        bitwise = chain_bits(None, chain, operands)
         probs = _classifier_probs(self.dcoh.model, composed)
         distances, ids = self.dcoh_index.search(composed, k)
         bitwise_distances, bitwise_ids = self.dcoh_index.search(bitwise, k)
@@ -240,10 +239,7 @@ class Engine:
     @staticmethod
     def target_labels(operators: tuple[str, ...], labels: list[np.ndarray]) -> np.ndarray:
         """The label set of ((l_0 op_1 l_1) op_2 l_2)..."""
-        target = labels[0][None]
-        for operator, other in zip(operators, labels[1:], strict=True):
-            target = compose_labels(operator, target, other[None])
-        return target[0]
+        return compose_chain(operators, [lab[None] for lab in labels])[0]
 
 
 @torch.no_grad()

@@ -15,9 +15,9 @@ import torch
 from matplotlib.figure import Figure
 
 from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
-from hashdemo.code_ops import bitwise_bits, operator_bits
+from hashdemo.code_ops import chain_bits
 from hashdemo.data import load_outfits
-from hashdemo.label_ops import OPERATORS, compose_labels, jaccard
+from hashdemo.label_ops import OPERATORS, compose_chain, jaccard
 from hashdemo.models import signs_of
 from hashdemo.retrieval.metrics import mean_average_precision
 from hashdemo.retrieval.protocol import (
@@ -47,17 +47,8 @@ def chain_name(chain: tuple[str, ...]) -> str:
 def composed_codes(
     operators, chain: tuple[str, ...], bits: np.ndarray, ids: np.ndarray, learned: bool
 ) -> np.ndarray:
-    """The code of ((x_0 op_1 x_1) op_2 x_2)...: the learned operators (each output binarised, as a
-    composed code is a code), or the bitwise baseline."""
-    code = bits[ids[:, 0]]
-    for step, operator in enumerate(chain, start=1):
-        other = bits[ids[:, step]]
-        code = (
-            operator_bits(operators, operator, code, other)
-            if learned
-            else bitwise_bits(operator, code, other)
-        )
-    return code
+    """The composed code of each row of operand ids (n, len(chain) + 1): learned, or bitwise."""
+    return chain_bits(operators if learned else None, chain, [bits[ids[:, i]] for i in range(ids.shape[1])])
 
 
 def evaluate_dcoh(checkpoints: Path = CHECKPOINT_DIR) -> dict:
@@ -153,9 +144,7 @@ def label_route(
 ) -> dict[str, float]:
     """Predict labels, apply the set operations, rank the gallery by Jaccard with its predicted labels."""
     labels = (query_probs > 0.5).astype(np.uint8)
-    predicted = labels[ids[:, 0]]
-    for step, operator in enumerate(chain, start=1):
-        predicted = compose_labels(operator, predicted, labels[ids[:, step]])
+    predicted = compose_chain(chain, [labels[ids[:, i]] for i in range(ids.shape[1])])
     similarity = jaccard(predicted, (gallery_probs > 0.5).astype(np.uint8))
     ranked = np.argsort(-similarity, axis=1, kind="stable")[:, :100]
     return {

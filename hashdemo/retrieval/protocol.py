@@ -10,7 +10,7 @@ import numpy as np
 
 from hashdemo.code_ops import operator_bits
 from hashdemo.data import Split
-from hashdemo.label_ops import OPERATORS, compose_labels, jaccard
+from hashdemo.label_ops import OPERATORS, compose_chain, jaccard
 from hashdemo.models import CodeOperators, Encoded, HashNet
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 from hashdemo.retrieval.metrics import mean_average_precision
@@ -42,10 +42,7 @@ def sample_compositions(
     ids, targets = [], []
     for _ in range(50):
         draw = np.stack([rng.integers(0, len(labels), 4 * n) for _ in range(len(operators) + 1)], axis=1)
-        t = labels[draw[:, 0]]
-        for step, operator in enumerate(operators, start=1):
-            t = compose_labels(operator, t, labels[draw[:, step]])
-        t = t.astype(np.uint8)
+        t = compose_chain(operators, [labels[draw[:, i]] for i in range(len(operators) + 1)]).astype(np.uint8)
         distinct = (np.sort(draw, axis=1)[:, 1:] != np.sort(draw, axis=1)[:, :-1]).all(axis=1)
         ok = distinct & (t.sum(1) > 0) & np.array([row.tobytes() in allowed_keys for row in t])
         ids.append(draw[ok])
