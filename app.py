@@ -15,11 +15,12 @@ from hashdemo.app.engine import Engine  # noqa: E402
 from hashdemo.app.ui import CSS, JS, MAX_UPLOAD, build_demo  # noqa: E402
 from hashdemo.checkpoints import CheckpointError  # noqa: E402
 from hashdemo.data import DatasetMissingError, default_cache_dir  # noqa: E402
+from hashdemo.retrieval.index import GalleryUnavailable  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 try:
     engine = Engine.load()
-except (CheckpointError, DatasetMissingError) as error:
+except (CheckpointError, DatasetMissingError, GalleryUnavailable) as error:
     sys.exit(f"hashdemo cannot start: {error}")
 EXAMPLES_DIR = default_cache_dir() / "examples"
 OUTPUTS_DIR = default_cache_dir() / "outputs"

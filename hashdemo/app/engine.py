@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,14 +69,20 @@ class Engine:
         hier_codes: Encoded,
         dcoh_codes: Encoded,
         examples: dict[str, tuple[np.ndarray, np.ndarray]],
+        indexes: dict | None = None,
     ):
+        """`indexes`: "hier_global", "hier_local" and "dcoh" (Milvus, say); None: in-process indexes."""
         self.hier, self.dcoh = hier, dcoh
         self.gallery_images, self.gallery_labels = gallery_images, gallery_labels
         self.hier_codes, self.dcoh_codes = hier_codes, dcoh_codes
         self.cam_weights = hier.model.cam_weights().numpy()  # (H, C)
-        self.global_index = HammingIndex(hier_codes.global_bits)
-        self.local_index = HammingIndex(hier_codes.local_bits)
-        self.dcoh_index = HammingIndex(dcoh_codes.global_bits)
+        indexes = indexes or {
+            "hier_global": HammingIndex(hier_codes.global_bits),
+            "hier_local": HammingIndex(hier_codes.local_bits),
+            "dcoh": HammingIndex(dcoh_codes.global_bits),
+        }
+        self.global_index, self.local_index = indexes["hier_global"], indexes["hier_local"]
+        self.dcoh_index = indexes["dcoh"]
         test = hier.metrics.get("test", {})
         self.gallery_unit = unit_rows(hier_codes.pooled)  # for the out-of-domain score
         self.novelty_threshold = test.get("out_of_domain", {}).get("threshold")  # None until evaluated
@@ -97,8 +104,13 @@ class Engine:
         cache_dir: Path | None = None,
         progress: Callable[[float, str], None] | None = None,
         n_examples: int = 12,
+        milvus_uri: str | None = None,
+        milvus_progress: Callable[[str, int, int], None] | None = None,
     ) -> Engine:
-        """Load both checkpoints and the gallery; gallery codes are cached by checkpoint digest."""
+        """Load both checkpoints and the gallery; gallery codes are cached by checkpoint digest.
+
+        With `milvus_uri` (default: HASHDEMO_MILVUS_URI) the gallery is searched in Milvus, its
+        collections built on first use; unset, in process."""
         report = progress or (lambda fraction, message: log.info("%3.0f%% %s", 100 * fraction, message))
         report(0.0, "loading checkpoints")
         hier, dcoh = load_checkpoint("hier", checkpoints), load_checkpoint("dcoh", checkpoints)
@@ -117,9 +129,28 @@ class Engine:
         else:
             codes = cached[0]
         report(0.9, "building the indexes")
+        indexes = None
+        milvus_uri = milvus_uri or os.environ.get("HASHDEMO_MILVUS_URI")
+        if milvus_uri:
+            from hashdemo.retrieval.milvus import milvus_indexes  # pymilvus only when asked for
+
+            report(0.9, f"opening the gallery in Milvus at {milvus_uri} (built on first use)")
+            hier_key, dcoh_key = (cache_key(recipe, (name,), checkpoints) for name in ("hier", "dcoh"))
+            indexes = milvus_indexes(
+                milvus_uri,
+                {
+                    "hier_global": (hier_key, codes["hier"].global_bits),
+                    "hier_local": (hier_key, codes["hier"].local_bits),
+                    "dcoh": (dcoh_key, codes["dcoh"].global_bits),
+                },
+                gallery.labels,
+                milvus_progress,
+            )
         query = splits["query"]
         examples = {f"query-{i}": (query.images[i], query.labels[i]) for i in range(n_examples)}
-        engine = cls(hier, dcoh, gallery.images, gallery.labels, codes["hier"], codes["dcoh"], examples)
+        engine = cls(
+            hier, dcoh, gallery.images, gallery.labels, codes["hier"], codes["dcoh"], examples, indexes
+        )
         report(1.0, "ready")
         return engine
 

@@ -1,10 +1,17 @@
-"""`python -m hashdemo.gallery_codes [--size 100000] [--models hier single_level ...]`: render and encode the
-large gallery once (a progress bar; cached by recipe and checkpoint digests; never committed)."""
+"""Build gallery codes ahead of time (each with a progress bar; cached, never committed):
+
+python -m hashdemo.gallery_codes [--size 100000] [--models hier single_level ...]
+    render and encode the large gallery (cached by recipe and checkpoint digests)
+python -m hashdemo.gallery_codes --milvus URI
+    put the app's gallery in Milvus (a .db path for milvus-lite, http://host:19530 for a server);
+    idempotent, and an interrupted build resumes where it stopped
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from hashdemo.gallery_codes import large_gallery_codes
 
@@ -15,12 +22,43 @@ DEFAULT_MODELS = (
 )  # what `python -m hashdemo.evaluate hier` reads
 
 
+def build_milvus(uri: str) -> int:
+    from tqdm import tqdm
+
+    from hashdemo.app.engine import Engine
+    from hashdemo.retrieval.index import GalleryUnavailable
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        bar = bars.setdefault(name, tqdm(total=total, desc=f"Milvus: {name}", unit="code"))
+        bar.update(done - bar.n)
+
+    try:
+        engine = Engine.load(milvus_uri=uri, milvus_progress=progress)
+    except GalleryUnavailable as error:
+        print(f"hashdemo: {error}", file=sys.stderr)
+        return 2
+    for bar in bars.values():
+        bar.close()
+    names = ", ".join(index.name for index in (engine.global_index, engine.local_index, engine.dcoh_index))
+    print(f"Milvus at {uri}: {engine.global_index.ntotal:,} gallery codes in {names}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hashdemo.gallery_codes", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m hashdemo.gallery_codes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
+    parser.add_argument("--milvus", metavar="URI", help="build the app gallery's Milvus collections")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.milvus:
+        return build_milvus(args.milvus)
     codes, labels, _ = large_gallery_codes(tuple(args.models), args.size, progress=True)
     print(f"{len(labels):,} images; codes of {', '.join(codes)}")
     return 0

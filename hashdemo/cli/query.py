@@ -19,6 +19,7 @@ from hashdemo.app.images import ImageError
 from hashdemo.checkpoints import CheckpointError
 from hashdemo.data import DatasetMissingError, label_text
 from hashdemo.label_ops import OPERATORS
+from hashdemo.retrieval.index import GalleryUnavailable
 
 
 def _results(engine: Engine, ids, distances) -> list[dict]:
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--top must be at least 1")
     try:
         print(json.dumps(run(args), indent=2))
-    except (ImageError, ValueError, CheckpointError, DatasetMissingError) as error:
+    except (ImageError, ValueError, CheckpointError, DatasetMissingError, GalleryUnavailable) as error:
         print(f"hashdemo: {error}", file=sys.stderr)
         return 2
     return 0

@@ -53,6 +53,10 @@ def subset_masks(bit_subset: np.ndarray, nq: int, nbits: int) -> np.ndarray:
     return to_words(mask)
 
 
+class GalleryUnavailable(RuntimeError):
+    """A remote gallery (Milvus) did not answer; the message names it and is fit to show a user."""
+
+
 class HammingIndex:
     """Exact Hamming search over a fixed set of codes, API after faiss: `search(q, k) -> (D, I)`."""
 

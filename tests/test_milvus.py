@@ -1,0 +1,257 @@
+"""The Milvus gallery backend: the same answers as the in-process index, against milvus-lite (embedded,
+one file) and a real Milvus standalone server started and stopped here."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from milvus_server import StandaloneServer, free_port
+
+from hashdemo.app.engine import Engine
+from hashdemo.app.ui import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
+from hashdemo.cli.query import main as query_main
+from hashdemo.retrieval import milvus
+from hashdemo.retrieval.index import HammingIndex, hierarchical_search
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def lite(tmp_path_factory):
+    return milvus.MilvusGallery(str(tmp_path_factory.mktemp("milvus") / "gallery.db"))
+
+
+def _codes(n, nbits, seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 2, (n, nbits), dtype=np.uint8), (rng.random((n, 10)) < 0.3).astype(np.uint8)
+
+
+def test_search_equals_the_in_process_index_through_ties(lite):
+    # 16-bit codes: thousands of ties, so every k below cuts through one
+    bits, labels = _codes(3000, 16, 0)
+    local_bits, _ = _codes(3000, 64, 1)
+    remote = lite.ensure("ties_global", bits, labels)
+    remote_local = lite.ensure("ties_local", local_bits, labels)
+    exact, exact_local = HammingIndex(bits), HammingIndex(local_bits)
+    rng = np.random.default_rng(2)
+    queries = rng.integers(0, 2, (6, 16), dtype=np.uint8)
+    for k in (1, 10, 500, 3000, 3500):
+        for got, want in zip(remote.search(queries, k), exact.search(queries, k), strict=True):
+            np.testing.assert_array_equal(got, want)
+    selected = np.stack([rng.choice(64, 8, replace=False) for _ in range(6)])
+    query_local = rng.integers(0, 2, (6, 64), dtype=np.uint8)
+    for got, want in zip(
+        hierarchical_search(remote, remote_local, queries, query_local, selected, 400),
+        hierarchical_search(exact, exact_local, queries, query_local, selected, 400),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
+    assert remote.labels([0, 7]) == [np.flatnonzero(labels[i]).tolist() for i in (0, 7)]
+    np.testing.assert_array_equal(remote.fetch(np.array([5, 2, 5])), bits[[5, 2, 5]])
+
+
+def test_an_interrupted_build_resumes_and_a_complete_one_is_skipped(lite, monkeypatch):
+    bits, labels = _codes(2300, 32, 3)
+    monkeypatch.setattr(milvus, "INSERT_BATCH", 500)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_two_batches(done, total):
+        if done >= 1000:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        lite.ensure("resumed", bits, labels, progress=stop_after_two_batches)
+    assert lite.count("resumed") == 1000  # half-built
+    written = []
+    index = lite.ensure("resumed", bits, labels, progress=lambda done, total: written.append(done))
+    assert written == [1500, 2000, 2300]  # from the first missing batch, not from the start
+    assert lite.count("resumed") == 2300  # upsert: no id twice
+    for got, want in zip(index.search(bits[:4], 50), HammingIndex(bits).search(bits[:4], 50), strict=True):
+        np.testing.assert_array_equal(got, want)
+    written.clear()
+    lite.ensure("resumed", bits, labels, progress=lambda done, total: written.append(done))
+    assert written == []
+
+
+def test_bad_input_is_refused_before_milvus_sees_it(lite):
+    with pytest.raises(ValueError, match="multiple of 8"):
+        lite.ensure("odd", np.zeros((3, 12), np.uint8), np.zeros((3, 10), np.uint8))
+    index = lite.ensure("small", *_codes(40, 16, 4))
+    with pytest.raises(ValueError, match="query_bits"):
+        index.search(np.zeros((1, 15), np.uint8), 3)
+    with pytest.raises(ValueError, match="candidate ids"):
+        index.distances(np.zeros((1, 16), np.uint8), candidates=np.array([[3, 40]]))
+
+
+# ----------------------------------------------------------------- the app's gallery on milvus-lite
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory):
+    uri = str(tmp_path_factory.mktemp("milvus-app") / "app.db")
+    return Engine.load(), Engine.load(milvus_uri=uri), uri
+
+
+def _same_search(a, b):
+    for field in ("coarse_ids", "coarse_distances", "reranked_ids", "reranked_distances"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_engine_on_milvus_lite_answers_as_in_process(engines):
+    local, remote, _ = engines
+    assert remote.global_index.name.startswith("hashdemo_hier_global_")
+    images = [image for image, _ in list(local.examples.values())[:4]]
+    for image in images[:3]:
+        theta, top_l, n_coarse = local.defaults["theta"], local.defaults["L"], local.defaults["K"]
+        _same_search(
+            local.search(image, theta, top_l, n_coarse), remote.search(image, theta, top_l, n_coarse)
+        )
+    for operator, then in (("union", None), ("intersection", None), ("difference", "union")):
+        image_c = images[3] if then else None
+        got = remote.compose(images[0], images[1], operator, k=20, image_c=image_c, then=then)
+        want = local.compose(images[0], images[1], operator, k=20, image_c=image_c, then=then)
+        for field in ("ids", "distances", "bitwise_ids", "bitwise_distances"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+
+
+def test_query_command_on_milvus_prints_the_same_json(engines, tmp_path, monkeypatch, capsys):
+    local, _, uri = engines
+    from PIL import Image
+
+    paths = []
+    for i, (image, _) in enumerate(list(local.examples.values())[:2]):
+        Image.fromarray(image).save(tmp_path / f"q{i}.png")
+        paths.append(str(tmp_path / f"q{i}.png"))
+    commands = (["search", paths[0], "--top", "20"], ["compose", *paths, "union", "--top", "20"])
+    outputs = {}
+    for where in ("in process", "milvus"):
+        if where == "milvus":
+            monkeypatch.setenv("HASHDEMO_MILVUS_URI", uri)
+        outputs[where] = []
+        for command in commands:
+            assert query_main(command) == 0
+            outputs[where].append(json.loads(capsys.readouterr().out))
+    assert outputs["milvus"] == outputs["in process"]
+
+
+def _app_env(**extra):
+    return {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **extra}
+
+
+def test_unreachable_milvus_at_start_gives_one_line():
+    uri = f"http://127.0.0.1:{free_port()}"
+    proc = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=_app_env(HASHDEMO_MILVUS_URI=uri),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert uri in last and "unset HASHDEMO_MILVUS_URI" in last
+    assert "Traceback" not in proc.stderr
+
+
+# ----------------------------------------------------------------- a real Milvus standalone server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("milvus-standalone")
+    server = StandaloneServer(base)
+    server.start()
+    yield server
+    server.stop()
+    server.remove()
+    assert not base.exists()
+
+
+def _outputs(names, values):
+    """Outputs by name, with picture paths reduced to their (content-addressed) file names."""
+
+    def plain(value):
+        if isinstance(value, str) and os.path.isabs(value):
+            return Path(value).name
+        if isinstance(value, dict):
+            return {key: plain(v) for key, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {name: plain(value) for name, value in zip(names, values, strict=True)}
+
+
+def _start_app(uri: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=_app_env(HASHDEMO_MILVUS_URI=uri, HASHDEMO_PORT=str(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            return proc, Client(url, verbose=False).src
+        except Exception:
+            time.sleep(1)
+    proc.kill()
+    raise AssertionError("the app on Milvus did not come up in 240 s")
+
+
+def test_app_on_a_milvus_server_answers_as_in_process_and_survives_an_outage(served, server):
+    app, url = served
+    examples = sorted(str(p) for p in app.EXAMPLES_DIR.glob("query-*.png"))
+    local = Client(url, verbose=False)
+    proc, remote_url = _start_app(server.uri)
+    try:
+        remote = Client(remote_url, verbose=False)
+
+        def search(client, image):
+            out = client.predict(handle_file(image), 0.4, 32, 1000, api_name="/search")
+            return _outputs(SEARCH_OUTPUTS, out)
+
+        def compose(client, a, b, operator):
+            return _outputs(
+                COMPOSE_OUTPUTS, client.predict(handle_file(a), handle_file(b), operator, api_name="/compose")
+            )
+
+        for image in examples[:2]:
+            assert search(remote, image) == search(local, image)
+        assert compose(remote, examples[2], examples[3], "intersection") == compose(
+            local, examples[2], examples[3], "intersection"
+        )
+        server.stop()  # Milvus lost mid-run: the request gets a sentence, the app stays up
+        began = time.monotonic()
+        with pytest.raises(Exception, match="Milvus gallery at .* did not answer"):
+            search(remote, examples[0])
+        assert time.monotonic() - began < 60
+        assert proc.poll() is None
+        server.start()  # ... and answers again when Milvus is back
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                assert search(remote, examples[1]) == search(local, examples[1])
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "Traceback" not in proc.stderr.read()
