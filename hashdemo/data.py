@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hashdemo.files import savez_atomic
+from hashdemo.files import remove_orphaned_writes, savez_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -484,6 +484,8 @@ def load_outfits(
     Raises DatasetMissingError when a build is needed and Fashion-MNIST is missing.
     """
     path = cache_path(recipe, cache_dir)
+    if path.parent.is_dir() and remove_orphaned_writes(path.parent):  # a writer was killed mid-write
+        logger.warning("removed partial writes of a killed process from %s", path.parent)
     if path.exists():
         try:
             return _load(recipe, path)

@@ -14,7 +14,7 @@ import numpy as np
 
 from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint, sha256_of
 from hashdemo.data import CACHE_ERRORS, OutfitRecipe, default_cache_dir, recipe_hash, render_large_gallery
-from hashdemo.files import savez_atomic
+from hashdemo.files import remove_orphaned_writes, savez_atomic
 from hashdemo.models import Encoded
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ def large_gallery_codes(
     images' labels (N, 10) and item classes (N, 3). One cache file per model, so a new checkpoint
     re-encodes only its own codes; the images are rendered once for all models still missing."""
     directory = Path(cache_dir or default_cache_dir())
+    if directory.is_dir():
+        remove_orphaned_writes(directory)  # a build killed mid-write left its temporary file
     paths = {
         name: directory / f"large-gallery-{size}-{cache_key(recipe, (name,), checkpoints)}.npz"
         for name in names

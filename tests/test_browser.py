@@ -2,13 +2,14 @@
 
 Selection is by role, label and visible text. Gradio's Image/Gallery labels are not tied to their content
 (`<label data-testid="block-label">` without `for`), so `block()` scopes a component by its visible label.
-Waits are on conditions only. `HASHDEMO_SCREENSHOTS=1` also rewrites the four screenshots in assets/.
+Waits are on conditions only. `HASHDEMO_SCREENSHOTS=1` also rewrites the five screenshots in assets/.
 """
 
 import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -253,25 +254,148 @@ def test_a_chain_of_two_operators_on_three_slots(page):
     expect(tiles(page, COMPOSED)).to_have_count(20)
 
 
-def test_a_non_image_upload_is_explained(page, tmp_path):
-    text = tmp_path / "notes.png"
-    text.write_text("this is not an image\n")
-    upload_query(page, str(text))
-    toast = page.get_by_role("status").filter(has_text="not an image")
-    failed = page.locator("#cam-panel").get_by_text("Error", exact=True)
-    expect(toast.or_(failed).first).to_be_visible()  # the event has finished
-    expect(toast).to_be_visible(timeout=3_000)
+def toast_count(page, text: str) -> int:
+    """How many error/warning messages on screen say `text` (Gradio stacks repeats in one toast)."""
+    return sum(body.count(text) for body in page.locator(".toast-body").all_inner_texts())
 
 
-def test_the_app_keeps_working_after_a_non_image_upload(served, page, tmp_path):
+def srcs(page, names) -> list[str]:
+    return [panel(page, name).get_attribute("src") for name in names]
+
+
+SHOWN_BADGE = """() => [...document.querySelectorAll('[data-testid=status-tracker]')]
+    .filter(t => /Error/.test(t.textContent))
+    .filter(t => t.checkVisibility({checkOpacity: true, checkVisibilityCSS: true}))
+    .map(t => (t.closest('.block') || t).id || 'a block')"""
+
+
+def test_a_bad_file_or_a_cleared_query_leaves_the_panels_as_they_were(served, page, tmp_path):
     app, _ = served
     text = tmp_path / "notes.png"
     text.write_text("this is not an image\n")
+    names = ("cam", "region", "scores", "strip")
+    before, first_tile = srcs(page, names), tiles(page, RERANKED).first.locator("img").get_attribute("src")
+    query_picture = block(page, "Query image").locator("img")
+    shown_query = query_picture.get_attribute("src")
     upload_query(page, str(text))
-    expect(page.locator("#cam-panel").get_by_text("Error", exact=True)).to_be_visible()
+    message = "A query image: This file is not an image"
+    expect(page.locator(".toast-body").filter(has_text=message)).to_be_visible()
+    expect(query_picture).to_have_attribute("src", shown_query)  # the box shows the query again
+    assert toast_count(page, message) == 1
+    assert srcs(page, names) == before
+    assert tiles(page, RERANKED).first.locator("img").get_attribute("src") == first_tile
+    assert page.evaluate(SHOWN_BADGE) == []
+    # clearing the box is not a request: no message; the next search then works as usual
+    block(page, "Query image").get_by_role("button", name="Remove Image").click()
+    expect(query_picture).to_have_count(0)
     search(page, _example(app, 3))
-    expect_captions_name_classes(tiles(page, RERANKED), SHOWN_RESULTS)
-    expect(page.locator("#cam-panel").get_by_text("Error", exact=True)).to_be_hidden()
+    assert toast_count(page, "Please provide") == 0 and page.evaluate(SHOWN_BADGE) == []
+    assert srcs(page, names) != before
+    # a compose slot checks its upload: one message, and the slot is left empty
+    page.get_by_role("tab", name="Compose").click()
+    block(page, "Slot A").get_by_label("File upload").set_input_files(str(text))
+    message = "The image in slot A: This file is not an image"
+    expect(page.locator(".toast-body").filter(has_text=message)).to_be_visible()
+    expect(block(page, "Slot A").locator("img")).to_have_count(0)
+    expect(page.get_by_text("Fill slots A and B to compose.")).to_be_visible()
+    assert toast_count(page, message) == 1
+    assert page.evaluate(SHOWN_BADGE) == []
+
+
+def test_an_out_of_range_number_goes_back_to_the_value_in_use(page):
+    number = page.get_by_role("spinbutton", name="number input for L (selected local bits)")
+    slider = page.get_by_role("slider", name="range slider for L (selected local bits)")
+    used = number.input_value()
+    too_many = int(slider.get_attribute("max")) + 50
+    number.fill(str(too_many))
+    number.press("Tab")
+    expect(page.locator(".toast-body").filter(has_text=f"Value {too_many} is greater than")).to_be_visible()
+    expect(number).to_have_value(used)
+    expect(slider).to_have_value(used)
+    expect(page.get_by_text(re.compile(rf"Selected {used} of \d+ local bits"))).to_be_visible()
+
+
+def test_an_image_unlike_the_training_data_gets_a_note_and_an_example_does_not(served, page, tmp_path):
+    from PIL import Image
+
+    from hashdemo.data import label_text
+
+    app, _ = served
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noise)
+    note = page.get_by_text("This image looks unlike the outfits the models were trained on")
+    expect(note).to_be_hidden()  # the example searched on load
+    upload_query(page, str(noise))
+    expect(note).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Query labels unknown"))).to_be_visible()
+    # clicking an example query searches it: its labels, and no note
+    page.locator('img[src$="query-0.png"]').first.click()
+    labels = label_text(app.engine.examples["query-0"][1])
+    expect(page.get_by_text(re.compile(rf"^Query labels: {re.escape(labels)}\. Selected"))).to_be_visible()
+    expect(note).to_be_hidden()
+
+
+def test_the_first_results_show_without_scrolling_past_empty_panels(served, browser):
+    _, url = served
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(url)
+    first = tiles(page, COARSE).first.locator("img")
+    expect(first).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=first.element_handle())
+    top = first.bounding_box()["y"]
+    assert top < 1.5 * 900, top
+    empty_above = page.evaluate(
+        """top => [...document.querySelectorAll('[id$="-panel"]')]
+            .filter(p => p.offsetParent && p.getBoundingClientRect().top < top)
+            .filter(p => !p.querySelector('img[src]'))
+            .map(p => p.id)""",
+        top,
+    )
+    assert empty_above == []
+    context.close()
+
+
+OVERFLOWING = """() => [...document.querySelectorAll('.block, .grid-wrap, .grid-container, [id$="-panel"]')]
+    .filter(e => e.offsetParent && !e.closest('table') && e.scrollWidth > e.clientWidth + 1)
+    .map(e => `${e.id || e.className} ${e.scrollWidth} > ${e.clientWidth}`)"""
+PHONE = {"width": 390, "height": 844}
+
+
+def test_phone_panels_do_not_scroll_sideways_and_tables_scroll_as_tables(served, browser):
+    _, url = served
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(url)
+    expect(tiles(page, RERANKED)).to_have_count(SHOWN_RESULTS)
+    _load_all_images(page)
+    assert page.evaluate(OVERFLOWING) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    for name in ("strip", "scores"):  # charts shrink to the panel but stay legible
+        assert panel(page, name).bounding_box()["width"] >= 300
+    page.get_by_role("button", name="More tabs").click()  # a phone shows two tabs and a menu
+    page.locator(".overflow-dropdown").get_by_role("button", name="Benchmarks").click()
+    expect(page.get_by_role("heading", name=re.compile("^Hierarchical hashing"))).to_be_visible()
+    _load_all_images(page)
+    assert page.evaluate(OVERFLOWING) == []
+    tables = page.evaluate(
+        """() => [...document.querySelectorAll('table')].filter(t => t.offsetParent).map(t => {
+            const cells = [...t.querySelectorAll('th, td')].filter(c => c.textContent.trim());
+            const lines = c => { const r = document.createRange(); r.selectNodeContents(c);
+                return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; };
+            return {scrolls: getComputedStyle(t).overflowX, wider: t.scrollWidth > t.clientWidth,
+                    narrowest: Math.min(...cells.map(c => c.getBoundingClientRect().width)),
+                    lines: Math.max(...cells.map(lines))};
+        })"""
+    )
+    assert tables and any(table["wider"] for table in tables)  # the wide ones scroll inside themselves
+    for table in tables:
+        assert table["scrolls"] in ("auto", "scroll"), table
+        assert table["narrowest"] >= 40 and table["lines"] == 1, table  # never a character per line
+    charts = page.locator("img[src*='figure-']")
+    expect(charts.first).to_be_visible()
+    assert all(box["width"] >= 300 for box in (chart.bounding_box() for chart in charts.all()))
+    context.close()
 
 
 def _load_all_images(page) -> None:
@@ -305,3 +429,10 @@ def test_save_screenshots(served, page):
     expect(page.get_by_role("heading", name=re.compile("^1. Hierarchical hashing"))).to_be_visible()
     page.wait_for_function("document.querySelectorAll('.katex').length > 0")
     page.screenshot(path=ASSETS / "screenshot_how.png", full_page=True)
+
+    page.set_viewport_size(PHONE)
+    page.get_by_role("tab", name="Attention & search").click()
+    expect(tiles(page, RERANKED)).to_have_count(SHOWN_RESULTS)
+    _load_all_images(page)
+    page.get_by_text(re.compile(rf"^{re.escape(COARSE)} · P@10")).evaluate("e => e.scrollIntoView()")
+    page.screenshot(path=ASSETS / "screenshot_phone.png")  # a phone's screen at the first result row

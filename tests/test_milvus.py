@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from milvus_server import StandaloneServer, free_port
 
 from hashdemo.app.engine import Engine
 from hashdemo.app.ui import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
+from hashdemo.cli.milvus_server import StandaloneServer, free_port
 from hashdemo.cli.query import main as query_main
 from hashdemo.retrieval import milvus
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
@@ -24,10 +25,11 @@ from PIL import Image, UnidentifiedImageError
 
 from hashdemo.app import pictures, report
 from hashdemo.app.engine import Engine
-from hashdemo.app.images import MAX_PIXELS, NOT_AN_IMAGE, ImageError
+from hashdemo.app.images import ImageError
 from hashdemo.data import MAX_ITEMS, label_text
 from hashdemo.files import write_atomic
 from hashdemo.label_ops import OPERATORS, jaccard
+from hashdemo.retrieval.index import GalleryUnavailable
 from hashdemo.retrieval.metrics import relevance
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,8 @@ COMPOSE_OUTPUTS = ("summary", "composed", "bitwise")
 
 
 def user_errors(handler: Callable) -> Callable:
-    """Turn the user's mistakes (ValueError, ImageError) into one gr.Error sentence; the only such place.
+    """Turn the user's mistakes (ValueError, ImageError), and a remote gallery that did not answer, into
+    one gr.Error sentence; the only such place.
 
     The server log gets one line (which handler, what), not a traceback; real errors keep theirs.
     """
@@ -70,17 +73,21 @@ def user_errors(handler: Callable) -> Callable:
         except (ValueError, ImageError) as error:
             log.info("refused input at %s: %s", handler.__name__, error)
             raise gr.Error(str(error), print_exception=False) from None
+        except GalleryUnavailable as error:  # the app stays up and answers again when Milvus is back
+            log.warning("gallery unavailable at %s: %s", handler.__name__, error)
+            raise gr.Error(str(error), print_exception=False) from None
 
     return wrapped
 
 
 def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image:
-    """An image input that hands the handler the raw file (hashdemo.app.images converts every mode)
-    and answers a bad upload with a sentence.
+    """An image input that hands the handler the file (hashdemo.app.images converts every mode), even one
+    Gradio cannot open: the handler's reader refuses it with a sentence naming the input.
 
     Gradio opens an upload with PIL before any handler runs; a file that is not an image would
-    otherwise surface as a bare "Error" badge. The check is wrapped on the instance: a subclass of
-    a Gradio component makes Gradio write a .pyi stub next to this module at import time.
+    otherwise fail there, in every event that reads the input (Gradio fires `change` twice when an
+    upload replaces an image: two identical messages). The check is wrapped on the instance: a subclass
+    of a Gradio component makes Gradio write a .pyi stub next to this module at import time.
     """
     component = gr.Image(
         label=label,
@@ -95,12 +102,8 @@ def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image
     def preprocess(payload):
         try:
             return check(payload)
-        except Image.DecompressionBombError:
-            message = f"{label}: images over {MAX_PIXELS // 10**6} megapixels are refused."
-        except (UnidentifiedImageError, OSError):
-            message = f"{label}: {NOT_AN_IMAGE}"
-        log.info("refused upload to %s: %s", label, message)
-        raise gr.Error(message, print_exception=False)
+        except (Image.DecompressionBombError, UnidentifiedImageError, OSError):
+            return payload.path  # hashdemo.app.images refuses it with a sentence (size, not an image)
 
     component.preprocess = preprocess
     return component
@@ -137,7 +140,9 @@ class OutputFiles:
 
     def store(self, data: bytes) -> str:
         path = self.directory / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
-        if not path.exists():
+        try:
+            os.utime(path)  # named again: the disk budget keeps it while this response is delivered
+        except FileNotFoundError:
             write_atomic(path, data, durable=False)  # a picture lost in a crash is drawn again
         return str(path)
 
@@ -149,7 +154,7 @@ def read_image(engine: Engine, path: str | None, what: str) -> np.ndarray:
     try:
         return engine.read_image(path)
     except ImageError as error:
-        raise ImageError(f"{what.capitalize()}: {error}") from None
+        raise ImageError(f"{what[0].upper()}{what[1:]}: {error}") from None  # "slot A", not "slot a"
 
 
 class Presenter:
@@ -266,7 +271,11 @@ class Presenter:
             "coarse": coarse,
             "rerank_header": rerank_header,
             "reranked": reranked,
-            "state": {**state, "reranked_ids": result.reranked_ids[:SHOWN_RESULTS]},
+            "state": {
+                **state,
+                "reranked_ids": result.reranked_ids[:SHOWN_RESULTS],
+                "params": (theta, top_l, n_coarse),  # what the panels show: a refused value goes back to it
+            },
         }
 
     def bit(self, state: dict, x: float, y: float, theta: float, top_l: int) -> tuple[str, str]:
@@ -403,7 +412,7 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
     with gr.Row():
         with gr.Column(scale=1):
             query = image_input("Query image", height=256)
-            gr.Examples(
+            examples = gr.Examples(
                 example_paths,
                 inputs=query,
                 label="Example queries (query split: labels known)",
@@ -444,6 +453,20 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
                     )
                 with gr.Column():
                     region = panel("2. B_avg, its largest connected component outlined", "region")
+            # the results come right after the query's attention, so they show without scrolling past
+            # panels that are still empty (1400x900); the per-map and per-bit panels follow them
+            coarse_header = gr.Markdown(f"**{COARSE_TITLE}**")
+            coarse = gr.Gallery(label=COARSE_TITLE, columns=5, height="auto")
+            rerank_header = gr.Markdown(f"**{RERANK_TITLE}**")
+            reranked = gr.Gallery(label=RERANK_TITLE, columns=5, height="auto")
+            gr.Markdown(
+                "Frames: **green** = shares a label with the query (the relevance behind P@10), "
+                "**red** = shares none; no frame when the query's labels are unknown (an uploaded image)."
+            )
+            with gr.Row():
+                with gr.Column():
+                    why_image = panel("Why this result: its own attention region", "why", height=200)
+                why_text = gr.Markdown("Select a re-ranked result to see which selected bits it agrees on.")
             maps = gr.Gallery(
                 label="3. Activation maps of the top-scoring Conv7 feature maps", columns=6, height=300
             )
@@ -459,21 +482,6 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
                         "5. The clicked bit: its own CAM (H_g) or activation map (H_l)", "bit", height=200
                     )
                 bit_text = gr.Markdown("Click a bit in the code rows to see where it looks.")
-    with gr.Row():
-        with gr.Column():
-            coarse_header = gr.Markdown(f"**{COARSE_TITLE}**")
-            coarse = gr.Gallery(label=COARSE_TITLE, columns=5, height=340)
-        with gr.Column():
-            rerank_header = gr.Markdown(f"**{RERANK_TITLE}**")
-            reranked = gr.Gallery(label=RERANK_TITLE, columns=5, height=340)
-    gr.Markdown(
-        "Frames: **green** = shares a label with the query (the relevance behind P@10), "
-        "**red** = shares none; no frame when the query's labels are unknown (an uploaded image)."
-    )
-    with gr.Row():
-        with gr.Column():
-            why_image = panel("Why this result: its own attention region", "why", height=200)
-        why_text = gr.Markdown("Select a re-ranked result to see which selected bits it agrees on.")
     named = {
         "cam": cam,
         "region": region,
@@ -496,14 +504,32 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
     def search(image_path, theta, top_l, n_coarse):
         theta, top_l, n_coarse = engine.check_params(theta, top_l, n_coarse)
         image = read_image(engine, image_path, "a query image")
-        state = {"image": image, "labels": engine.known_labels(image), "encoded": engine.encode_hier(image)}
+        state = {
+            "path": image_path,
+            "image": image,
+            "labels": engine.known_labels(image),
+            "encoded": engine.encode_hier(image),
+        }
         return by_component(present.search(state, theta, top_l, n_coarse))
+
+    def search_example(index: int, theta, top_l, n_coarse) -> dict:
+        """An example shown in the query box and searched (the box is set here, not by its own event)."""
+        return {query: example_paths[index], **search(example_paths[index], theta, top_l, n_coarse)}
 
     @user_errors
     def rerank(state, theta, top_l, n_coarse):
         if not state:  # moving a slider before choosing a query just sets it
             return {}
         return by_component(present.search(state, *engine.check_params(theta, top_l, n_coarse)))
+
+    def restore_params(state):
+        """After a refused theta, L or K (out of range, not an integer): the controls go back to the values
+        the panels show, so a number box and its slider never disagree with each other or the results."""
+        return tuple(gr.skip() for _ in range(3)) if not state else state["params"]
+
+    def restore_query(state):
+        """After a refused upload the query box shows the query the panels belong to (empty before any)."""
+        return state["path"] if state else None
 
     @user_errors
     def why(state, theta, top_l, evt: gr.SelectData):
@@ -512,17 +538,41 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
         theta, top_l, _ = engine.check_params(theta, top_l, 1)
         return present.why(state, evt.index, theta, top_l)
 
-    query.change(search, [query, theta, top_l, n_coarse], outputs, api_name="search")
-    demo.load(lambda: example_paths[-1], None, query, api_name=False)  # its change event runs the search
+    # A user's upload (file, drop, paste) searches; an example click or the first load sets the box and
+    # searches in one event. Not `query.change`: it fires twice when an upload replaces an image (one bad
+    # file, two messages) and also on clearing the box, which is not a request. Refusals show one
+    # message and leave every panel as it was: no progress badge (a search takes well under a second)
+    # that would turn into a red "Error" on each panel.
+    params = [theta, top_l, n_coarse]
+    query.upload(search, [query, *params], outputs, api_name="search", show_progress="hidden").failure(
+        restore_query, state, query, api_name=False
+    )
+
+    def search_clicked_example(theta, top_l, n_coarse, evt: gr.SelectData) -> dict:
+        return search_example(evt.index, theta, top_l, n_coarse)
+
+    examples.dataset.select(
+        search_clicked_example,
+        params,
+        [query, *outputs],
+        api_name=False,
+        show_progress="hidden",
+    )
+    demo.load(
+        lambda *values: search_example(len(example_paths) - 1, *values),
+        params,
+        [query, *outputs],
+        api_name=False,
+    )
     gr.on(  # a drag, a typed value: the last one wins
         [theta.change, top_l.change, n_coarse.change],
         rerank,
-        [state, theta, top_l, n_coarse],
+        [state, *params],
         outputs,
         api_name=False,
         trigger_mode="always_last",
         show_progress="hidden",
-    )
+    ).failure(restore_params, state, params, api_name=False)
     reranked.select(why, [state, theta, top_l], [why_image, why_text], api_name=False)
 
     @user_errors
@@ -629,13 +679,21 @@ def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path])
         values = present.compose(image_a, image_b, operator, image_c, then if chain else None)
         return {named[name]: value for name, value in values.items()}
 
+    def readable(path: str | None) -> str | None:
+        """The slot's file if the models can take it, else None: its upload event says why, once."""
+        if not path:
+            return None
+        try:
+            present.engine.read_image(path)
+        except ImageError:
+            return None
+        return path
+
     @user_errors
     def compose_when_filled(image_a_path, image_b_path, operator, image_c_path, then):
-        """Every change recomputes; with a slot empty the old results go, so nothing on screen is stale.
-        A slot's image is checked as soon as it arrives, not only when the last slot fills."""
-        for path, slot in ((image_a_path, "A"), (image_b_path, "B"), (image_c_path, "C")):
-            if path:
-                read_image(present.engine, path, f"the image in slot {slot}")
+        """Every change recomputes; with a slot empty (or holding a file that is not an image) the old
+        results go, so nothing on screen is stale."""
+        image_a_path, image_b_path, image_c_path = map(readable, (image_a_path, image_b_path, image_c_path))
         if not image_a_path or not image_b_path or (then != NO_CHAIN and not image_c_path):
             missing = "slots A and B" if then == NO_CHAIN else "slots A, B and C"
             return {summary: f"Fill {missing} to compose.", composed: [], bitwise: []}
@@ -656,6 +714,19 @@ def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path])
         present.engine.read_image(path)  # a dropped picture must be an image the models can take
         return tuple(path if name == slot else gr.skip() for name in "ABC")
 
+    def check_upload(slot: str) -> Callable:
+        @user_errors
+        def check(path):
+            """A slot's upload is checked as it arrives, one message (its `change` may fire twice)."""
+            read_image(present.engine, path, f"the image in slot {slot}")
+
+        return check
+
+    for slot, component in zip("ABC", (slot_a, slot_b, slot_c), strict=True):
+        # a refused file leaves the slot empty rather than showing a broken picture
+        component.upload(check_upload(slot), component, None, api_name=False, show_progress="hidden").failure(
+            lambda: None, None, component, api_name=False
+        )
     tiles.select(fill_slot, [active, slot_a, slot_b], [slot_a, slot_b, slot_c, active], api_name=False)
     drop_box.change(drop, drop_box, [slot_a, slot_b, slot_c], api_name=False)
     compose_button.click(compose, inputs, outputs, api_name="compose")

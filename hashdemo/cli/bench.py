@@ -6,6 +6,8 @@
   the peer is faiss's top-K search of the same query's global code over the same gallery.
 - `load`: concurrent gradio_client callers against the real app on a loopback port: p50/p95 latency,
   errors, and whether every answer equals the one the same call gets alone.
+- `milvus`: the gallery in milvus-lite and a Milvus server against the in-process index
+  (`hashdemo.cli.bench_milvus`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from hashdemo.cli import bench_milvus
 from hashdemo.cli.timing import median_ms
 from hashdemo.files import write_atomic
 from hashdemo.retrieval.index import HammingIndex
@@ -355,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--calls-each", type=int, default=2)
     load.add_argument("--download", action="store_true", help="clients also fetch every output picture")
     load.set_defaults(func=cmd_load)
+    bench_milvus.add_parser(sub)
     return parser
 
 

@@ -80,13 +80,16 @@ class MilvusGallery:
         bits: np.ndarray,
         labels: np.ndarray,
         progress: Callable[[int, int], None] | None = None,
+        index: dict | None = None,
     ) -> MilvusIndex:
         """The collection `name` holding `bits` (N, nbits) with ids 0..N-1 and their label sets.
 
         Idempotent: a complete collection is only loaded. Resumable: batches are written in id order,
         so rows [0, count) are there; an interrupted build restarts at its last batch with upsert
-        (which never duplicates an id). `progress(done, total)` is called after each batch.
+        (which never duplicates an id). `progress(done, total)` is called after each batch. `index`:
+        Milvus index settings for a new collection (default BIN_FLAT, the exact one the tie rule needs).
         """
+        index = index or {"index_type": "BIN_FLAT"}
         bits = binary_matrix(bits, "bits")
         n, nbits = bits.shape
         if nbits % 8:
@@ -98,13 +101,13 @@ class MilvusGallery:
             schema.add_field(
                 "labels", DataType.ARRAY, element_type=DataType.INT16, max_capacity=labels.shape[1]
             )
-            index = self.client.prepare_index_params()
-            index.add_index("code", index_type="BIN_FLAT", metric_type="HAMMING")
+            index_params = self.client.prepare_index_params()
+            index_params.add_index("code", metric_type="HAMMING", **index)
             self.call(
                 "create_collection",
                 name,
                 schema=schema,
-                index_params=index,
+                index_params=index_params,
                 consistency_level=BUILD_CONSISTENCY,
                 timeout=BUILD_TIMEOUT,
             )
@@ -147,14 +150,16 @@ class MilvusIndex:
     def __init__(self, gallery: MilvusGallery, name: str, nbits: int, ntotal: int) -> None:
         self.gallery, self.name, self.nbits, self.ntotal = gallery, name, nbits, ntotal
 
-    def _search(self, packed: np.ndarray, limit: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def hits(self, packed: np.ndarray, limit: int, **params) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Milvus's own answer for packed query codes (Q, nbits / 8): distances and ids per query, ties in
+        Milvus's order. `params`: the index's search parameters (nprobe for BIN_IVF_FLAT)."""
         hits = self.gallery.call(
             "search",
             self.name,
             data=[row.tobytes() for row in packed],
             anns_field="code",
             limit=limit,
-            search_params={"metric_type": "HAMMING"},
+            search_params={"metric_type": "HAMMING", "params": params},
             consistency_level=SEARCH_CONSISTENCY,
         )
         dist = [np.array([h["distance"] for h in row], dtype=np.int32) for row in hits]
@@ -175,7 +180,7 @@ class MilvusIndex:
         limit = min(max(2 * kk, kk + 64), most)
         pending = np.arange(nq)
         while len(pending):
-            dist, ids = self._search(packed[pending], limit)
+            dist, ids = self.hits(packed[pending], limit)
             still = []
             for row, d, i in zip(pending, dist, ids, strict=True):
                 order = np.lexsort((i, d))

@@ -1,0 +1,158 @@
+"""kill -9 while each cache is written: the next start removes the partial write, rebuilds what is
+missing, and gives the same data and the same answers.
+
+The kill is a real SIGKILL, sent by the process to itself at the worst moment (a complete temporary
+file, not yet renamed) through the HASHDEMO_KILL_BEFORE_RENAME fault-injection point of hashdemo.files.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from hashdemo.app.ui import SEARCH_OUTPUTS
+from hashdemo.cli.milvus_server import free_port
+from hashdemo.data import cache_path, default_cache_dir
+from hashdemo.gallery_codes import large_gallery_codes
+
+ROOT = Path(__file__).resolve().parents[1]
+PICTURE = "?" * 32 + ".png"  # the app's content-addressed pictures, not examples or figures
+
+
+def _env(cache: Path, kill_at: str | None = None, **extra) -> dict:
+    env = {**os.environ, "HASHDEMO_CACHE_DIR": str(cache), "GRADIO_ANALYTICS_ENABLED": "False", **extra}
+    env.pop("GRADIO_TEMP_DIR", None)
+    if kill_at:
+        env["HASHDEMO_KILL_BEFORE_RENAME"] = kill_at
+    else:
+        env.pop("HASHDEMO_KILL_BEFORE_RENAME", None)
+    return env
+
+
+def _run(args: list[str], cache: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=_env(cache, kill_at),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _killed_mid_write(args: list[str], cache: Path, pattern: str) -> None:
+    crashed = _run(args, cache, kill_at=pattern)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    assert not [p for p in cache.glob(pattern)], "the final file must not exist after the kill"
+    assert list(cache.glob(f".{pattern}.*.tmp")), "the kill should leave a partial write behind"
+
+
+def _same_arrays(a: Path, b: Path) -> None:
+    with np.load(a) as x, np.load(b) as y:
+        assert sorted(x.files) == sorted(y.files)
+        for key in x.files:
+            np.testing.assert_array_equal(x[key], y[key], err_msg=key)
+
+
+def _link_dataset(cache: Path) -> None:
+    """The built dataset (hard-linked: 500 MB) so a test rebuilds only its own cache."""
+    source = cache_path()
+    cache.mkdir(parents=True, exist_ok=True)
+    os.link(source, cache / source.name)
+
+
+def test_dataset_killed_mid_write_is_rebuilt_identically(tmp_path):
+    reference = cache_path()
+    assert reference.exists()  # built by the session's other tests (or the app) from the same recipe
+    build = ["-c", "from hashdemo.data import load_outfits; load_outfits()"]
+    _killed_mid_write(build, tmp_path, "outfits-*.npz")
+    assert _run(build, tmp_path).returncode == 0
+    assert not list(tmp_path.glob(".*.tmp")), "the partial write must be removed"
+    _same_arrays(tmp_path / reference.name, reference)
+
+
+def test_gallery_codes_killed_mid_write_are_rebuilt_identically(tmp_path):
+    _link_dataset(tmp_path)
+    load = ["-c", "from hashdemo.app.engine import Engine; Engine.load()"]
+    _killed_mid_write(load, tmp_path, "gallery-codes-*.npz")
+    assert _run(load, tmp_path).returncode == 0
+    assert not list(tmp_path.glob(".*.tmp"))
+    (built,) = tmp_path.glob("gallery-codes-*.npz")
+    _same_arrays(built, default_cache_dir() / built.name)
+
+
+def test_large_gallery_killed_mid_write_is_rebuilt_identically(tmp_path):
+    command = ["-m", "hashdemo.gallery_codes", "--size", "2000", "--models", "hier"]
+    _killed_mid_write(command, tmp_path / "crashed", "large-gallery-*.npz")
+    assert _run(command, tmp_path / "crashed").returncode == 0
+    assert not list((tmp_path / "crashed").glob(".*.tmp"))
+    large_gallery_codes(("hier",), 2000, cache_dir=tmp_path / "clean")
+    (built,) = (tmp_path / "crashed").glob("large-gallery-*.npz")
+    _same_arrays(built, tmp_path / "clean" / built.name)
+
+
+def _serve(cache: Path, kill_at: str | None = None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=_env(cache, kill_at, HASHDEMO_PORT=str(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the app exited with {proc.returncode} before serving"
+        try:
+            Client(url, verbose=False)
+            return proc, url
+        except Exception:
+            time.sleep(1)
+    proc.kill()
+    raise AssertionError("the app did not come up in 180 s")
+
+
+def _search(url: str, image: str) -> dict:
+    out = Client(url, verbose=False).predict(handle_file(image), 0.4, 32, 1000, api_name="/search")
+    plain = lambda v: Path(v).name if isinstance(v, str) and os.path.isabs(v) else v  # noqa: E731
+    return {
+        name: [{k: plain(x) for k, x in t.items()} for t in value]
+        if isinstance(value, list)
+        else plain(value)
+        for name, value in zip(SEARCH_OUTPUTS, out, strict=True)
+    }
+
+
+def test_server_killed_while_writing_pictures_restarts_with_the_same_answers(served, tmp_path):
+    app, url = served
+    image = sorted(str(p) for p in app.EXAMPLES_DIR.glob("query-*.png"))[0]
+    cache = tmp_path / "cache"
+    _link_dataset(cache)
+    for codes in default_cache_dir().glob("gallery-codes-*.npz"):
+        os.link(codes, cache / codes.name)
+    proc, crashing = _serve(cache, kill_at=PICTURE)
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - the server dies under this request
+            _search(crashing, image)
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert list((cache / "outputs").glob(".*.tmp")), "the kill should leave a partial picture behind"
+    proc, restarted = _serve(cache)
+    try:
+        assert _search(restarted, image) == _search(url, image)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert not list((cache / "outputs").glob(".*.tmp"))
+    for picture in (cache / "outputs").glob("*.png"):
+        Image.open(picture).load()  # every picture on disk is complete
