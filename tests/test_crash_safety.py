@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,8 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from hashdemo.app.ui import SEARCH_OUTPUTS
-from hashdemo.cli.milvus_server import free_port
-from hashdemo.data import cache_path, default_cache_dir
+from hashdemo.cli.served_app import ServedApp
+from hashdemo.data import OutfitRecipe, cache_path, default_cache_dir
 from hashdemo.gallery_codes import large_gallery_codes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,13 +62,13 @@ def _same_arrays(a: Path, b: Path) -> None:
 
 def _link_dataset(cache: Path) -> None:
     """The built dataset (hard-linked: 500 MB) so a test rebuilds only its own cache."""
-    source = cache_path()
+    source = cache_path(OutfitRecipe())
     cache.mkdir(parents=True, exist_ok=True)
     os.link(source, cache / source.name)
 
 
 def test_dataset_killed_mid_write_is_rebuilt_identically(tmp_path):
-    reference = cache_path()
+    reference = cache_path(OutfitRecipe())
     assert reference.exists()  # built by the session's other tests (or the app) from the same recipe
     build = ["-c", "from hashdemo.data import load_outfits; load_outfits()"]
     _killed_mid_write(build, tmp_path, "outfits-*.npz")
@@ -98,28 +97,6 @@ def test_large_gallery_killed_mid_write_is_rebuilt_identically(tmp_path):
     _same_arrays(built, tmp_path / "clean" / built.name)
 
 
-def _serve(cache: Path, kill_at: str | None = None) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=_env(cache, kill_at, HASHDEMO_PORT=str(port)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the app exited with {proc.returncode} before serving"
-        try:
-            Client(url, verbose=False)
-            return proc, url
-        except Exception:
-            time.sleep(1)
-    proc.kill()
-    raise AssertionError("the app did not come up in 180 s")
-
-
 def _search(url: str, image: str) -> dict:
     out = Client(url, verbose=False).predict(handle_file(image), 0.4, 32, 1000, api_name="/search")
     plain = lambda v: Path(v).name if isinstance(v, str) and os.path.isabs(v) else v  # noqa: E731
@@ -138,21 +115,14 @@ def test_server_killed_while_writing_pictures_restarts_with_the_same_answers(ser
     _link_dataset(cache)
     for codes in default_cache_dir().glob("gallery-codes-*.npz"):
         os.link(codes, cache / codes.name)
-    proc, crashing = _serve(cache, kill_at=PICTURE)
-    try:
+    crashing = ServedApp({"HASHDEMO_CACHE_DIR": str(cache), "HASHDEMO_KILL_BEFORE_RENAME": PICTURE})
+    with crashing:
         with pytest.raises(Exception):  # noqa: B017 - the server dies under this request
-            _search(crashing, image)
-        assert proc.wait(timeout=60) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+            _search(crashing.url, image)
+        assert crashing.proc.wait(timeout=60) == -signal.SIGKILL
     assert list((cache / "outputs").glob(".*.tmp")), "the kill should leave a partial picture behind"
-    proc, restarted = _serve(cache)
-    try:
-        assert _search(restarted, image) == _search(url, image)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with ServedApp({"HASHDEMO_CACHE_DIR": str(cache), "HASHDEMO_KILL_BEFORE_RENAME": None}) as restarted:
+        assert _search(restarted.url, image) == _search(url, image)
     assert not list((cache / "outputs").glob(".*.tmp"))
     for picture in (cache / "outputs").glob("*.png"):
         Image.open(picture).load()  # every picture on disk is complete

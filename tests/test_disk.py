@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from hashdemo.app.disk import LOW_WATER, DiskBudget, max_bytes_from_env
+from hashdemo.app.disk import LOW_WATER, DiskBudget, budget_from_env
 
 NOW = 1_000_000.0
 
@@ -50,10 +50,16 @@ def test_gradios_copy_counts_as_named_when_the_apps_picture_is(tmp_path):
     assert not (uploads / "h2").exists()  # Gradio's per-file folder goes with its file
 
 
+@pytest.mark.parametrize("name", ["HASHDEMO_CACHE_MAX_MB", "HASHDEMO_CACHE_GRACE_S"])
 @pytest.mark.parametrize("value", ["0", "-5", "lots"])
-def test_a_bad_cap_is_refused_with_a_sentence(monkeypatch, value):
-    monkeypatch.setenv("HASHDEMO_CACHE_MAX_MB", value)
-    with pytest.raises(ValueError, match="HASHDEMO_CACHE_MAX_MB must be a positive number"):
-        max_bytes_from_env()
+def test_a_bad_setting_is_refused_with_a_sentence(monkeypatch, tmp_path, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"{name} must be a positive number"):
+        budget_from_env([tmp_path], tmp_path)
+
+
+def test_the_settings_reach_the_budget(monkeypatch, tmp_path):
     monkeypatch.setenv("HASHDEMO_CACHE_MAX_MB", "2.5")
-    assert max_bytes_from_env() == int(2.5 * 2**20)
+    monkeypatch.setenv("HASHDEMO_CACHE_GRACE_S", "7")
+    budget = budget_from_env([tmp_path], tmp_path)
+    assert budget.max_bytes == int(2.5 * 2**20) and budget.grace_s == 7

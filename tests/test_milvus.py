@@ -14,8 +14,9 @@ from gradio_client import Client, handle_file
 
 from hashdemo.app.engine import Engine
 from hashdemo.app.ui import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
-from hashdemo.cli.milvus_server import StandaloneServer, free_port
+from hashdemo.cli.milvus_server import StandaloneServer
 from hashdemo.cli.query import main as query_main
+from hashdemo.cli.served_app import ServedApp, free_port
 from hashdemo.retrieval import milvus
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 
@@ -191,35 +192,12 @@ def _outputs(names, values):
     return {name: plain(value) for name, value in zip(names, values, strict=True)}
 
 
-def _start_app(uri: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=_app_env(HASHDEMO_MILVUS_URI=uri, HASHDEMO_PORT=str(port)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
-        try:
-            return proc, Client(url, verbose=False).src
-        except Exception:
-            time.sleep(1)
-    proc.kill()
-    raise AssertionError("the app on Milvus did not come up in 240 s")
-
-
-def test_app_on_a_milvus_server_answers_as_in_process_and_survives_an_outage(served, server):
+def test_app_on_a_milvus_server_answers_as_in_process_and_survives_an_outage(served, server, tmp_path):
     app, url = served
     examples = sorted(str(p) for p in app.EXAMPLES_DIR.glob("query-*.png"))
     local = Client(url, verbose=False)
-    proc, remote_url = _start_app(server.uri)
-    try:
-        remote = Client(remote_url, verbose=False)
+    with ServedApp({"HASHDEMO_MILVUS_URI": server.uri}, log=tmp_path / "app.log") as served_app:
+        remote = Client(served_app.url, verbose=False)
 
         def search(client, image):
             out = client.predict(handle_file(image), 0.4, 32, 1000, api_name="/search")
@@ -240,7 +218,7 @@ def test_app_on_a_milvus_server_answers_as_in_process_and_survives_an_outage(ser
         with pytest.raises(Exception, match="Milvus gallery at .* did not answer"):
             search(remote, examples[0])
         assert time.monotonic() - began < 60
-        assert proc.poll() is None
+        assert served_app.proc.poll() is None
         server.start()  # ... and answers again when Milvus is back
         deadline = time.monotonic() + 120
         while True:
@@ -251,7 +229,4 @@ def test_app_on_a_milvus_server_answers_as_in_process_and_survives_an_outage(ser
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(2)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    assert "Traceback" not in proc.stderr.read()
+    assert "Traceback" not in (tmp_path / "app.log").read_text()

@@ -21,20 +21,32 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 DEFAULT_MAX_MB = 500
 MAX_AGE_S = 24 * 3600  # an upload or picture unused for a day goes, whatever the size
-GRACE_S = 300  # far beyond the queue's longest wait plus a picture's download
-LOW_WATER = 0.7  # prune down to 70% of the cap, so a burst does not prune on every pass
+GRACE_S = 60  # far beyond the queue's longest wait (~5 s) plus a response's picture downloads
+# A pass prunes when over 90% of the cap (the rest absorbs what is written between passes) and goes
+# down to 70%, so a burst does not prune on every pass.
+HIGH_WATER, LOW_WATER = 0.9, 0.7
 
 
-def max_bytes_from_env() -> int:
-    """HASHDEMO_CACHE_MAX_MB (default 500) in bytes; a bad value is refused with a sentence."""
-    text = os.environ.get("HASHDEMO_CACHE_MAX_MB", str(DEFAULT_MAX_MB))
+def budget_from_env(folders: list[Path], named_by: Path) -> DiskBudget:
+    """The budget HASHDEMO_CACHE_MAX_MB (default 500) and HASHDEMO_CACHE_GRACE_S (default 60) set;
+    a bad value is refused with a sentence."""
+    return DiskBudget(
+        folders,
+        int(_positive_env("HASHDEMO_CACHE_MAX_MB", DEFAULT_MAX_MB, "megabytes") * 2**20),
+        grace_s=_positive_env("HASHDEMO_CACHE_GRACE_S", GRACE_S, "seconds"),
+        named_by=named_by,
+    )
+
+
+def _positive_env(name: str, default: float, unit: str) -> float:
+    text = os.environ.get(name, str(default))
     try:
         value = float(text)
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise ValueError(f"HASHDEMO_CACHE_MAX_MB must be a positive number of megabytes, got {text!r}.")
-    return int(value * 2**20)
+        raise ValueError(f"{name} must be a positive number of {unit}, got {text!r}.")
+    return value
 
 
 @dataclass
@@ -67,8 +79,8 @@ class DiskBudget:
                 yield path, stat.st_size, named
 
     def prune(self, now: float | None = None) -> dict:
-        """One pass: drop files past the age limit, then the oldest until under LOW_WATER of the cap
-        (only when over the cap). Returns what it did."""
+        """One pass: drop files past the age limit, then, when over HIGH_WATER of the cap, the oldest
+        until under LOW_WATER. Returns what it did."""
         now = time.time() if now is None else now
         files = [entry for folder in self.folders for entry in self._files(folder)]
         total = sum(size for _, size, _ in files)
@@ -78,7 +90,7 @@ class DiskBudget:
             if now - named > self.grace_s and not any(fnmatch.fnmatch(path.name, p) for p in self.keep)
         )
         removed, freed = 0, 0
-        over = total > self.max_bytes
+        over = total > HIGH_WATER * self.max_bytes
         for named, path, size in removable:
             too_old = now - named > self.max_age_s
             if not too_old and not (over and total - freed > LOW_WATER * self.max_bytes):
@@ -96,8 +108,10 @@ class DiskBudget:
             log.info("disk: removed %d files (%.1f MB); %.1f MB left", removed, freed / 2**20, left)
         return {"removed": removed, "freed_bytes": freed, "bytes_before": total}
 
-    def run_every(self, seconds: float) -> threading.Thread:
-        """Prune in a daemon thread every `seconds`; an error is logged and the next pass tries again."""
+    def run_every(self, seconds: float | None = None) -> threading.Thread:
+        """Prune in a daemon thread every `seconds` (default: a tenth of the grace period, 0.5-5 s);
+        an error is logged and the next pass tries again."""
+        seconds = seconds or min(5.0, max(0.5, self.grace_s / 10))
 
         def loop() -> None:
             while True:

@@ -123,9 +123,13 @@ class OutputFiles:
         directory.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, image: np.ndarray) -> str:
+        return self.store(self.png(image))
+
+    @staticmethod
+    def png(image: np.ndarray) -> bytes:
         # fast PNG compression: the pictures are small and made on every request
         bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
-        return self.store(cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes())
+        return cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
 
     def figure(self, draw: Callable[..., Figure], *source: object) -> str:
         """A matplotlib figure as a PNG file (gr.Plot would import pyplot into the server to close it),
@@ -162,14 +166,18 @@ class Presenter:
 
     def __init__(self, engine: Engine, files: OutputFiles):
         self.engine, self.files = engine, files
-        # a gallery tile's picture depends only on (id, frame): encode each one once
-        self.tile_picture = functools.lru_cache(maxsize=4096)(self._tile_picture)
+        # a gallery tile's picture depends only on (id, frame): encode each one once, but store it
+        # on every use, which renews the file (or redraws it if the disk budget removed it)
+        self.tile_png = functools.lru_cache(maxsize=2048)(self._tile_png)
         self.tile_ids: dict[
             str, int
         ] = {}  # tile picture file name -> gallery id, for tiles dragged onto a slot
 
-    def _tile_picture(self, gallery_id: int, relevant: bool | None) -> str:
-        path = self.files(pictures.framed(self.engine.gallery_images[gallery_id], relevant))
+    def _tile_png(self, gallery_id: int, relevant: bool | None) -> bytes:
+        return self.files.png(pictures.framed(self.engine.gallery_images[gallery_id], relevant))
+
+    def tile_picture(self, gallery_id: int, relevant: bool | None) -> str:
+        path = self.files.store(self.tile_png(gallery_id, relevant))
         self.tile_ids[Path(path).name] = gallery_id
         return path
 

@@ -8,6 +8,8 @@
   errors, and whether every answer equals the one the same call gets alone.
 - `milvus`: the gallery in milvus-lite and a Milvus server against the in-process index
   (`hashdemo.cli.bench_milvus`).
+- `soak`: thousands of distinct uploads against the app in its own process: disk, memory, answers
+  (`hashdemo.cli.soak`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from hashdemo.cli import bench_milvus
+from hashdemo.cli import bench_milvus, soak
 from hashdemo.cli.timing import median_ms
 from hashdemo.files import write_atomic
 from hashdemo.retrieval.index import HammingIndex
@@ -32,6 +34,7 @@ SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000,)
 NBITS = (32, 64, 128)
 BATCHES = (1, 100)
+BUSY_MESSAGE = "Queue is full"  # what Gradio's bounded queue answers (gradio_client: QueueError)
 
 
 def _agree(ours: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray]) -> dict:
@@ -263,9 +266,9 @@ def run_load(
                     (time.perf_counter() - start, "ok" if answer == expected[key] else "different")
                 )
             except Exception as error:  # noqa: BLE001 - every failure is counted, none stops the run
-                outcomes.append(
-                    (time.perf_counter() - start, f"error: {type(error).__name__}: {error}"[:200])
-                )
+                message = f"{type(error).__name__}: {error}"
+                busy = BUSY_MESSAGE in message  # load shedding: refused at once, told to try again
+                outcomes.append((time.perf_counter() - start, "busy" if busy else f"error: {message}"[:200]))
         return outcomes
 
     with ThreadPoolExecutor(callers) as pool:
@@ -277,7 +280,9 @@ def run_load(
         "calls": len(outcomes),
         "ok": sum(status == "ok" for _, status in outcomes),
         "different": sum(status == "different" for _, status in outcomes),
-        "errors": [status for _, status in outcomes if status not in ("ok", "different")],
+        "busy": sum(status == "busy" for _, status in outcomes),
+        "longest_s": round(max(t for t, _ in outcomes), 2),
+        "errors": [status for _, status in outcomes if status not in ("ok", "different", "busy")],
         "p50_ms": round(1e3 * float(np.percentile(latencies, 50)), 1) if latencies else None,
         "p95_ms": round(1e3 * float(np.percentile(latencies, 95)), 1) if latencies else None,
     }
@@ -285,45 +290,23 @@ def run_load(
 
 def cmd_load(args: argparse.Namespace) -> None:
     """Serve `app.py` in its own process (as a user would), then load it from this one."""
-    import socket
-    import subprocess
-    import sys
-    import urllib.request
+    from hashdemo.cli.served_app import ServedApp
+    from hashdemo.data import default_cache_dir
 
-    root = Path(__file__).resolve().parents[2]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "HASHDEMO_HOST": "127.0.0.1", "HASHDEMO_PORT": str(port)}
-    server = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.perf_counter() + 180
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.perf_counter() > deadline:
-                    raise RuntimeError("the app did not start; run `python app.py` to see why") from None
-                time.sleep(0.5)
-        from hashdemo.data import default_cache_dir
-
-        examples = sorted(str(p) for p in (default_cache_dir() / "examples").glob("query-*.png"))
-        result = run_load(url, examples, args.callers, args.calls_each, download_files=args.download)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    examples = sorted(str(p) for p in (default_cache_dir() / "examples").glob("query-*.png"))
+    with ServedApp() as app:
+        result = run_load(app.url, examples, args.callers, args.calls_each, download_files=args.download)
     print(
         f"{result['callers']} concurrent callers, {result['calls']} calls mixing /search and /compose; "
         f"each call's latency {'includes' if args.download else 'excludes'} fetching its ~35 output pictures"
     )
-    print("| calls | same as alone | different | errors | p50 ms | p95 ms |\n|---|---|---|---|---|---|")
     print(
-        f"| {result['calls']} | {result['ok']} | {result['different']} | {len(result['errors'])} "
-        f"| {result['p50_ms']} | {result['p95_ms']} |"
+        "| calls | same as alone | different | refused, busy | errors | p50 ms | p95 ms | longest s |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
+    print(
+        f"| {result['calls']} | {result['ok']} | {result['different']} | {result['busy']} "
+        f"| {len(result['errors'])} | {result['p50_ms']} | {result['p95_ms']} | {result['longest_s']} |"
     )
     for error in result["errors"][:5]:
         print(error)
@@ -359,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--download", action="store_true", help="clients also fetch every output picture")
     load.set_defaults(func=cmd_load)
     bench_milvus.add_parser(sub)
+    soak.add_parser(sub)
     return parser
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from milvus import MilvusServer, MilvusServerConfig
 
+from hashdemo.cli.served_app import free_port
+
 PORT_KEYS = (
     "etcd_port",
     "root_coord_port",
@@ -29,12 +31,6 @@ PORT_KEYS = (
     "data_coord_port",
     "data_node_port",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class StandaloneServer:

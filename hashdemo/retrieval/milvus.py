@@ -125,6 +125,7 @@ class MilvusGallery:
                 if progress:
                     progress(ids.stop, n)
             self.call("flush", name, timeout=BUILD_TIMEOUT)
+            self._wait_indexed(name)
             done = self.count(name)
             if done != n:
                 raise GalleryUnavailable(
@@ -134,6 +135,17 @@ class MilvusGallery:
         self.call("load_collection", name, timeout=BUILD_TIMEOUT)
         self._wait_visible(name, n)
         return MilvusIndex(self, name, nbits, n)
+
+    def _wait_indexed(self, name: str) -> None:
+        """Wait until the server has indexed every flushed row (an IVF index builds in the background;
+        searched before, the rows not yet indexed would be scanned exactly). milvus-lite reports no rows."""
+        deadline = time.monotonic() + BUILD_TIMEOUT
+        while time.monotonic() < deadline:
+            info = self.call("describe_index", name, "code")
+            if info.get("state") == "Finished" and info.get("indexed_rows", 0) >= info.get("total_rows", 0):
+                return
+            time.sleep(0.5)
+        log.warning("Milvus collection %s: index still building after %.0f s", name, BUILD_TIMEOUT)
 
     def _wait_visible(self, name: str, n: int, seconds: float = 30.0) -> None:
         """Wait until a search-consistency count sees all n rows (Bounded lags writes by a few seconds)."""
