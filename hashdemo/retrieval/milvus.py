@@ -111,6 +111,7 @@ class MilvusGallery:
                 consistency_level=BUILD_CONSISTENCY,
                 timeout=BUILD_TIMEOUT,
             )
+        self.call("load_collection", name, timeout=BUILD_TIMEOUT)  # a count needs it loaded
         done = self.count(name)
         if done != n:
             log.info("Milvus collection %s holds %d of %d codes; writing the rest", name, done, n)
@@ -126,13 +127,16 @@ class MilvusGallery:
                     progress(ids.stop, n)
             self.call("flush", name, timeout=BUILD_TIMEOUT)
             self._wait_indexed(name)
+            # a new collection is loaded at creation, so its rows sat in growing segments, which are
+            # scanned without the index; a reload serves the indexed segments
+            self.call("release_collection", name, timeout=BUILD_TIMEOUT)
+            self.call("load_collection", name, timeout=BUILD_TIMEOUT)
             done = self.count(name)
             if done != n:
                 raise GalleryUnavailable(
                     f"Milvus collection {name} at {self.uri} holds {done} rows, expected {n}; "
                     "drop it and rerun."
                 )
-        self.call("load_collection", name, timeout=BUILD_TIMEOUT)
         self._wait_visible(name, n)
         return MilvusIndex(self, name, nbits, n)
 
