@@ -16,7 +16,7 @@ from hashdemo.app.engine import Engine
 from hashdemo.app.ui import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
 from hashdemo.cli.milvus_server import StandaloneServer
 from hashdemo.cli.query import main as query_main
-from hashdemo.cli.served_app import ServedApp, free_port
+from hashdemo.cli.served_app import ServedApp, free_port, plain_answer
 from hashdemo.retrieval import milvus
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 
@@ -178,18 +178,7 @@ def server(tmp_path_factory):
 
 
 def _outputs(names, values):
-    """Outputs by name, with picture paths reduced to their (content-addressed) file names."""
-
-    def plain(value):
-        if isinstance(value, str) and os.path.isabs(value):
-            return Path(value).name
-        if isinstance(value, dict):
-            return {key: plain(v) for key, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [plain(v) for v in value]
-        return value
-
-    return {name: plain(value) for name, value in zip(names, values, strict=True)}
+    return {name: plain_answer(value) for name, value in zip(names, values, strict=True)}
 
 
 def test_app_on_a_milvus_server_answers_as_in_process_and_survives_an_outage(served, server, tmp_path):

@@ -32,18 +32,20 @@ def server(tmp_path_factory):
         yield app, log
 
 
-EXAMPLES = sorted(str(p) for p in (default_cache_dir() / "examples").glob("query-*.png"))
+def examples() -> list[str]:
+    """The example images the app writes at start (so after the server fixture)."""
+    return sorted(str(p) for p in (default_cache_dir() / "examples").glob("query-*.png"))
 
 
 def test_64_concurrent_clients_are_answered_or_told_the_server_is_busy(server):
     app, log = server
-    result = run_load(app.url, EXAMPLES, callers=64, calls_each=1, download_files=False)
+    result = run_load(app.url, examples(), callers=64, calls_each=1, download_files=False)
     assert result["calls"] == 64
     assert result["errors"] == [] and result["different"] == 0
     assert result["ok"] + result["busy"] == 64 and result["ok"] > 0
     assert result["longest_s"] <= STATED_WAIT_S
     # the server is alive and answers normally afterwards
-    out = Client(app.url, verbose=False).predict(handle_file(EXAMPLES[0]), 0.4, 16, 200, api_name="/search")
+    out = Client(app.url, verbose=False).predict(handle_file(examples()[0]), 0.4, 16, 200, api_name="/search")
     assert len(dict(zip(SEARCH_OUTPUTS, out, strict=True))["reranked"]) == 10
     assert "Traceback" not in log.read_text()
 
@@ -56,9 +58,9 @@ def test_a_users_mistake_logs_one_line_naming_the_endpoint_and_no_traceback(serv
     before = log.read_text()
     mistakes = [
         ((handle_file(str(text)), 0.4, 16, 200), "/search"),
-        ((handle_file(str(text)), handle_file(EXAMPLES[0]), "union"), "/compose"),
-        ((handle_file(EXAMPLES[0]), None, "union"), "/compose"),
-        ((handle_file(EXAMPLES[0]), 0.4, 2.5, 200), "/search"),
+        ((handle_file(str(text)), handle_file(examples()[0]), "union"), "/compose"),
+        ((handle_file(examples()[0]), None, "union"), "/compose"),
+        ((handle_file(examples()[0]), 0.4, 2.5, 200), "/search"),
     ]
     for args, endpoint in mistakes:
         with pytest.raises(Exception):  # noqa: B017 - the sentence itself is tested in test_app_api

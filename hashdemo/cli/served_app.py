@@ -85,3 +85,15 @@ class ServedApp:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def plain_answer(value):
+    """A gradio_client answer without the client's download folder: picture paths become their
+    file names, which are content addresses, so two servers' answers compare equal when equal."""
+    if isinstance(value, str) and os.path.isabs(value):
+        return Path(value).name
+    if isinstance(value, dict):
+        return {k: plain_answer(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_answer(v) for v in value]
+    return value

@@ -71,17 +71,6 @@ def _link_caches(cache: Path) -> None:
                 shutil.copy2(source, cache / source.name)
 
 
-def _plain(value):
-    """An answer without the client's download folder: picture paths become their (content) names."""
-    if isinstance(value, str) and os.path.isabs(value):
-        return Path(value).name
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def run_soak(
     queries: int = 2000,
     cap_mb: float = 200,
@@ -93,7 +82,7 @@ def run_soak(
 ) -> dict:
     from gradio_client import Client, handle_file
 
-    from hashdemo.cli.served_app import ServedApp
+    from hashdemo.cli.served_app import ServedApp, plain_answer
 
     work = Path(work or tempfile.mkdtemp(prefix="hashdemo-soak-"))
     cache, upload_dir = work / "cache", work / "uploads"
@@ -144,7 +133,7 @@ def run_soak(
                 try:
                     out = call(client, calls[i])
                     if i < sample:
-                        answers[i] = _plain(out)
+                        answers[i] = plain_answer(out)
                 except Exception as error:  # noqa: BLE001 - every failure is counted, none stops the run
                     errors.append(f"call {i} ({calls[i][0]}): {type(error).__name__}: {error}"[:300])
                 done[0] += 1
@@ -159,7 +148,9 @@ def run_soak(
         seconds = time.monotonic() - began
     with ServedApp(env, log=work / "fresh.log") as fresh:
         client = Client(fresh.url, verbose=False, download_files=str(work / "client-fresh"))
-        same = sum(_plain(call(client, calls[i])) == answers.get(i) for i in range(min(sample, len(calls))))
+        same = sum(
+            plain_answer(call(client, calls[i])) == answers.get(i) for i in range(min(sample, len(calls)))
+        )
     pruned = [int(m) for m in re.findall(r"disk: removed (\d+) files", (work / "server.log").read_text())]
     warm = next(s for s in samples if s["calls_done"] >= len(calls) // 10)
     checkpoints = {"start": samples[0], "middle": samples[len(samples) // 2], "end": samples[-1]}

@@ -210,35 +210,32 @@ class MilvusIndex:
             pending, limit = np.array(still, dtype=np.int64), min(4 * limit, most)
         return out_d, out_i
 
-    def fetch(self, ids: np.ndarray) -> np.ndarray:
-        """The 0/1 codes (len(ids), nbits) of the given gallery ids."""
+    def _field(self, ids: np.ndarray, field: str) -> list:
+        """`field` of each id, in the order given (ids may repeat)."""
         ids = np.asarray(ids, dtype=np.int64).ravel()
         unique = np.unique(ids)
         rows = self.gallery.call(
             "query",
             self.name,
             filter=f"id in {unique.tolist()}",
-            output_fields=["code"],
+            output_fields=[field],
             consistency_level=SEARCH_CONSISTENCY,
         )
-        found = {int(r["id"]): np.frombuffer(_vector_bytes(r["code"]), dtype=np.uint8) for r in rows}
+        found = {int(r["id"]): r[field] for r in rows}
         if len(found) != len(unique):
             missing = sorted(set(unique.tolist()) - set(found))[:5]
             raise GalleryUnavailable(f"Milvus collection {self.name} lacks ids {missing}.")
-        packed = np.stack([found[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.nbits // 8))
-        return np.unpackbits(packed.astype(np.uint8), axis=1)[:, : self.nbits]
+        return [found[int(i)] for i in ids]
+
+    def fetch(self, ids: np.ndarray) -> np.ndarray:
+        """The 0/1 codes (len(ids), nbits) of the given gallery ids."""
+        codes = [np.frombuffer(_vector_bytes(v), dtype=np.uint8) for v in self._field(ids, "code")]
+        packed = np.stack(codes) if codes else np.zeros((0, self.nbits // 8), dtype=np.uint8)
+        return np.unpackbits(packed, axis=1)[:, : self.nbits]
 
     def labels(self, ids: np.ndarray) -> list[list[int]]:
         """The stored label indices of each id (in the order given)."""
-        rows = self.gallery.call(
-            "query",
-            self.name,
-            filter=f"id in {np.asarray(ids, dtype=np.int64).tolist()}",
-            output_fields=["labels"],
-            consistency_level=SEARCH_CONSISTENCY,
-        )
-        by_id = {int(r["id"]): [int(x) for x in r["labels"]] for r in rows}
-        return [by_id[int(i)] for i in ids]
+        return [[int(x) for x in value] for value in self._field(ids, "labels")]
 
     def distances(
         self,
