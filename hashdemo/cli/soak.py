@@ -171,6 +171,11 @@ def run_soak(
         "rss_max_mb": max(s["rss_mb"] for s in samples),
         "sample_equal_to_fresh_server": f"{same} of {min(sample, len(calls))}",
         "checkpoints": checkpoints,
+        "rss_by_tenth": [  # (calls done, RSS MB) at every tenth of the run
+            (s["calls_done"], s["rss_mb"])
+            for s in (next(x for x in samples if x["calls_done"] >= k * len(calls) // 10) for k in range(10))
+        ]
+        + [(samples[-1]["calls_done"], samples[-1]["rss_mb"])],
     }
 
 
