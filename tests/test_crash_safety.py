@@ -18,7 +18,7 @@ from PIL import Image
 
 from hashdemo.app.engine import Engine
 from hashdemo.app.ui import SEARCH_OUTPUTS
-from hashdemo.cli.served_app import ServedApp, plain_answer
+from hashdemo.cli.served_app import ServedApp, link_default_caches, plain_answer
 from hashdemo.data import OutfitRecipe, cache_path, default_cache_dir
 from hashdemo.gallery_codes import large_gallery_codes
 
@@ -61,13 +61,6 @@ def _same_arrays(a: Path, b: Path) -> None:
             np.testing.assert_array_equal(x[key], y[key], err_msg=key)
 
 
-def _link_dataset(cache: Path) -> None:
-    """The built dataset (hard-linked: 500 MB) so a test rebuilds only its own cache."""
-    source = cache_path(OutfitRecipe())
-    cache.mkdir(parents=True, exist_ok=True)
-    os.link(source, cache / source.name)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def reference_caches():
     """The dataset and the 10k gallery's codes in the default cache, built by the same code without a
@@ -85,7 +78,7 @@ def test_dataset_killed_mid_write_is_rebuilt_identically(tmp_path):
 
 
 def test_gallery_codes_killed_mid_write_are_rebuilt_identically(tmp_path):
-    _link_dataset(tmp_path)
+    link_default_caches(tmp_path, ("outfits-*.npz",))  # the dataset only: this test builds the codes
     load = ["-c", "from hashdemo.app.engine import Engine; Engine.load()"]
     _killed_mid_write(load, tmp_path, "gallery-codes-*.npz")
     assert _run(load, tmp_path).returncode == 0
@@ -113,9 +106,7 @@ def test_server_killed_while_writing_pictures_restarts_with_the_same_answers(ser
     app, url = served
     image = sorted(str(p) for p in app.EXAMPLES_DIR.glob("query-*.png"))[0]
     cache = tmp_path / "cache"
-    _link_dataset(cache)
-    for codes in default_cache_dir().glob("gallery-codes-*.npz"):
-        os.link(codes, cache / codes.name)
+    link_default_caches(cache)
     crashing = ServedApp({"HASHDEMO_CACHE_DIR": str(cache), "HASHDEMO_KILL_BEFORE_RENAME": PICTURE})
     with crashing:
         with pytest.raises(Exception):  # noqa: B017 - the server dies under this request

@@ -4,6 +4,7 @@ benchmarks and the tests that need a separate server (crash, Milvus)."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -97,3 +98,19 @@ def plain_answer(value):
     if isinstance(value, list | tuple):
         return [plain_answer(v) for v in value]
     return value
+
+
+def link_default_caches(
+    cache: Path, patterns: tuple[str, ...] = ("outfits-*.npz", "gallery-codes-*.npz")
+) -> None:
+    """Hard-link the default cache's files matching `patterns` (the dataset, the 10k gallery's codes)
+    into `cache`, so a server or build there starts without rebuilding them (copied across file systems)."""
+    from hashdemo.data import default_cache_dir
+
+    cache.mkdir(parents=True, exist_ok=True)
+    for pattern in patterns:
+        for source in default_cache_dir().glob(pattern):
+            try:
+                os.link(source, cache / source.name)
+            except OSError:  # another file system
+                shutil.copy2(source, cache / source.name)

@@ -55,22 +55,6 @@ def folder_mb(path: Path) -> float:
     return total / 2**20
 
 
-def _link_caches(cache: Path) -> None:
-    """The dataset and the 10k gallery's codes from the default cache (hard links), so the soak
-    server starts in seconds with empty picture and upload folders of its own."""
-    from hashdemo.data import default_cache_dir
-
-    cache.mkdir(parents=True, exist_ok=True)
-    for pattern in ("outfits-*.npz", "gallery-codes-*.npz"):
-        for source in default_cache_dir().glob(pattern):
-            try:
-                os.link(source, cache / source.name)
-            except OSError:  # another file system
-                import shutil
-
-                shutil.copy2(source, cache / source.name)
-
-
 def run_soak(
     queries: int = 2000,
     cap_mb: float = 200,
@@ -82,12 +66,12 @@ def run_soak(
 ) -> dict:
     from gradio_client import Client, handle_file
 
-    from hashdemo.cli.served_app import ServedApp, plain_answer
+    from hashdemo.cli.served_app import ServedApp, link_default_caches, plain_answer
 
     work = Path(work or tempfile.mkdtemp(prefix="hashdemo-soak-"))
     cache, upload_dir = work / "cache", work / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
-    _link_caches(cache)
+    link_default_caches(cache)
     uploads = make_uploads(upload_dir, queries, seed)
     calls, used = [], 0
     while used < len(uploads):  # search, search, compose: each upload is sent exactly once

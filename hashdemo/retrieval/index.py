@@ -53,6 +53,16 @@ def subset_masks(bit_subset: np.ndarray, nq: int, nbits: int) -> np.ndarray:
     return to_words(mask)
 
 
+def candidate_ids(candidates: np.ndarray, nq: int, ntotal: int) -> np.ndarray:
+    """Per-query candidate ids (nq, M) in [0, ntotal), -1 for padding, or a ValueError saying so."""
+    candidates = np.asarray(candidates)
+    if candidates.ndim != 2 or len(candidates) != nq or not np.issubdtype(candidates.dtype, np.integer):
+        raise ValueError(f"candidates must be integer ids of shape ({nq}, M).")
+    if candidates.size and (candidates.min() < -1 or candidates.max() >= ntotal):
+        raise ValueError(f"candidate ids must lie in [0, {ntotal}) or be -1 padding.")
+    return candidates
+
+
 class GalleryUnavailable(RuntimeError):
     """A remote gallery (Milvus) did not answer; the message names it and is fit to show a user."""
 
@@ -89,15 +99,7 @@ class HammingIndex:
         q = self._query_words(query_bits)
         masks = None if bit_subset is None else subset_masks(bit_subset, len(q), self.nbits)
         if candidates is not None:
-            candidates = np.asarray(candidates)
-            if (
-                candidates.ndim != 2
-                or len(candidates) != len(q)
-                or not np.issubdtype(candidates.dtype, np.integer)
-            ):
-                raise ValueError(f"candidates must be integer ids of shape ({len(q)}, M).")
-            if candidates.size and (candidates.min() < -1 or candidates.max() >= self.ntotal):
-                raise ValueError(f"candidate ids must lie in [0, {self.ntotal}) or be -1 padding.")
+            candidates = candidate_ids(candidates, len(q), self.ntotal)
         width = self.ntotal if candidates is None else candidates.shape[1]
         out = np.full((len(q), width), -1, dtype=np.int32)
         step = max(1, _BLOCK // max(width * q.shape[1], 1))

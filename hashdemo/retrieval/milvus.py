@@ -25,7 +25,7 @@ import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from hashdemo.checks import binary_matrix, positive_int
-from hashdemo.retrieval.index import GalleryUnavailable, HammingIndex
+from hashdemo.retrieval.index import GalleryUnavailable, HammingIndex, candidate_ids
 
 log = logging.getLogger(__name__)
 # pymilvus logs a traceback for every failed call; the failure reaches the app's one-line log instead.
@@ -248,12 +248,8 @@ class MilvusIndex:
         compared in process (a whole-gallery scan belongs to `search`)."""
         if candidates is None:
             raise ValueError("a Milvus gallery computes distances for given candidate ids only.")
-        candidates = np.asarray(candidates)
-        if candidates.ndim != 2 or not np.issubdtype(candidates.dtype, np.integer):
-            raise ValueError("candidates must be integer ids of shape (Q, M).")
+        candidates = candidate_ids(candidates, len(np.atleast_2d(query_bits)), self.ntotal)
         wanted = np.unique(candidates[candidates >= 0])
-        if wanted.size and (wanted.max() >= self.ntotal):
-            raise ValueError(f"candidate ids must lie in [0, {self.ntotal}) or be -1 padding.")
         if wanted.size == 0:
             return np.full(candidates.shape, -1, dtype=np.int32)
         local = HammingIndex(self.fetch(wanted))
