@@ -8,7 +8,6 @@ HASHDEMO_MILVUS_URI puts the gallery in Milvus (README, "Scale-out").
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -17,22 +16,8 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
-def _few_malloc_arenas() -> None:
-    """Two glibc malloc arenas instead of one per handler thread (up to 8 per core): with one each,
-    freed memory stays spread over many arenas, and RSS grew 120 MB over a 25-minute soak.
-    Set before any thread starts; a no-op where there is no glibc."""
-    import ctypes
-    import ctypes.util
-
-    libc = ctypes.util.find_library("c")
-    if libc and "MALLOC_ARENA_MAX" not in os.environ:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(libc).mallopt(-8, 2)  # M_ARENA_MAX
-
-
-_few_malloc_arenas()
-
-from hashdemo.data import DatasetMissingError, default_cache_dir  # noqa: E402
+# hashdemo's first import sets glibc's malloc for a long-running server (hashdemo/runtime.py).
+from hashdemo.data import DatasetMissingError, default_cache_dir
 
 # Gradio's upload and output cache lives beside the app's pictures, so one disk budget covers both.
 os.environ.setdefault("GRADIO_TEMP_DIR", str(default_cache_dir() / "gradio"))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+ALL = slice(None)
+
 
 def normalise(maps: np.ndarray) -> np.ndarray:
     """Min-max each map (over its last two axes) to [0, 1]; a constant map becomes all zeros."""
@@ -21,23 +23,69 @@ def normalise(maps: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _interpolation_matrix(n: int, size: int) -> np.ndarray:
-    """(size, n) matrix R with R @ v = cv2's bilinear resize of a length-n vector to `size`."""
-    basis = np.eye(n, dtype=np.float32)
-    return np.stack(
-        [cv2.resize(basis[j][None], (size, 1), interpolation=cv2.INTER_LINEAR)[0] for j in range(n)], 1
-    )
+def _interpolation(n: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """cv2's bilinear resize of a length-n axis to `size`, as two source taps per output:
+    (first, second) source indices and their (weights) for every output position.
 
-
-def upsample(maps: np.ndarray, size: int) -> np.ndarray:
-    """(n, h, w) -> (n, size, size), bilinear: Conv7 cells back onto image pixels.
-
-    cv2's bilinear resize is separable, so it is R_h @ map @ R_w^T: one batched matrix product
-    for all maps (about 20x faster than a resize per map at C = 512; a test checks the equality).
+    Found by resizing the unit vectors, so it is cv2's own rule (borders clamp to one tap).
     """
-    maps = np.asarray(maps, dtype=np.float32)
-    rows, cols = _interpolation_matrix(maps.shape[-2], size), _interpolation_matrix(maps.shape[-1], size)
-    return rows @ maps @ cols.T
+    basis = np.eye(n, dtype=np.float32)
+    matrix = np.stack(
+        [cv2.resize(basis[j][None], (size, 1), interpolation=cv2.INTER_LINEAR)[0] for j in range(n)], 1
+    )  # (size, n), at most two non-zeros a row
+    first = np.argmax(matrix != 0, axis=1)
+    second = np.minimum(first + 1, n - 1)
+    w_first = matrix[np.arange(size), first]
+    w_second = np.where(second > first, matrix[np.arange(size), second], 0).astype(np.float32)
+    return first, second, w_first, w_second
+
+
+def _mix(source: np.ndarray, taps: tuple[np.ndarray, ...], axis: int = 0) -> np.ndarray:
+    """w0 * source[i0] + w1 * source[i1] along `axis`, for taps (i0, i1, w0, w1) of some outputs.
+
+    Elementwise with a fixed order, so any subset of outputs is bit-identical to the same outputs of
+    the whole upsample (a matrix product rounds differently for different shapes); in place, because
+    the temporaries are the cost at this size.
+    """
+    first, second, w_first, w_second = taps
+    shape = [1] * source.ndim
+    shape[axis] = -1
+    out = np.take(source, first, axis=axis)
+    out *= w_first.reshape(shape)
+    other = np.take(source, second, axis=axis)
+    other *= w_second.reshape(shape)
+    out += other
+    return out
+
+
+def _taps(n: int, size: int, positions: np.ndarray | slice) -> tuple[np.ndarray, ...]:
+    return tuple(t[positions] for t in _interpolation(n, size))
+
+
+def _by_rows(maps: np.ndarray, size: int, rows: np.ndarray | slice) -> np.ndarray:
+    """(n, h, w) -> (R, w, n): the upsample along h at output `rows`, channels last (contiguous, so
+    every gather copies whole channel vectors)."""
+    channels_last = np.ascontiguousarray(np.asarray(maps, dtype=np.float32).transpose(1, 2, 0))
+    return _mix(channels_last, _taps(maps.shape[1], size, rows))
+
+
+def upsample(
+    maps: np.ndarray, size: int, rows: np.ndarray | slice = ALL, cols: np.ndarray | slice = ALL
+) -> np.ndarray:
+    """(n, h, w) -> (n, size, size), bilinear as cv2.resize: Conv7 cells back onto image pixels.
+
+    `rows` and `cols` pick output positions; the numbers are the same as in the full upsample.
+    """
+    by_rows = _by_rows(maps, size, rows)  # (R, w, n)
+    return _mix(by_rows, _taps(by_rows.shape[1], size, cols), axis=1).transpose(2, 0, 1)
+
+
+def _pixels(by_rows: np.ndarray, size: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(R, w, n) -> (P, n): `upsample` at the pixels (rows[p] of by_rows, output column cols[p])."""
+    first, second, w_first, w_second = _taps(by_rows.shape[1], size, cols)
+    base = rows * by_rows.shape[1]
+    flat = by_rows.reshape(-1, by_rows.shape[2])
+    return _mix(flat, (base + first, base + second, w_first, w_second))
 
 
 def bit_cams(conv7: np.ndarray, cam_weights: np.ndarray, bit_signs: np.ndarray | None = None) -> np.ndarray:
@@ -79,22 +127,39 @@ def feature_map_scores(
     return binarised, (binarised & region[None]).sum(axis=(1, 2)).astype(np.int64)
 
 
-def region_scores(upsampled: np.ndarray, region: np.ndarray, theta: float) -> np.ndarray:
-    """s_c of eq. 2.4 straight from the upsampled maps: only the region's pixels are compared.
+@functools.lru_cache(maxsize=8)
+def _extreme_positions(n: int, size: int) -> np.ndarray:
+    """Output positions of a bilinear upsample (n -> size) where each map takes its min and its max.
 
-    AM_c > theta is the raw map above low_c + theta * span_c, so the normalised maps are never
-    materialised; equal to `feature_map_scores(normalise(upsampled), region, theta)[1]` (tested).
+    Outputs that mix the same two source cells are linear in the weight, so over each such run the
+    extremes sit at its two ends (a clamped border copies a cell). The min and max over the whole
+    S x S map are the min and max over these rows x these columns (about 2n of S each).
     """
-    flat = upsampled.reshape(len(upsampled), -1)
-    low, high = flat.min(axis=1), flat.max(axis=1)
+    first, second, _, _ = _interpolation(n, size)
+    runs: dict[tuple[int, int], list[int]] = {}
+    for position, taps in enumerate(zip(first.tolist(), second.tolist(), strict=True)):
+        runs.setdefault(taps, []).append(position)
+    return np.unique([end for run in runs.values() for end in (run[0], run[-1])])
+
+
+def region_scores(conv7: np.ndarray, region: np.ndarray, theta: float) -> np.ndarray:
+    """s_c of eq. 2.4 from the Conv7 maps (C, h, w) and a region (S, S), upsampling only what it needs.
+
+    AM_c > theta is the upsampled map above low_c + theta * span_c; low and high come from the few
+    positions where a bilinear upsample has its extremes, and the maps are evaluated only at the
+    region's pixels. The same numbers as the full upsampled maps (`upsample`; tested on val).
+    """
+    size, (_, h, w) = region.shape[0], conv7.shape
+    corners = upsample(conv7, size, _extreme_positions(h, size), _extreme_positions(w, size))
+    low, high = corners.min(axis=(1, 2)), corners.max(axis=(1, 2))
     span = high - low
     threshold = np.where(span > 0, low + theta * span, np.inf)  # (C,); a constant map never passes
-    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    rows, cols = np.nonzero(region)  # the region's pixels, row by row
     if len(rows) == 0:
-        return np.zeros(len(upsampled), dtype=np.int64)
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # the region's bounding box
-    above = upsampled[:, box[0], box[1]] > threshold[:, None, None]
-    return (above & region[box]).sum(axis=(1, 2)).astype(np.int64)
+        return np.zeros(len(conv7), dtype=np.int64)
+    by_rows = _by_rows(conv7, size, slice(rows[0], rows[-1] + 1))  # (R, w, C)
+    values = _pixels(by_rows, size, rows - rows[0], cols)  # (P, C)
+    return np.count_nonzero(values > threshold, axis=0).astype(np.int64)
 
 
 def select_bits(scores: np.ndarray, top_l: int) -> np.ndarray:
@@ -111,13 +176,18 @@ class Attention:
     m_avg: np.ndarray  # (S, S) averaged global-bit CAM in [0, 1]
     b_avg: np.ndarray  # (S, S) bool, M_avg > theta
     region: np.ndarray  # (S, S) bool, largest connected component of B_avg
-    upsampled: np.ndarray  # (C, S, S) the Conv7 maps upsampled to the image; AM_c is each one normalised
+    conv7: np.ndarray  # (C, h, w) the query's Conv7 maps
     scores: np.ndarray  # (C,) int, s_c
     selected: np.ndarray  # (L,) int, channels of H_l compared at re-rank time
 
+    @functools.cached_property
+    def upsampled(self) -> np.ndarray:
+        """(C, S, S) the Conv7 maps upsampled to the image, made only when a picture needs them."""
+        return upsample(self.conv7, self.region.shape[0])
+
     def activation_map(self, channel: int) -> np.ndarray:
         """AM_c: feature map c upsampled and normalised to [0, 1] (SPEC section 1 step 2)."""
-        return normalise(self.upsampled[channel][None])[0]
+        return normalise(upsample(self.conv7[channel][None], self.region.shape[0]))[0]
 
     @property
     def n_positive(self) -> int:
@@ -141,6 +211,7 @@ def attend(
     """
     if not 0.0 <= theta <= 1.0:
         raise ValueError(f"theta must be in [0, 1], got {theta}")
+    conv7 = np.asarray(conv7, dtype=np.float32)
     # M_avg = mean_j M_j = (mean_j s_j w_j) . I: the mean of the bit CAMs in one weighted sum (linearity)
     weights = cam_weights if bit_signs is None else cam_weights * np.asarray(bit_signs)[:, None]
     m_avg = normalise(upsample(bit_cams(conv7, weights.mean(axis=0, keepdims=True)), size))[0]
@@ -149,9 +220,8 @@ def attend(
         region = cam_region
     elif region.shape != (size, size):
         raise ValueError(f"a region must be a ({size}, {size}) mask, got {region.shape}")
-    upsampled = upsample(conv7, size)  # (C, S, S)
-    scores = region_scores(upsampled, region.astype(bool), theta)
-    return Attention(m_avg, b_avg, region, upsampled, scores, select_bits(scores, top_l))
+    scores = region_scores(conv7, region.astype(bool), theta)
+    return Attention(m_avg, b_avg, region, conv7, scores, select_bits(scores, top_l))
 
 
 def attend_code(

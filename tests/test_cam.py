@@ -104,15 +104,39 @@ def test_upsample_equals_a_bilinear_resize_per_map():
     np.testing.assert_allclose(upsample(maps, 64), expected, atol=1e-5)
 
 
+def full_grid_scores(conv7: np.ndarray, region: np.ndarray, theta: float) -> np.ndarray:
+    """eq. 2.4 on the whole upsampled maps: B_c = [AM_c > theta] with AM_c min-max normalised, as
+    the raw map above low_c + theta * span_c (what attend compared before issue 18)."""
+    maps = upsample(conv7, region.shape[0])
+    low, high = maps.min(axis=(1, 2)), maps.max(axis=(1, 2))
+    threshold = np.where(high > low, low + theta * (high - low), np.inf)
+    return ((maps > threshold[:, None, None]) & region).sum(axis=(1, 2))
+
+
 @pytest.mark.parametrize("theta", [0.0, 0.3, 0.7])
-def test_region_scores_equal_the_normalised_overlap(theta):
+@pytest.mark.parametrize("shape", [(6, 8, 8), (5, 4, 7), (3, 2, 2)])
+def test_region_scores_equal_the_full_grid(theta, shape):
     rng = np.random.default_rng(4)
-    maps = upsample(rng.random((6, 8, 8)).astype(np.float32), 32)
-    maps[5] = 0.25  # a constant map normalises to zeros and never passes theta
+    conv7 = rng.random(shape).astype(np.float32)
+    conv7[-1] = 0.25  # a constant map normalises to zeros and never passes theta
     region = rng.random((32, 32)) < 0.3
-    expected = feature_map_scores(normalise(maps), region, theta)[1]
-    np.testing.assert_array_equal(region_scores(maps, region, theta), expected)
-    assert region_scores(maps, region, theta)[5] == 0
+    np.testing.assert_array_equal(region_scores(conv7, region, theta), full_grid_scores(conv7, region, theta))
+    assert region_scores(conv7, region, theta)[-1] == 0
+    assert not region_scores(conv7, np.zeros((32, 32), bool), theta).any()
+
+
+def test_upsample_of_some_positions_equals_those_of_the_full_upsample():
+    conv7 = np.random.default_rng(8).random((4, 8, 8)).astype(np.float32)
+    rows, cols = np.array([0, 5, 17, 63]), slice(10, 30)
+    np.testing.assert_array_equal(upsample(conv7, 64, rows, cols), upsample(conv7, 64)[:, rows, cols])
+
+
+def test_region_scores_agree_with_the_normalised_overlap():
+    rng = np.random.default_rng(9)
+    conv7 = rng.random((6, 8, 8)).astype(np.float32)
+    region = rng.random((64, 64)) < 0.3
+    expected = feature_map_scores(normalise(upsample(conv7, 64)), region, 0.5)[1]
+    np.testing.assert_allclose(region_scores(conv7, region, 0.5), expected, atol=2)  # ulps at the cut
 
 
 def test_a_given_region_replaces_the_cam_region():

@@ -6,7 +6,7 @@ from gradio_client import Client, handle_file
 
 from hashdemo.app.ui import SEARCH_OUTPUTS, user_errors
 from hashdemo.cli.bench import run_load
-from hashdemo.cli.served_app import ServedApp
+from hashdemo.harness.served_app import ServedApp
 from hashdemo.cli.soak import run_soak
 from hashdemo.data import default_cache_dir
 

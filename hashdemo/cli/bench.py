@@ -26,7 +26,7 @@ import faiss
 import numpy as np
 
 from hashdemo.cli import bench_milvus, soak
-from hashdemo.cli.timing import median_ms
+from hashdemo.harness.timing import median_ms
 from hashdemo.files import write_atomic
 from hashdemo.retrieval.index import HammingIndex
 
@@ -290,7 +290,7 @@ def run_load(
 
 def cmd_load(args: argparse.Namespace) -> None:
     """Serve `app.py` in its own process (as a user would), then load it from this one."""
-    from hashdemo.cli.served_app import ServedApp
+    from hashdemo.harness.served_app import ServedApp
     from hashdemo.data import default_cache_dir
 
     examples = sorted(str(p) for p in (default_cache_dir() / "examples").glob("query-*.png"))

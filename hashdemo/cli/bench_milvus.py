@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdemo.cli.timing import median_ms
+from hashdemo.harness.timing import median_ms
 from hashdemo.files import write_atomic
 from hashdemo.retrieval.index import HammingIndex
 
@@ -68,7 +68,7 @@ def measure(top_ids, queries: np.ndarray, exact_kth: np.ndarray, true_dist: np.n
 
 
 def run_milvus_bench(sizes: tuple[int, ...], seed: int = 0, nprobes: tuple[int, ...] = NPROBES) -> dict:
-    from hashdemo.cli.milvus_server import StandaloneServer
+    from hashdemo.harness.milvus_server import StandaloneServer
     from hashdemo.retrieval.milvus import MilvusGallery
 
     work = Path(tempfile.mkdtemp(prefix="hashdemo-bench-milvus-"))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from hashdemo.app.report import format_tables
 from hashdemo.checkpoints import CHECKPOINT_DIR
-from hashdemo.cli.evaluate_dcoh import evaluate_dcoh
-from hashdemo.cli.evaluate_hier import evaluate_hier
+from hashdemo.evaluation.dcoh import evaluate_dcoh
+from hashdemo.evaluation.hierarchical import evaluate_hier
 from hashdemo.files import write_atomic
 
 EVALUATIONS = {"hier": evaluate_hier, "dcoh": evaluate_dcoh}

@@ -66,7 +66,7 @@ def run_soak(
 ) -> dict:
     from gradio_client import Client, handle_file
 
-    from hashdemo.cli.served_app import ServedApp, link_default_caches, plain_answer
+    from hashdemo.harness.served_app import ServedApp, link_default_caches, plain_answer
 
     work = Path(work or tempfile.mkdtemp(prefix="hashdemo-soak-"))
     cache, upload_dir = work / "cache", work / "uploads"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from milvus import MilvusServer, MilvusServerConfig
 
-from hashdemo.cli.served_app import free_port
+from hashdemo.harness.served_app import free_port
 
 PORT_KEYS = (
     "etcd_port",

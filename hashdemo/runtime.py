@@ -1,0 +1,35 @@
+"""Process settings every entry point shares (the app, the command line, tests): glibc's malloc.
+
+Set at the package's first import, before any handler thread starts; a no-op where there is no glibc,
+and each setting yields to its MALLOC_* environment variable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+SETTINGS = (
+    # Two arenas instead of one per handler thread (up to 8 per core): with one each, freed memory
+    # stayed spread over many arenas and the app's RSS grew 120 MB over a 25-minute soak.
+    ("MALLOC_ARENA_MAX", M_ARENA_MAX, 2),
+    # Keep up to 64 MB of freed memory and serve blocks under 32 MB from the heap: with glibc's
+    # defaults a query's numpy temporaries (a few hundred KB each) went back to the kernel when freed
+    # and page-faulted afresh on the next use, which made attention about 3x slower (0.42 vs 1.4 ms).
+    ("MALLOC_TRIM_THRESHOLD_", M_TRIM_THRESHOLD, 64 << 20),
+    ("MALLOC_MMAP_THRESHOLD_", M_MMAP_THRESHOLD, 32 << 20),
+)
+
+
+def configure_malloc() -> None:
+    libc = ctypes.util.find_library("c")
+    if not libc:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        mallopt = ctypes.CDLL(libc).mallopt
+        for variable, option, value in SETTINGS:
+            if variable not in os.environ:
+                mallopt(option, value)
