@@ -18,9 +18,9 @@ from PIL import Image
 
 from hashdemo.app.engine import Engine
 from hashdemo.app.ui import SEARCH_OUTPUTS
-from hashdemo.harness.served_app import ServedApp, link_default_caches, plain_answer
 from hashdemo.data import OutfitRecipe, cache_path, default_cache_dir
 from hashdemo.gallery_codes import large_gallery_codes
+from hashdemo.harness.served_app import ServedApp, link_default_caches, plain_answer
 
 ROOT = Path(__file__).resolve().parents[1]
 PICTURE = "?" * 32 + ".png"  # the app's content-addressed pictures, not examples or figures

@@ -167,3 +167,49 @@ def test_hierarchical_search_rejects_bad_input() -> None:
         hierarchical_search(g_index, l_index, gq, lq, np.array([0, 1]), 3)
     with pytest.raises(ValueError, match="same gallery"):
         hierarchical_search(g_index, HammingIndex(random_bits(rng, 6, 16)), gq, lq, sel, 3)
+
+
+def stable_top_k(q: np.ndarray, db: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The contract by a stable sort of all distances (brute_force is too slow at these sizes)."""
+    dist = np.stack([(row[None] != db).sum(axis=1) for row in q])
+    ids = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(dist, ids, axis=1).astype(np.int32), ids
+
+
+@pytest.mark.parametrize(
+    ("nbits", "n", "k", "duplicated"),
+    [
+        (32, 30_000, 300, False),
+        (32, 20_000, 500, True),
+        (20, 30_000, 400, True),
+        (64, 20_000, 50, False),
+        (9, 5_000, 60, False),
+        (40, 10_000, 100, True),
+    ],
+)
+def test_multi_index_path_matches_a_full_sort(monkeypatch, nbits, n, k, duplicated) -> None:
+    """Multi-index hashing (the path for >= 200k short codes) forced on smaller galleries: exact top k,
+    ties at the cut by ascending id; `duplicated` galleries repeat codes so ties are everywhere."""
+    monkeypatch.setattr("hashdemo.retrieval.index.MULTI_INDEX_MIN", 1)
+    monkeypatch.setattr("hashdemo.retrieval.index.FAISS_K_RATIO", 1)
+    rng = np.random.default_rng(nbits + n)
+    db = random_bits(rng, n, nbits)
+    if duplicated:
+        db = db[rng.integers(0, n // 20, n)]
+    q = np.concatenate([random_bits(rng, 4, nbits), db[:2]])
+    index = HammingIndex(db)
+    assert index._multi is not None
+    dist, ids = index.search(q, k)
+    ref_d, ref_i = stable_top_k(q, db, k)
+    np.testing.assert_array_equal(dist, ref_d)
+    np.testing.assert_array_equal(ids, ref_i)
+
+
+def test_index_from_packed_codes_equals_index_from_bits() -> None:
+    rng = np.random.default_rng(11)
+    db, q = random_bits(rng, 500, 37), random_bits(rng, 3, 37)
+    packed = HammingIndex.from_packed(np.packbits(db, axis=1), 37)
+    for k in (5, 500):
+        np.testing.assert_array_equal(packed.search(q, k)[1], HammingIndex(db).search(q, k)[1])
+    with pytest.raises(ValueError, match="packed codes"):
+        HammingIndex.from_packed(np.packbits(db, axis=1)[:, :3], 37)

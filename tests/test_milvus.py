@@ -14,8 +14,8 @@ from gradio_client import Client, handle_file
 
 from hashdemo.app.engine import Engine
 from hashdemo.app.ui import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
-from hashdemo.harness.milvus_server import StandaloneServer
 from hashdemo.cli.query import main as query_main
+from hashdemo.harness.milvus_server import StandaloneServer
 from hashdemo.harness.served_app import ServedApp, free_port, plain_answer
 from hashdemo.retrieval import milvus
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search

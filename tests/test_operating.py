@@ -6,9 +6,9 @@ from gradio_client import Client, handle_file
 
 from hashdemo.app.ui import SEARCH_OUTPUTS, user_errors
 from hashdemo.cli.bench import run_load
-from hashdemo.harness.served_app import ServedApp
 from hashdemo.cli.soak import run_soak
 from hashdemo.data import default_cache_dir
+from hashdemo.harness.served_app import ServedApp
 
 STATED_WAIT_S = 60  # README, "Operating it": no caller waits longer for an answer or a refusal
 

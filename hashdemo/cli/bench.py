@@ -26,9 +26,9 @@ import faiss
 import numpy as np
 
 from hashdemo.cli import bench_milvus, soak
-from hashdemo.harness.timing import median_ms
 from hashdemo.files import write_atomic
 from hashdemo.retrieval.index import HammingIndex
+from hashdemo.timing import median_ms
 
 SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000,)
@@ -290,8 +290,8 @@ def run_load(
 
 def cmd_load(args: argparse.Namespace) -> None:
     """Serve `app.py` in its own process (as a user would), then load it from this one."""
-    from hashdemo.harness.served_app import ServedApp
     from hashdemo.data import default_cache_dir
+    from hashdemo.harness.served_app import ServedApp
 
     examples = sorted(str(p) for p in (default_cache_dir() / "examples").glob("query-*.png"))
     with ServedApp() as app:

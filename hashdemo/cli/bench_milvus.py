@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdemo.harness.timing import median_ms
 from hashdemo.files import write_atomic
 from hashdemo.retrieval.index import HammingIndex
+from hashdemo.timing import median_ms
 
 K = 100
 N_QUERIES = 100

@@ -15,12 +15,16 @@ import faiss
 import numpy as np
 
 from hashdemo.checks import binary_matrix, positive_int
+from hashdemo.retrieval.multi_index import MultiIndex
 
 # One OpenMP thread, set once: with its default two threads faiss measured several times slower
 # on these 2-core machines under load (its team waits at a barrier per block of codes).
 faiss.omp_set_num_threads(1)
 # A plain top-k goes to faiss when k * FAISS_K_RATIO <= N; a radix sort wins for long rankings.
 FAISS_K_RATIO = 64
+# Codes of at most 64 bits in galleries of this size or more are searched by multi-index hashing
+# (a scan of the 32-bit global code at 1M codes cost as much as a scan of the 256-bit local code).
+MULTI_INDEX_MIN = 200_000
 # Elements per (queries x codes x words) block in numpy: bounds temporaries to ~32 MB.
 _BLOCK = 1 << 22
 
@@ -30,7 +34,11 @@ def to_words(bits: np.ndarray) -> np.ndarray:
 
     Zero padding is equal in every code, so it never adds to a distance.
     """
-    packed = np.packbits(bits, axis=1)
+    return packed_to_words(np.packbits(bits, axis=1))
+
+
+def packed_to_words(packed: np.ndarray) -> np.ndarray:
+    """Packed codes (N, B) uint8 -> zero-padded 64-bit words (N, ceil(B / 8)) uint64."""
     padded = np.zeros((len(packed), -(-packed.shape[1] // 8) * 8), dtype=np.uint8)
     padded[:, : packed.shape[1]] = packed
     return padded.view(np.uint64)
@@ -72,10 +80,25 @@ class HammingIndex:
 
     def __init__(self, bits: np.ndarray) -> None:
         bits = binary_matrix(bits, "bits")
-        self.nbits = bits.shape[1]
-        self.words = to_words(bits)  # (N, W)
-        self._faiss = faiss.IndexBinaryFlat(8 * -(-self.nbits // 8))
-        self._faiss.add(np.ascontiguousarray(np.packbits(bits, axis=1)))
+        self._build(np.packbits(bits, axis=1), bits.shape[1])
+
+    @classmethod
+    def from_packed(cls, packed: np.ndarray, nbits: int) -> HammingIndex:
+        """An index over codes already packed (N, ceil(nbits / 8)) uint8, as np.packbits gives them
+        (10M codes unpacked would be 8x the memory)."""
+        packed = np.asarray(packed)
+        if packed.ndim != 2 or packed.dtype != np.uint8 or packed.shape[1] != -(-nbits // 8):
+            raise ValueError(f"packed codes must be uint8 of shape (N, {-(-nbits // 8)}), got {packed.shape}.")
+        index = cls.__new__(cls)
+        index._build(packed, nbits)
+        return index
+
+    def _build(self, packed: np.ndarray, nbits: int) -> None:
+        self.nbits = nbits
+        self.words = packed_to_words(packed)  # (N, W)
+        self._faiss = faiss.IndexBinaryFlat(8 * packed.shape[1])
+        self._faiss.add(np.ascontiguousarray(packed))
+        self._multi = MultiIndex(self.words[:, 0], nbits) if nbits <= 64 and len(packed) >= MULTI_INDEX_MIN else None
 
     @property
     def ntotal(self) -> int:
@@ -124,7 +147,10 @@ class HammingIndex:
         out_i = np.full((nq, k), -1, dtype=np.int64)
         if kk == 0 or nq == 0:
             return out_d, out_i
-        if kk * FAISS_K_RATIO <= self.ntotal:
+        if self._multi is not None and kk * FAISS_K_RATIO <= self.ntotal:
+            for row, query_word in enumerate(self._query_words(query_bits)[:, 0]):
+                out_d[row, :kk], out_i[row, :kk] = self._multi.search_one(int(query_word), kk)
+        elif kk * FAISS_K_RATIO <= self.ntotal:
             # faiss scans in id order and admits a code only if strictly closer than the k-th, so a
             # cut through a tie keeps the smallest ids (tests/test_index.py); only the order inside
             # a tie needs the lexsort.
