@@ -22,11 +22,11 @@ CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 CHECKPOINT_FORMAT = 1  # bumped when the checkpoint's layout changes
 MANIFEST = "MANIFEST.json"
 TRAIN_COMMANDS = {
-    "hier": "python -m hashdemo.train hier",
-    "single_level": "python -m hashdemo.train hier --single-level",
-    "single_level_local": "python -m hashdemo.train hier --single-level --bits 256",
-    "dcoh": "python -m hashdemo.train dcoh",
-    "dcoh_no_adv": "python -m hashdemo.train dcoh --no-adv",
+    "hier": "python -m hashdemo train hier",
+    "single_level": "python -m hashdemo train hier --single-level",
+    "single_level_local": "python -m hashdemo train hier --single-level --bits 256",
+    "dcoh": "python -m hashdemo train dcoh",
+    "dcoh_no_adv": "python -m hashdemo train dcoh --no-adv",
 }
 
 
@@ -71,7 +71,7 @@ def save_checkpoint(checkpoint: dict, directory: Path) -> None:
 def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Checkpoint:
     """Build the networks of checkpoint `name` (hier, single_level, dcoh, dcoh_no_adv) in eval mode."""
     path = directory / name / "model.pt"
-    rebuild = f"rebuild it with `{TRAIN_COMMANDS.get(name, 'python -m hashdemo.train ...')}`"
+    rebuild = f"rebuild it with `{TRAIN_COMMANDS.get(name, 'python -m hashdemo train ...')}`"
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is missing: {rebuild}")
     manifest_path = directory / MANIFEST

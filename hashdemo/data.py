@@ -14,7 +14,6 @@ import itertools
 import json
 import logging
 import os
-import sys
 import zipfile
 import zlib
 from collections import Counter
@@ -523,9 +522,3 @@ def describe(splits: dict[str, Split]) -> dict:
         if a in splits and b in splits:
             out["disjoint"][f"{a}_vs_{b}"] = _overlap(splits[a], splits[b])
     return out
-
-
-if __name__ == "__main__":  # `python -m hashdemo.data`: the command line lives in hashdemo.cli.data
-    from hashdemo.cli.data import main
-
-    sys.exit(main())

@@ -2,7 +2,7 @@
 
 A cache file is named by the recipe's hash and the sha256 of every checkpoint that encoded it, so a
 new model or recipe never reads stale codes; files are written atomically and rebuilt when unreadable.
-`python -m hashdemo.gallery_codes --size 100000` builds the large gallery's codes with a progress bar.
+`python -m hashdemo gallery-codes --size 100000` builds the large gallery's codes with a progress bar.
 """
 
 from __future__ import annotations
@@ -97,11 +97,3 @@ def large_gallery_codes(
             )
             save_codes(paths[name], {name: codes[name]}, **extra)
     return codes, extra["labels"], extra["classes"]
-
-
-if __name__ == "__main__":  # `python -m hashdemo.gallery_codes`: the command line lives in hashdemo.cli
-    import sys
-
-    from hashdemo.cli.gallery_codes import main
-
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""One training loop for both methods: `python -m hashdemo.train hier|dcoh [--single-level|--no-adv]`.
+"""One training loop for both methods (`python -m hashdemo train hier|dcoh [--single-level|--no-adv]`).
 
 Each method is a small class with `step` (one batch of losses and updates) and `state`; the loop,
 seeding, augmentation, validation-based model selection and checkpointing are shared.
@@ -6,21 +6,19 @@ seeding, augmentation, validation-based model selection and checkpointing are sh
 
 from __future__ import annotations
 
-import argparse
 import copy
 import logging
 import time
-from dataclasses import asdict, fields
-from pathlib import Path
+from dataclasses import asdict
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from hashdemo import losses
-from hashdemo.checkpoints import CHECKPOINT_DIR, CHECKPOINT_FORMAT, save_checkpoint
+from hashdemo.checkpoints import CHECKPOINT_FORMAT
 from hashdemo.config import TrainConfig
-from hashdemo.data import NUM_CLASSES, Split, load_outfits
+from hashdemo.data import NUM_CLASSES, Split
 from hashdemo.label_ops import compose_labels, jaccard
 from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet, preprocess, signs_of
 from hashdemo.retrieval.protocol import dcoh_validation, hier_validation
@@ -313,42 +311,3 @@ def with_operators(
     }
     state = {"model": model_state, **operators["state"]}
     return {"format": CHECKPOINT_FORMAT, "state": state, "config": asdict(cfg), "metrics": metrics}
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("method", choices=sorted(METHODS))
-    parser.add_argument("--single-level", action="store_true", help="hier: train the one-level baseline")
-    parser.add_argument("--no-adv", action="store_true", help="dcoh: train without the adversarial term")
-    tunable = {f.name for f in fields(TrainConfig)} - {"method", "local_weight", "adv_weight"}
-    defaults = TrainConfig()
-    for name in sorted(tunable):
-        default = getattr(defaults, name)
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default) if default is not None else int)
-    parser.add_argument("--out", type=Path, help="output directory (default: checkpoints/NAME)")
-    parser.add_argument(
-        "--h-from",
-        type=Path,
-        help="dcoh: take h(x) from this checkpoint directory and train only the operators",
-    )
-    args = parser.parse_args(argv)
-    overrides = {name: getattr(args, name) for name in tunable if getattr(args, name) is not None}
-    if args.single_level:
-        overrides["local_weight"] = 0.0
-    if args.no_adv:
-        overrides["adv_weight"] = 0.0
-    cfg = TrainConfig(method=args.method, **overrides)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    h_from = (
-        None
-        if args.h_from is None
-        else torch.load(args.h_from / "model.pt", map_location="cpu", weights_only=True)
-    )
-    checkpoint = fit(cfg, load_outfits(progress=True), h_from=h_from)
-    out = args.out or CHECKPOINT_DIR / cfg.name
-    save_checkpoint(checkpoint, out)
-    log.info("saved %s (val %s)", out, checkpoint["metrics"]["val"])
-
-
-if __name__ == "__main__":
-    main()

@@ -27,10 +27,12 @@ fi
 requirements=requirements.txt
 [ "$with_tests" = 1 ] && requirements=requirements-test.txt
 # A stamp named by the requirements' digest lets a second run skip pip entirely.
-stamp=".venv/.installed-$(cat requirements.txt "$requirements" | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$(cat requirements.txt "$requirements" pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "installing Python packages from $requirements (about 80 s on a fresh machine)"
   .venv/bin/pip install -q --disable-pip-version-check -r "$requirements"
+  # the package itself, editable: `python -m hashdemo` from anywhere and the `hashdemo` console script
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi
 echo "set-up done"

@@ -6,6 +6,8 @@ from gradio_client import Client, handle_file
 from hashdemo.app.ui import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
 from hashdemo.data import CLASS_NAMES
 
+pytestmark = [pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def api(served):

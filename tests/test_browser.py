@@ -16,6 +16,8 @@ from playwright.sync_api import expect, sync_playwright
 from hashdemo.app.ui import SHOWN_MAPS, SHOWN_RESULTS
 from hashdemo.data import CLASS_NAMES
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

@@ -1,5 +1,5 @@
 """The shipped checkpoints load with weights_only=True and reproduce the "subset" figures that
-`python -m hashdemo.evaluate` wrote into their metrics.json."""
+`python -m hashdemo evaluate` wrote into their metrics.json."""
 
 import json
 

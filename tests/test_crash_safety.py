@@ -22,6 +22,8 @@ from hashdemo.data import OutfitRecipe, cache_path, default_cache_dir
 from hashdemo.gallery_codes import large_gallery_codes
 from hashdemo.harness.served_app import ServedApp, link_default_caches, plain_answer
 
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
+
 ROOT = Path(__file__).resolve().parents[1]
 PICTURE = "?" * 32 + ".png"  # the app's content-addressed pictures, not examples or figures
 
@@ -88,7 +90,7 @@ def test_gallery_codes_killed_mid_write_are_rebuilt_identically(tmp_path):
 
 
 def test_large_gallery_killed_mid_write_is_rebuilt_identically(tmp_path):
-    command = ["-m", "hashdemo.gallery_codes", "--size", "2000", "--models", "hier"]
+    command = ["-m", "hashdemo", "gallery-codes", "--size", "2000", "--models", "hier"]
     _killed_mid_write(command, tmp_path / "crashed", "large-gallery-*.npz")
     assert _run(command, tmp_path / "crashed").returncode == 0
     assert not list((tmp_path / "crashed").glob(".*.tmp"))

@@ -188,7 +188,7 @@ def stable_top_k(q: np.ndarray, db: np.ndarray, k: int) -> tuple[np.ndarray, np.
     ],
 )
 def test_multi_index_path_matches_a_full_sort(monkeypatch, nbits, n, k, duplicated) -> None:
-    """Multi-index hashing (the path for >= 200k short codes) forced on smaller galleries: exact top k,
+    """Multi-index hashing (the path for >= 1M short codes) forced on smaller galleries: exact top k,
     ties at the cut by ascending id; `duplicated` galleries repeat codes so ties are everywhere."""
     monkeypatch.setattr("hashdemo.retrieval.index.MULTI_INDEX_MIN", 1)
     monkeypatch.setattr("hashdemo.retrieval.index.FAISS_K_RATIO", 1)

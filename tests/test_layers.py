@@ -1,9 +1,10 @@
-"""The package's layers and their one import direction: core <- retrieval <- train, app and cli.
+"""The package's layers and their one import direction:
+core <- retrieval <- train, evaluation <- app <- cli, with harness (test and bench servers) beside.
 
 `hashdemo.train` sits above retrieval: it selects the epoch on val with the evaluation protocol.
-
-Nothing in the package imports the app or cli layers except the `python -m` entry points (inside their
-`if __name__ == "__main__":` block); the server (`import app`) loads neither pyplot nor any cli module.
+Nothing outside hashdemo.cli imports a command-line module, not even under `if __name__ == "__main__"`
+(`python -m hashdemo <verb>` is the one entry), the import graph has no cycle, and the server
+(`import app`) loads neither pyplot nor any cli module.
 """
 
 import ast
@@ -14,21 +15,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RANK = {"core": 0, "retrieval": 1, "train": 2, "app": 2, "cli": 3}
 ALLOWED = {  # which layers each layer may import
     "core": {"core"},
     "retrieval": {"core", "retrieval"},
     "train": {"core", "retrieval", "train"},
-    "app": {"core", "retrieval", "app"},
-    "cli": {"core", "retrieval", "train", "app", "cli"},
+    "evaluation": {"core", "retrieval", "evaluation"},
+    "app": {"core", "retrieval", "evaluation", "app"},
+    "harness": {"core", "harness"},
+    "cli": {"core", "retrieval", "train", "evaluation", "app", "harness", "cli"},
 }
+PACKAGES = {"retrieval", "evaluation", "app", "harness", "cli"}
 
 
 def layer(module: str) -> str:
     parts = module.split(".")
     if len(parts) > 1 and parts[1] == "train":
         return "train"
-    return parts[1] if len(parts) > 2 and parts[1] in RANK else "core"
+    if len(parts) > 1 and parts[1] == "__main__":
+        return "cli"  # the dispatcher of `python -m hashdemo <verb>`
+    return parts[1] if len(parts) > 2 and parts[1] in PACKAGES else "core"
 
 
 def module_name(path: Path) -> str:
@@ -36,20 +41,9 @@ def module_name(path: Path) -> str:
 
 
 def imports(path: Path) -> set[str]:
-    """hashdemo modules (and `app`) imported by `path`, outside its `if __name__ == "__main__":` block."""
-    tree = ast.parse(path.read_text())
-    main_blocks = [
-        node
-        for node in tree.body
-        if isinstance(node, ast.If)
-        and "__main__" in ast.unparse(node.test)
-        and "__name__" in ast.unparse(node.test)
-    ]
-    skipped = {id(n) for block in main_blocks for n in ast.walk(block)}
+    """hashdemo modules (and `app`) that `path` imports, anywhere in the file."""
     found = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -61,7 +55,7 @@ PACKAGE_FILES = sorted((ROOT / "hashdemo").rglob("*.py"))
 
 
 def test_the_walk_sees_the_whole_package():
-    assert {layer(module_name(p)) for p in PACKAGE_FILES} == set(RANK)
+    assert {layer(module_name(p)) for p in PACKAGE_FILES} == set(ALLOWED)
     assert len(PACKAGE_FILES) > 20
 
 
@@ -76,14 +70,39 @@ def test_imports_follow_the_layers(path):
 
 
 def test_the_layer_rule_catches_a_violation(tmp_path):
-    bad = tmp_path / "bad.py"
-    bad.write_text("from hashdemo.cli.evaluate import main\n")
-    assert "hashdemo.cli.evaluate" in imports(bad) and layer("hashdemo.cli.evaluate") not in ALLOWED["app"]
-    ok = tmp_path / "ok.py"
-    ok.write_text('if __name__ == "__main__":\n    from hashdemo.cli.evaluate import main\n')
-    assert imports(ok) == set()
+    for text in (
+        "from hashdemo.cli.evaluate import main\n",
+        'if __name__ == "__main__":\n    from hashdemo.cli.evaluate import main\n',
+    ):
+        bad = tmp_path / "bad.py"
+        bad.write_text(text)
+        assert (
+            "hashdemo.cli.evaluate" in imports(bad) and layer("hashdemo.cli.evaluate") not in ALLOWED["app"]
+        )
 
 
+def test_the_import_graph_has_no_cycle():
+    modules = {module_name(p): p for p in PACKAGE_FILES}
+    graph = {
+        name: {target for target in imports(path) if target in modules and target != name}
+        for name, path in modules.items()
+    }
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            assert state.get(target) != "open", "import cycle: " + " -> ".join([*trail, name, target])
+            if target not in state:
+                visit(target, [*trail, name])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])
+
+
+@pytest.mark.slow
 def test_the_server_loads_no_pyplot_and_no_cli_module():
     script = (
         "import sys, app\n"

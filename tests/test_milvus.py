@@ -20,6 +20,8 @@ from hashdemo.harness.served_app import ServedApp, free_port, plain_answer
 from hashdemo.retrieval import milvus
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 
+pytestmark = [pytest.mark.slow, pytest.mark.milvus]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

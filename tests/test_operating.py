@@ -10,6 +10,8 @@ from hashdemo.cli.soak import run_soak
 from hashdemo.data import default_cache_dir
 from hashdemo.harness.served_app import ServedApp
 
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
+
 STATED_WAIT_S = 60  # README, "Operating it": no caller waits longer for an answer or a refusal
 
 

@@ -1,4 +1,4 @@
-"""`python -m hashdemo.query`: results as JSON, and one line with exit status 2 for bad input."""
+"""`python -m hashdemo query`: results as JSON, and one line with exit status 2 for bad input."""
 
 import json
 

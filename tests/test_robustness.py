@@ -34,7 +34,7 @@ def test_altered_checkpoint_is_refused_by_the_manifest(checkpoints):
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(
-        CheckpointError, match=r"hier/model.pt does not match the sha256.*python -m hashdemo.train hier"
+        CheckpointError, match=r"hier/model.pt does not match the sha256.*python -m hashdemo train hier"
     ):
         load_checkpoint("hier", checkpoints)
 
@@ -44,7 +44,7 @@ def test_wrong_format_version_is_refused(checkpoints):
     checkpoint = torch.load(path, weights_only=True)
     torch.save({**checkpoint, "format": 0}, path)
     _refresh_manifest(checkpoints, "hier")
-    with pytest.raises(CheckpointError, match=r"format 0, expected 1.*python -m hashdemo.train hier"):
+    with pytest.raises(CheckpointError, match=r"format 0, expected 1.*python -m hashdemo train hier"):
         load_checkpoint("hier", checkpoints)
 
 
@@ -123,6 +123,7 @@ def test_uploads_over_the_limit_are_refused(served, tmp_path):
     assert error.value.code == 413
 
 
+@pytest.mark.slow
 def test_sixteen_concurrent_callers_all_get_their_solo_answers(served):
     app, url = served
     examples = sorted(str(p) for p in app.EXAMPLES_DIR.glob("query-*.png"))[:4]

@@ -113,7 +113,7 @@ BASE = TrainConfig(
     epochs=3, train_size=256, batch_size=64, conv7_channels=64, operator_steps=20, operator_batch=32
 )
 MAIN_TERMS = {"hier": ("global", "local", "label"), "dcoh": ("global", "label")}
-TRAIN_COMMANDS = {"hier": "python -m hashdemo.train hier", "dcoh": "python -m hashdemo.train dcoh"}
+TRAIN_COMMANDS = {"hier": "python -m hashdemo train hier", "dcoh": "python -m hashdemo train dcoh"}
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,25 @@ from matplotlib.figure import Figure
 DCOH_METHODS = ("dcoh", "dcoh_no_adv", "bitwise", "label_route", "oracle")  # the columns of the DCOH table
 
 
-HIER_KEYS = ("map", "map_exact", "map@100", "map_exact@100", "p@10", "jaccard_ndcg@100", "object_map@100")
+HIER_KEYS = (
+    "map",
+    "map_exact",
+    "map@100",
+    "map_exact@100",
+    "p@10",
+    "jaccard_ndcg@100",
+    "attended_map@100",
+    "object_map@100",
+)
+PLOTTED = ("global", "local_full", "hier_cam", "hier_random")  # the scaling plot's methods
 GLOSSARY = {
     "map / map@100": "mean average precision over the whole gallery / the top 100; relevant = shares a label",
     "map_exact": "the same, relevant = exactly the query's label set",
     "jaccard_ndcg@100": "nDCG@100 with gain = Jaccard of the label sets (partial matches count partly)",
-    "object_map@100": "queries with 2-3 items; relevant = contains the class of the query's largest item",
+    "attended_map@100": "attended object: queries with 2-3 items; relevant = holds the class of the item "
+    "the CAM region overlaps most (the object the method picked)",
+    "object_map@100": "largest item: queries with 2-3 items; relevant = holds the class of the query's "
+    "largest item, wherever the attention looks",
     "bits/image": "bits compared per gallery image: H everywhere, plus L on the K candidates only",
     "ms/query": "one query's top 100 on this 2-core machine, bit selection included",
     "label_route": "predict each input's labels, apply the set operation, rank by predicted labels",
@@ -29,28 +42,30 @@ def format_tables(name: str, result: dict) -> str:
 
 
 def hier_tables(result: dict) -> str:
+    present = next(iter(result["methods"].values()))
+    columns = [key for key in HIER_KEYS if key in present]  # a set without item boxes has no object keys
     lines = [
         f"theta={result['theta']} L={result['L']} K={result['K']} (chosen on val); "
         f"{result['bits']['global']}-bit global, {result['bits']['local']}-bit local code; 10k gallery",
         "",
-        "| method | " + " | ".join(HIER_KEYS) + " | bits/image | ms/query |",
-        "|---" * (len(HIER_KEYS) + 3) + "|",
+        "| method | " + " | ".join(columns) + " | bits/image | ms/query |",
+        "|---" * (len(columns) + 3) + "|",
     ]
     for method, row in result["methods"].items():
         cells = [
             _cell(row[key]) + (f" ± {row[key + '_std']:.4f}" if key + "_std" in row else "")
-            for key in HIER_KEYS
+            for key in columns
         ]
         bits = "-" if row["bits_per_gallery_image"] is None else _cell(row["bits_per_gallery_image"])
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {bits} | {row['ms_per_query']:.3f} |")
     large = result["large_gallery"]
-    keys = ("map@100", "map_exact@100", "p@10", "jaccard_ndcg@100", "object_map@100")
+    keys = [key for key in columns if key.endswith("@100") or key == "p@10"]
     lines += [
         "",
         f"{large['n']:,}-image gallery",
         "",
         "| method | " + " | ".join(keys) + " |",
-        "|---" * 6 + "|",
+        "|---" * (len(keys) + 1) + "|",
     ]
     for method, row in large["methods"].items():
         lines.append(f"| {method} | " + " | ".join(_cell(row[key]) for key in keys) + " |")
@@ -58,25 +73,43 @@ def hier_tables(result: dict) -> str:
     lines += ["", "ms per query (top 100, one query at a time)", ""]
     lines += ["| method | " + " | ".join(f"{n:,}" for n in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
     for method in dict.fromkeys(row["method"] for row in result["scale"]):
-        cells = [
-            next(
-                f"{r['ms_per_query']:.3f}" + (" (random codes)" if r["codes"] == "random" else "")
-                for r in result["scale"]
-                if r["n"] == n and r["method"] == method
-            )
-            for n in sizes
-        ]
+        timed = {r["n"]: r for r in result["scale"] if r["method"] == method}
+        cells = [f"{timed[n]['ms_per_query']:.3f}" if n in timed else "-" for n in sizes]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"object-focused map@100 ({result['object_queries']} queries with 2-3 items; "
-        "relevant = contains the class of the largest item)",
-        "",
-    ]
-    lines += ["| method | map@100 |", "|---|---|"]
-    for method, row in result["object_focused"].items():
-        std = f" ± {row['std']:.4f}" if "std" in row else ""
-        lines.append(f"| {method} | {row['map@100']:.4f}{std} |")
+    random_sizes = sorted({r["n"] for r in result["scale"] if r["codes"] == "random"})
+    lines += ["", f"(random codes with the real shapes at {', '.join(f'{n:,}' for n in random_sizes)})"]
+    if "two_level_ratio" in result:
+        lines += [
+            "",
+            "| codes | hier_cam / local_full | hier_random / local_full | bits ratio (H + L K / N) / C |",
+        ]
+        lines += ["|---|---|---|---|"]
+        for row in result["two_level_ratio"]:
+            lines.append(
+                f"| {row['n']:,} | {row['hier_cam_over_local_full']:.3f} | "
+                f"{row['hier_random_over_local_full']:.3f} | {row['bits_ratio']:.4f} |"
+            )
+        timing = result["attention_timing"]
+        lines += [
+            "",
+            f"Attention for one query (CAM, region, eq. 2.4 scores, selection) at C = {timing['channels']}: "
+            f"median {timing['median']:.3f} ms, p90 {timing['p90']:.3f} ms over {timing['queries']} queries.",
+        ]
+    for key, title in (("attended_object", "attended object"), ("object_focused", "largest item")):
+        if key not in result:
+            continue
+        lines += [
+            "",
+            f"{title} map@100 ({result['object_queries']} queries with 2-3 items): "
+            + result.get("protocols", {}).get(key, ""),
+            "",
+        ]
+        lines += ["| method | map@100 |", "|---|---|"]
+        for method, row in result[key].items():
+            std = f" ± {row['std']:.4f}" if "std" in row else ""
+            lines.append(f"| {method} | {row['map@100']:.4f}{std} |")
+    if "localization" in result:
+        lines += ["", localization_table(result["localization"])]
     if "out_of_domain" in result:
         ood = result["out_of_domain"]
         rates = ", ".join(f"{kind.replace('_', ' ')} {rate:.0%}" for kind, rate in ood["flagged"].items())
@@ -142,24 +175,63 @@ def dcoh_tables(result: dict) -> str:
 
 
 def hier_takeaway(result: dict) -> str:
-    """The hierarchical table in plain words, from its own numbers."""
+    """The hierarchical tables in plain words, from their own numbers; each claim names its protocol."""
     m = result["methods"]
-    largest = max(row["n"] for row in result["scale"])
-    ms = {row["method"]: row["ms_per_query"] for row in result["scale"] if row["n"] == largest}
-    cam, full, rand, act = m["hier_cam"], m["local_full"], m["hier_random"], m["hier_activation"]
-    return (
-        f"**In plain words.** The two-level search with attention-selected bits reaches map@100 "
-        f"{cam['map@100']:.3f} against {full['map@100']:.3f} for the full "
-        f"{result['bits']['local']}-bit local code, "
-        f"comparing {cam['bits_per_gallery_image']:g} bits per gallery image "
-        f"instead of {result['bits']['local']}; "
-        f"at {largest:,} codes one query takes {ms['hier_cam']:.2f} ms against {ms['local_full']:.2f} ms "
-        f"({ms['hier_cam'] / ms['local_full']:.2f}x). On the main object of 2-3-item queries, "
-        "attention scores "
-        f"{cam['object_map@100']:.3f} against {rand['object_map@100']:.3f} "
-        f"± {rand['object_map@100_std']:.3f} for "
-        f"random bits and {act['object_map@100']:.3f} for the most active maps."
+    cam, full, rand, act, glob = (
+        m[k] for k in ("hier_cam", "local_full", "hier_random", "hier_activation", "global")
     )
+    text = (
+        f"**In plain words.** *Shares a label* (every query): the two-level search on L = {result['L']} "
+        f"attention-selected bits reaches map@100 {cam['map@100']:.3f} against {full['map@100']:.3f} for the "
+        f"full {result['bits']['local']}-bit local code, reading {cam['bits_per_gallery_image']:g} bits per "
+        f"gallery image instead of {result['bits']['local']}."
+    )
+    if "attended_object" in result:
+        att = result["attended_object"]
+        loc = result["localization"]
+        text += (
+            f" *Attended object* ({result['object_queries']} queries with 2-3 items, relevant = the class of "
+            f"the item the region covers): attention bits score {att['hier_cam']['map@100']:.3f} against "
+            f"{att['hier_random']['map@100']:.3f} ± {att['hier_random']['std']:.3f} for random bits, "
+            f"{att['hier_activation']['map@100']:.3f} for the most active maps, "
+            f"{att['global']['map@100']:.3f} for the global code and {att['local_full']['map@100']:.3f} for "
+            f"the full local code: the selected bits carry the object the region sits on. The region touches "
+            f"an item in {loc['touches_item']:.0%} of these queries but is on the largest item in only "
+            f"{loc['attended_is_largest']:.0%}, so under the *largest item* protocol attention scores "
+            f"{cam['object_map@100']:.3f} against {rand['object_map@100']:.3f} for random bits: "
+            "that protocol asks for an object the method did not pick."
+        )
+    ratios = {row["n"]: row for row in result.get("two_level_ratio", [])}
+    if ratios:
+        largest = max(ratios)
+        text += (
+            f" *Speed* (random codes with the real shapes): at {largest:,} codes the two-level search, "
+            f"attention included, takes {ratios[largest]['hier_cam_over_local_full']:.2f}x the time of a "
+            "full "
+            f"local-code scan (bits ratio {ratios[largest]['bits_ratio']:.3f}); attention alone "
+            f"{result['attention_ms']:.2f} ms."
+        )
+    return text
+
+
+def localization_table(loc: dict) -> str:
+    """Where the CAM region falls, at each theta of the grid."""
+    lines = [
+        f"Where the CAM region falls ({loc['images']} queries with 2-3 items; definitions in "
+        "docs/results.md)",
+        "",
+        "| theta | touches an item | on the largest item | items covered 0/1/2/3 | pointing game "
+        "| energy in boxes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in loc["by_theta"]:
+        mark = " (chosen)" if row["theta"] == loc["theta"] else ""
+        lines.append(
+            f"| {row['theta']}{mark} | {row['touches_item']:.3f} | {row['attended_is_largest']:.3f} | "
+            f"{'/'.join(map(str, row['items_covered']))} | {row['pointing_game']:.3f} | "
+            f"{row['energy_in_boxes']:.3f} |"
+        )
+    return "\n".join(lines)
 
 
 def dcoh_takeaway(result: dict) -> str:
@@ -185,19 +257,30 @@ def _cell(value: object) -> str:
 
 
 def frontier(result: dict) -> Figure:
-    """Accuracy against cost: map@100 and object-focused map@100 against ms per query at the largest
-    gallery and against bits compared per gallery image (10k gallery)."""
-    largest = max(row["n"] for row in result["scale"])
+    """Accuracy against cost: map@100 (shares a label) and attended-object map@100 against ms per query
+    at the largest gallery where every method was timed, and against bits compared per gallery image."""
+    every = [
+        n
+        for n in {row["n"] for row in result["scale"]}
+        if all(
+            any(r["n"] == n and r["method"] == m for r in result["scale"]) for m in ("global", "float_cosine")
+        )
+    ]
+    largest = max(every)
     ms = {row["method"]: row["ms_per_query"] for row in result["scale"] if row["n"] == largest}
+    metrics = (
+        "map@100",
+        "attended_map@100" if "attended_map@100" in result["methods"]["global"] else "object_map@100",
+    )
     fig = Figure(figsize=(10, 7))
     axes = fig.subplots(2, 2)
     for col, (cost_name, cost) in enumerate(
         (
-            (f"ms per query at {largest:,} codes", lambda m, row: ms.get(m)),
+            (f"ms per query at {largest:,} codes", lambda m, row: ms.get(m.replace("_all_components", ""))),
             ("bits compared per gallery image", lambda m, row: row["bits_per_gallery_image"]),
         )
     ):
-        for row_index, metric in enumerate(("map@100", "object_map@100")):
+        for row_index, metric in enumerate(metrics):
             ax = axes[row_index, col]
             for method, row in result["methods"].items():
                 x = cost(method, row)
@@ -210,6 +293,25 @@ def frontier(result: dict) -> Figure:
     fig.suptitle(
         f"Accuracy against cost (theta={result['theta']}, L={result['L']}, K={result['K']})", fontsize=10
     )
+    fig.tight_layout()
+    return fig
+
+
+def scaling(result: dict) -> Figure:
+    """Log-log ms per query against gallery size for the plotted methods, with the bits-compared ratio
+    (H + L K / N) / C times the full local scan's time as the two-level search's asymptote."""
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
+    for method in PLOTTED:
+        rows = sorted((r["n"], r["ms_per_query"]) for r in result["scale"] if r["method"] == method)
+        ax.plot(*zip(*rows, strict=True), marker="o", label=method)
+    full = {r["n"]: r["ms_per_query"] for r in result["scale"] if r["method"] == "local_full"}
+    ratio = sorted((row["n"], row["bits_ratio"] * full[row["n"]]) for row in result["two_level_ratio"])
+    ax.plot(*zip(*ratio, strict=True), linestyle="--", color="grey", label="bits ratio x local_full")
+    ax.set(xscale="log", yscale="log", xlabel="gallery codes N", ylabel="ms per query (top 100)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.suptitle("Time per query against gallery size (1M and 10M: random codes)", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -759,7 +759,7 @@ def benchmarks_tab(hier_metrics: dict, dcoh_metrics: dict, files: OutputFiles) -
 
     gr.Markdown("## Hierarchical hashing, query split (1000) against the gallery (10000)")
     if hier is None:
-        gr.Markdown("No test results yet: run `python -m hashdemo.evaluate hier`.")
+        gr.Markdown("No test results yet: run `python -m hashdemo evaluate hier`.")
     else:
         gr.Markdown(report.hier_takeaway(hier))
         gr.Markdown(report.format_tables("hier", hier), elem_classes="scroll-table")
@@ -770,7 +770,7 @@ def benchmarks_tab(hier_metrics: dict, dcoh_metrics: dict, files: OutputFiles) -
             plot(report.pr_curves, hier["pr_curves"], label="Precision-recall (test)")
     gr.Markdown("## DCOH, composed queries from query-split pairs against the gallery")
     if dcoh is None:
-        gr.Markdown("No test results yet: run `python -m hashdemo.evaluate dcoh`.")
+        gr.Markdown("No test results yet: run `python -m hashdemo evaluate dcoh`.")
     else:
         gr.Markdown(report.dcoh_takeaway(dcoh))
         gr.Markdown(report.format_tables("dcoh", dcoh), elem_classes="scroll-table")

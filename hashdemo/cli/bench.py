@@ -319,7 +319,7 @@ def _write_json(path: str | None, result: dict) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hashdemo.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m hashdemo bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     search = sub.add_parser("search", help="hashdemo's Hamming index vs faiss IndexBinaryFlat")
     search.add_argument("--json", type=str, default=None, help="write results to this path")

@@ -1,4 +1,4 @@
-"""`python -m hashdemo.bench milvus`: the gallery in Milvus against the in-process index, in one run.
+"""`python -m hashdemo bench milvus`: the gallery in Milvus against the in-process index, in one run.
 
 For each size (100k real H_g codes of the large gallery, queried by 100 query-split images; 1M seeded
 random codes and queries) and each backend (the in-process `HammingIndex`; milvus-lite BIN_FLAT; a

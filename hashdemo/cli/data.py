@@ -1,4 +1,4 @@
-"""`python -m hashdemo.data [--describe] [--montage PATH] [--<recipe field> V ...]`: build the outfit splits,
+"""`python -m hashdemo data [--describe] [--montage PATH] [--<recipe field> V ...]`: build the outfit splits,
 describe them, draw a montage."""
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def save_montage(split: Split, path: str | os.PathLike, rows: int = 4, cols: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: ``python -m hashdemo.data [--describe] [--montage PATH] [--<recipe field> V ...]``."""
-    parser = argparse.ArgumentParser(prog="python -m hashdemo.data", description=__doc__)
+    """CLI: ``python -m hashdemo data [--describe] [--montage PATH] [--<recipe field> V ...]``."""
+    parser = argparse.ArgumentParser(prog="python -m hashdemo data", description=__doc__)
     parser.add_argument("--describe", action="store_true", help="print the split summary JSON")
     parser.add_argument("--montage", metavar="PATH", help="write a labelled PNG grid of gallery")
     parser.add_argument(

@@ -1,8 +1,8 @@
 """Build gallery codes ahead of time (each with a progress bar; cached, never committed):
 
-python -m hashdemo.gallery_codes [--size 100000] [--models hier single_level ...]
+python -m hashdemo gallery-codes [--size 100000] [--models hier single_level ...]
     render and encode the large gallery (cached by recipe and checkpoint digests)
-python -m hashdemo.gallery_codes --milvus URI
+python -m hashdemo gallery-codes --milvus URI
     put the app's gallery in Milvus (a .db path for milvus-lite, http://host:19530 for a server);
     idempotent, and an interrupted build resumes where it stopped
 """
@@ -19,7 +19,7 @@ DEFAULT_MODELS = (
     "hier",
     "single_level",
     "single_level_local",
-)  # what `python -m hashdemo.evaluate hier` reads
+)  # what `python -m hashdemo evaluate hier` reads
 
 
 def build_milvus(uri: str) -> int:
@@ -48,7 +48,7 @@ def build_milvus(uri: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m hashdemo.gallery_codes",
+        prog="python -m hashdemo gallery-codes",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,7 +1,7 @@
 """Query the shipped models from the command line; prints JSON.
 
-    python -m hashdemo.query search IMAGE [--theta 0.4] [--L 16] [--K 200] [--top 10]
-    python -m hashdemo.query compose IMAGE_A IMAGE_B {union,intersection,difference} [--top 20]
+    python -m hashdemo query search IMAGE [--theta 0.4] [--L 16] [--K 200] [--top 10]
+    python -m hashdemo query compose IMAGE_A IMAGE_B {union,intersection,difference} [--top 20]
         [--then {union,intersection,difference} --image-c IMAGE_C]
 
 Bad input (not an image, out-of-range parameters, missing checkpoints) gets one line on stderr
@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m hashdemo query",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     search = sub.add_parser("search", help="two-level search with CAM-selected bits")

@@ -1,4 +1,4 @@
-"""`python -m hashdemo.bench soak`: thousands of distinct uploads against `python app.py` in its own
+"""`python -m hashdemo bench soak`: thousands of distinct uploads against `python app.py` in its own
 process, with the disk budget tight enough to be exercised.
 
 Uploads are seeded: outfits drawn by the dataset's own renderer from large-gallery ids no evaluation

@@ -1,4 +1,4 @@
-"""`python -m hashdemo.evaluate dcoh`: composed queries from query-split pairs against the gallery
+"""`python -m hashdemo evaluate dcoh`: composed queries from query-split pairs against the gallery
 (SPEC sec. 3).
 
 Per operator, 1,000 seeded pairs whose target set T is non-empty and occurs in the gallery; relevance is

@@ -1,14 +1,21 @@
-"""`python -m hashdemo.evaluate hier`: hierarchical hashing, query split against the 10k and 100k galleries.
+"""The hierarchical evaluation (issue 18): the query split against the 10k and 100k galleries.
 
 theta, L and K are chosen on val (500 val queries against the other 1,500), by val map@100; then every
 method is scored on the query split with three relevance notions (shares a label, exact set, Jaccard
-nDCG) and the object-focused protocol, and timed per query at 10k, 100k and 1M gallery codes.
+nDCG) and two object protocols over the queries with 2-3 items (see `hashdemo.evaluation.localization`):
+
+- largest item (`object_map@100`, `object_focused`): relevant = holds the class of the query's
+  largest item, whatever the attention looks at;
+- attended object (`attended_map@100`, `attended_object`): relevant = holds the class of the item the
+  CAM region covers most, the object the method itself picked.
+
+It also reports where the CAM region falls (`localization`), the attention's own time and ms per
+query from 10k to 10M codes (`hashdemo.evaluation.speed`).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +23,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hashdemo.app.report import frontier
 from hashdemo.cam import attend_code
 from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
-from hashdemo.data import Split, load_outfits
+from hashdemo.data import load_outfits
+from hashdemo.evaluation.codes import Codes
+from hashdemo.evaluation.localization import Items, attended_slots, localization, multi_item
+from hashdemo.evaluation.speed import SCALE_SIZES, attention_ms, scale_rows, two_level_ratios
 from hashdemo.gallery_codes import large_gallery_codes
 from hashdemo.models import Encoded
-from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 from hashdemo.retrieval.metrics import (
     jaccard_ndcg,
     mean_average_precision,
@@ -33,7 +41,6 @@ from hashdemo.retrieval.novelty import VAL_QUANTILE, novelty, unit_rows
 from hashdemo.retrieval.protocol import hamming_ranking, hierarchical_ranking, subset_scores, validation_ids
 
 log = logging.getLogger(__name__)
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 THETAS = (0.3, 0.4, 0.5, 0.6, 0.7)
 TOP_LS = (8, 16, 32, 64, 128)
 # K as a share of the database, so a choice made on val's 1,500 images transfers to the 10k gallery
@@ -41,46 +48,63 @@ COARSE_SHARES = (0.01, 0.03, 0.1)
 TIE = 0.002  # val map@100 within this of the best counts as a tie, broken by fewer bits, then smaller K
 RANDOM_SEEDS = 5  # hier_random: this many draws of L random bits per query
 LARGE_GALLERY = 100_000
-SCALE_SIZES = (10_000, 100_000, 1_000_000)
-SCALE_QUERIES = 30  # single queries timed per (gallery size, method); the median is reported
-TOP = 100  # results per query for the @100 metrics and the timings
+TOP = 100  # results per query for the @100 metrics
+IMAGE_SIZE = 64
+PROTOCOLS = {
+    "object_focused": "largest item: queries with 2-3 items; relevant = holds the class of the query's "
+    "largest item (by box area)",
+    "attended_object": "attended object: queries with 2-3 items; relevant = holds the class of the item "
+    "whose box the CAM region (largest component at the chosen theta) overlaps most (tie: the larger)",
+    "hier_box_any_item": "every item of every query with 2-3 items in turn as the user's box; relevant = "
+    "holds that item's class",
+}
 
 
-@dataclass
-class Codes:
-    """One gallery (or query set) as every method sees it."""
+@dataclass(frozen=True)
+class ObjectQueries:
+    """Which queries an object protocol scores, and the class each must retrieve."""
 
-    hier: Encoded  # the hierarchical model: H_g, H_l, pooled Conv7 (and Conv7 maps for queries)
-    single: np.ndarray  # single-level code at H bits
-    single_local: np.ndarray  # single-level code at C bits
-
-    def take(self, ids: np.ndarray) -> Codes:
-        return Codes(self.hier.take(ids), self.single[ids], self.single_local[ids])
+    ids: np.ndarray  # (M,) query ids
+    classes: np.ndarray  # (M,) the class a relevant gallery image holds
 
 
 # ----------------------------------------------------------------------------- bit selections
 
 
-def cam_orders(checkpoint: Checkpoint, encoded: Encoded, theta: float, largest_only: bool = True):
-    """(N, C) each image's Conv7 channels by overlap score, high to low (the first L are Psi_q), and
-    (N,) how many channels overlap the attention region at all."""
+@dataclass(frozen=True)
+class CamAttention:
+    """The CAM attention of a batch of images at one theta."""
+
+    orders: np.ndarray  # (N, C) channels by overlap score, high to low: the first L are Psi_q
+    positive: np.ndarray  # (N,) channels that overlap the region at all
+    regions: np.ndarray  # (N, S, S) bool, the attention region
+    m_avg: np.ndarray  # (N, S, S) float32, the averaged bit CAM in [0, 1]
+
+
+def cam_attention(checkpoint: Checkpoint, encoded: Encoded, theta: float, largest_only: bool = True):
+    """SPEC section 1 steps 1-3 for every image of `encoded` (its Conv7 maps)."""
     weights = checkpoint.model.cam_weights().numpy()
     channels = encoded.conv7.shape[1]
     attentions = [
         attend_code(conv7, weights, bits, theta, channels, largest_only=largest_only)
         for conv7, bits in zip(encoded.conv7, encoded.global_bits, strict=True)
     ]
-    return np.stack([a.selected for a in attentions]), np.array([(a.scores > 0).sum() for a in attentions])
+    return CamAttention(
+        np.stack([a.selected for a in attentions]),
+        np.array([(a.scores > 0).sum() for a in attentions]),
+        np.stack([a.region for a in attentions]),
+        np.stack([a.m_avg for a in attentions]),
+    )
 
 
 def box_orders(checkpoint: Checkpoint, encoded: Encoded, boxes: np.ndarray, theta: float) -> np.ndarray:
     """(N, C) channels by overlap with a given box (top, left, side) instead of the CAM region: what a user
     pointing at the object gets ("point at the object"), at the same theta."""
     weights = checkpoint.model.cam_weights().numpy()
-    size, channels = 64, encoded.conv7.shape[1]
+    channels = encoded.conv7.shape[1]
     orders = []
     for conv7, bits, (top, left, side) in zip(encoded.conv7, encoded.global_bits, boxes, strict=True):
-        region = np.zeros((size, size), bool)
+        region = np.zeros((IMAGE_SIZE, IMAGE_SIZE), bool)
         region[top : top + side, left : left + side] = True
         orders.append(attend_code(conv7, weights, bits, theta, channels, region=region).selected)
     return np.stack(orders)
@@ -98,29 +122,23 @@ def random_orders(n: int, channels: int, seed: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- scores
 
 
-def main_items(split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For images with 2-3 items: their ids, the class of their largest item (by box area) and its box."""
-    n_items = (split.classes >= 0).sum(axis=1)
-    ids = np.flatnonzero(n_items >= 2)
-    area = np.where(split.classes[ids] >= 0, split.boxes[ids, :, 2].astype(np.int64) ** 2, -1)
-    main = np.argmax(area, axis=1)
-    return ids, split.classes[ids, main].astype(np.int64), split.boxes[ids, main].astype(np.int64)
-
-
-def top_scores(ranked: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray, objects: tuple) -> dict:
-    """The @100 metrics of top-100 rankings, and the object-focused map@100."""
-    object_ids, object_classes = objects[:2]
-    one_hot = np.eye(g_labels.shape[1], dtype=np.uint8)[object_classes]
+def top_scores(ranked: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray, objects: dict) -> dict:
+    """The @100 metrics of top-100 rankings, and map@100 under each object protocol in `objects`
+    ({"object": largest item, "attended": attended object})."""
+    one_hot = np.eye(g_labels.shape[1], dtype=np.uint8)
     return {
         "map@100": mean_average_precision(ranked, q_labels, g_labels, k=TOP),
         "map_exact@100": mean_average_precision(ranked, q_labels, g_labels, exact=True, k=TOP),
         "p@10": precision_at_k(ranked, q_labels, g_labels, 10),
         "jaccard_ndcg@100": jaccard_ndcg(ranked, q_labels, g_labels, k=TOP),
-        "object_map@100": mean_average_precision(ranked[object_ids], one_hot, g_labels, k=TOP),
+        **{
+            f"{name}_map@100": mean_average_precision(ranked[o.ids], one_hot[o.classes], g_labels, k=TOP)
+            for name, o in objects.items()
+        },
     }
 
 
-def full_scores(ranked: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray, objects: tuple) -> dict:
+def full_scores(ranked: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray, objects: dict) -> dict:
     return {
         "map": mean_average_precision(ranked, q_labels, g_labels),
         "map_exact": mean_average_precision(ranked, q_labels, g_labels, exact=True),
@@ -172,7 +190,7 @@ def tune(checkpoint: Checkpoint, val: Encoded, val_labels: np.ndarray) -> dict:
     q, db = validation_ids(len(val_labels))
     grid = []
     for theta in THETAS:
-        orders = cam_orders(checkpoint, val.take(q), theta)[0]
+        orders = cam_attention(checkpoint, val.take(q), theta).orders
         for top_l in (top_l for top_l in TOP_LS if top_l < val.local_bits.shape[1]):
             for share in COARSE_SHARES:
                 n_coarse = (
@@ -195,114 +213,6 @@ def tune(checkpoint: Checkpoint, val: Encoded, val_labels: np.ndarray) -> dict:
     best_score = max(row["val_map@100"] for row in grid)
     near = [row for row in grid if row["val_map@100"] >= best_score - TIE]
     return {"best": min(near, key=lambda row: (row["L"], row["K_share"], -row["val_map@100"])), "grid": grid}
-
-
-# ----------------------------------------------------------------------------- timing at scale
-
-
-def scale_rows(
-    checkpoint: Checkpoint,
-    query: Codes,
-    gallery_10k: Codes,
-    gallery_100k: Codes,
-    theta: float,
-    top_l: int,
-    n_coarse: int,
-    sizes: tuple[int, ...] = SCALE_SIZES,
-) -> list[dict]:
-    """ms per single query (median of SCALE_QUERIES) for every method at 10k, 100k and 1M gallery codes.
-
-    At 1M the codes are random with the real shapes (search cost does not depend on code content).
-    The two-level methods' time includes their bit selection (attention for hier_cam); never a scan of
-    the gallery's local code.
-    """
-    rows = []
-    for n in sizes:
-        if n == len(gallery_10k.single):
-            gallery, kind = gallery_10k, "real"
-        elif n == len(gallery_100k.single):
-            gallery, kind = gallery_100k, "real"
-        else:
-            gallery, kind = random_codes(n, gallery_10k), "random"
-        for method, ms in time_methods(checkpoint, query, gallery, theta, top_l, n_coarse).items():
-            rows.append({"n": n, "method": method, "ms_per_query": ms, "codes": kind})
-            log.info("scale %s", rows[-1])
-    return rows
-
-
-def time_methods(
-    checkpoint: Checkpoint, query: Codes, gallery: Codes, theta: float, top_l: int, n_coarse: int
-) -> dict[str, float]:
-    """Median ms of one query's top 100 for each method against `gallery`."""
-    weights = checkpoint.model.cam_weights().numpy()
-    indexes = {
-        "global": HammingIndex(gallery.hier.global_bits),
-        "local_full": HammingIndex(gallery.hier.local_bits),
-        "single_level": HammingIndex(gallery.single),
-        "single_level_local": HammingIndex(gallery.single_local),
-    }
-    pooled_g = gallery.hier.pooled / np.linalg.norm(gallery.hier.pooled, axis=1, keepdims=True)
-    rng = np.random.default_rng(0)
-    channels = query.hier.local_bits.shape[1]
-
-    def two_level(select: Callable[[int], np.ndarray]) -> Callable[[int], object]:
-        def run(i: int):
-            return hierarchical_search(
-                indexes["global"],
-                indexes["local_full"],
-                query.hier.global_bits[i : i + 1],
-                query.hier.local_bits[i : i + 1],
-                select(i)[None],
-                n_coarse,
-            )[0][:, :TOP]
-
-        return run
-
-    def cosine(i: int):
-        similarity = pooled_g @ (query.hier.pooled[i] / np.linalg.norm(query.hier.pooled[i]))
-        return np.argpartition(-similarity, TOP)[:TOP]
-
-    def cam(i: int) -> np.ndarray:
-        return attend_code(query.hier.conv7[i], weights, query.hier.global_bits[i], theta, top_l).selected
-
-    searches = {
-        "global": lambda i: indexes["global"].search(query.hier.global_bits[i : i + 1], TOP),
-        "local_full": lambda i: indexes["local_full"].search(query.hier.local_bits[i : i + 1], TOP),
-        "hier_cam": two_level(cam),
-        "hier_activation": two_level(lambda i: np.argsort(-query.hier.pooled[i], kind="stable")[:top_l]),
-        "hier_random": two_level(lambda i: rng.permutation(channels)[:top_l]),
-        "single_level": lambda i: indexes["single_level"].search(query.single[i : i + 1], TOP),
-        "single_level_local": lambda i: indexes["single_level_local"].search(
-            query.single_local[i : i + 1], TOP
-        ),
-        "float_cosine": cosine,
-    }
-    timings = {}
-    for method, search in searches.items():
-        search(0)  # warm-up
-        times = []
-        for i in range(SCALE_QUERIES):
-            started = time.perf_counter()
-            search(i)
-            times.append(time.perf_counter() - started)
-        timings[method] = round(1e3 * float(np.median(times)), 4)
-    return timings
-
-
-def random_codes(n: int, like: Codes) -> Codes:
-    """n random gallery codes with the shapes of `like`'s (uniform bits; pooled features in [0, 1))."""
-    rng = np.random.default_rng(0)
-
-    def bits(width: int) -> np.ndarray:
-        return np.unpackbits(rng.integers(0, 256, (n, -(-width // 8)), dtype=np.uint8), axis=1)[:, :width]
-
-    hier = Encoded(
-        bits(like.hier.global_bits.shape[1]),
-        bits(like.hier.local_bits.shape[1]),
-        rng.random((n, like.hier.pooled.shape[1]), dtype=np.float32),
-        np.zeros((n, like.hier.label_probs.shape[1]), np.float32),
-    )
-    return Codes(hier, bits(like.single.shape[1]), bits(like.single_local.shape[1]))
 
 
 # ----------------------------------------------------------------------------- out of domain
@@ -356,6 +266,71 @@ def out_of_domain(checkpoint: Checkpoint, val: Encoded, gallery: Encoded) -> dic
     return {"threshold": threshold, "val_flagged": val_flagged, "flagged": flagged, "images_per_kind": 200}
 
 
+# ----------------------------------------------------------------------------- object protocols
+
+
+def object_protocols(items: Items, attention: CamAttention) -> dict[str, ObjectQueries]:
+    """The largest-item and attended-object protocols over the multi-item queries."""
+    regions = attention.regions[items.ids]
+    return {
+        "object": ObjectQueries(items.ids, items.pick(items.largest())[0]),
+        "attended": ObjectQueries(items.ids, items.pick(attended_slots(items, regions))[0]),
+    }
+
+
+def protocol_table(methods: dict[str, dict], key: str) -> dict:
+    """{method: {"map@100", "std"?}} for one protocol's key out of the method rows."""
+    return {
+        name: {"map@100": row[key], **({"std": row[f"{key}_std"]} if f"{key}_std" in row else {})}
+        for name, row in methods.items()
+    }
+
+
+def boxed_scores(
+    checkpoint: Checkpoint,
+    query: Codes,
+    galleries: dict[str, tuple[Codes, np.ndarray]],
+    items: Items,
+    slots: dict[str, np.ndarray | None],
+    theta: float,
+    top_l: int,
+    n_coarse: int,
+) -> dict[str, dict[str, float]]:
+    """map@100 with an item's box as the region, per gallery: {"hier_box_<name>": ...} for one slot per
+    query (`slots[name]`), or every item of every query in turn (`slots[name]` None)."""
+    rows = {}
+    for name, chosen in slots.items():
+        if chosen is None:  # every item in turn
+            image, slot = np.nonzero(items.classes >= 0)
+        else:
+            image, slot = np.arange(len(items.ids)), chosen
+        boxes, classes = items.boxes[image, slot], items.classes[image, slot]
+        encoded = query.hier.take(items.ids[image])
+        orders = box_orders(checkpoint, encoded, boxes, theta)[:, :top_l]
+        for gallery_name, (gallery, g_labels) in galleries.items():
+            ranked = hierarchical_ranking(encoded, gallery.hier, orders, n_coarse, TOP)
+            one_hot = np.eye(g_labels.shape[1], dtype=np.uint8)[classes]
+            rows.setdefault(gallery_name, {})[name] = mean_average_precision(ranked, one_hot, g_labels, k=TOP)
+    return rows
+
+
+def localization_by_theta(
+    checkpoint: Checkpoint, query: Codes, items: Items, theta: float, chosen: CamAttention
+) -> list[dict]:
+    """The localization figures at every theta of the grid (`chosen` is the attention at `theta`)."""
+    multi = query.hier.take(items.ids)
+    m_avg = chosen.m_avg[items.ids]  # M_avg does not depend on theta
+    rows = []
+    for grid_theta in THETAS:
+        regions = (
+            chosen.regions[items.ids]
+            if grid_theta == theta
+            else cam_attention(checkpoint, multi, grid_theta).regions
+        )
+        rows.append({"theta": grid_theta, **localization(items, regions, m_avg)})
+    return rows
+
+
 # ----------------------------------------------------------------------------- the evaluation
 
 
@@ -382,44 +357,31 @@ def evaluate_hier(
     query, gallery = codes(splits["query"].images, with_conv7=True), codes(splits["gallery"].images)
     n_coarse = round(share * len(splits["gallery"]))
     q_labels, g_labels = splits["query"].labels, splits["gallery"].labels
-    objects = main_items(splits["query"])
     n_q, bits_global, bits_local = (
         len(q_labels),
         query.hier.global_bits.shape[1],
         query.hier.local_bits.shape[1],
     )
-
-    cam, positive = cam_orders(hier, query.hier, theta)
+    items = multi_item(splits["query"])
+    cam = cam_attention(hier, query.hier, theta)
+    objects = object_protocols(items, cam)
     orders = {
-        "hier_cam": cam,
-        "hier_cam_all_components": cam_orders(hier, query.hier, theta, largest_only=False)[0],
+        "hier_cam": cam.orders,
+        "hier_cam_all_components": cam_attention(hier, query.hier, theta, largest_only=False).orders,
         "hier_activation": activation_orders(query.hier),
     }
+    random_draws = [random_orders(n_q, bits_local, seed)[:, :top_l] for seed in range(RANDOM_SEEDS)]
+
     ranks = rankers(query, gallery, orders, top_l, n_coarse)
-    two_level_bits = bits_global + top_l
-    bits = {
-        "global": bits_global,
-        "local_full": bits_local,
-        **dict.fromkeys(
-            ["hier_cam", "hier_cam_all_components", "hier_activation", "hier_random"], two_level_bits
-        ),
-        "single_level": query.single.shape[1],
-        "single_level_local": query.single_local.shape[1],
-        "float_cosine": None,
-    }
     methods = {name: full_scores(rank(None), q_labels, g_labels, objects) for name, rank in ranks.items()}
-    random_runs = [
-        full_scores(
-            hierarchical_ranking(
-                query.hier, gallery.hier, random_orders(n_q, bits_local, seed)[:, :top_l], n_coarse
-            ),
-            q_labels,
-            g_labels,
-            objects,
-        )
-        for seed in range(RANDOM_SEEDS)
-    ]
-    methods["hier_random"] = mean_and_std(random_runs)
+    methods["hier_random"] = mean_and_std(
+        [
+            full_scores(
+                hierarchical_ranking(query.hier, gallery.hier, draw, n_coarse), q_labels, g_labels, objects
+            )
+            for draw in random_draws
+        ]
+    )
 
     large_codes, large_labels, _ = large_gallery_codes(
         ("hier", "single_level", "single_level_local"), large_size, checkpoints=checkpoints, progress=True
@@ -430,86 +392,130 @@ def evaluate_hier(
         large_codes["single_level_local"].global_bits,
     )
     large_ranks = rankers(query, large, orders, top_l, n_coarse)
-    large_gallery = {
+    large_methods = {
         name: top_scores(rank(TOP), q_labels, large_labels, objects) for name, rank in large_ranks.items()
     }
-    large_gallery["hier_random"] = mean_and_std(
+    large_methods["hier_random"] = mean_and_std(
         [
             top_scores(
-                hierarchical_ranking(
-                    query.hier, large.hier, random_orders(n_q, bits_local, seed)[:, :top_l], n_coarse, TOP
-                ),
+                hierarchical_ranking(query.hier, large.hier, draw, n_coarse, TOP),
                 q_labels,
                 large_labels,
                 objects,
             )
-            for seed in range(RANDOM_SEEDS)
+            for draw in random_draws
         ]
     )
+    boxed = boxed_scores(
+        hier,
+        query,
+        {"gallery": (gallery, g_labels), "large_gallery": (large, large_labels)},
+        items,
+        {
+            "hier_box_largest": items.largest(),
+            "hier_box": attended_slots(items, cam.regions[items.ids]),
+            "hier_box_any_item": None,
+        },
+        theta,
+        top_l,
+        n_coarse,
+    )
 
-    scale = scale_rows(hier, query, gallery, large, theta, top_l, n_coarse, scale_sizes)
-    for name, row in methods.items():
-        row["bits_compared"] = bits[name]
-        # per gallery image: H bits over the whole gallery, L more over the K candidates only
-        row["bits_per_gallery_image"] = (
-            None
-            if bits[name] is None
-            else round(bits_global + top_l * n_coarse / len(g_labels), 2)
-            if bits[name] == two_level_bits and name.startswith("hier")
-            else bits[name]
-        )
-        row["ms_per_query"] = next(
-            (
-                r["ms_per_query"]
-                for r in scale
-                if r["n"] == len(g_labels) and r["method"] == name.replace("_all_components", "")
-            ),
-            None,
-        )
+    scale = scale_rows(
+        hier.model.cam_weights().numpy(),
+        query,
+        {len(g_labels): gallery, len(large_labels): large},
+        theta,
+        top_l,
+        n_coarse,
+        scale_sizes,
+    )
+    add_costs(methods, scale, bits_global, bits_local, top_l, n_coarse, len(g_labels), query)
     curves = {}
     for name in ("global", "local_full", "hier_cam", "float_cosine"):
         precision, recall = precision_recall_curve(ranks[name](None), q_labels, g_labels)
         curves[name] = {"precision": precision.tolist(), "recall": recall.tolist()}
-    # the main item's own box as the region (a user pointing at it), scored on the object queries only
-    object_ids, object_classes, object_boxes = objects
-    boxed = box_orders(hier, query.hier.take(object_ids), object_boxes, theta)
-    boxed_ranked = hierarchical_ranking(
-        query.hier.take(object_ids), gallery.hier, boxed[:, :top_l], n_coarse, TOP
-    )
-    box_map = mean_average_precision(
-        boxed_ranked, np.eye(g_labels.shape[1], dtype=np.uint8)[object_classes], g_labels, k=TOP
-    )
-    chosen = np.minimum(positive, top_l)
-    result = {
+    chosen = np.minimum(cam.positive, top_l)
+    timing = attention_ms(hier.model.cam_weights().numpy(), query, theta, top_l)
+    by_theta = localization_by_theta(hier, query, items, theta, cam)
+    return {
         "bits": {"global": bits_global, "local": bits_local},
         "theta": theta,
         "L": top_l,
         "K": n_coarse,
         "K_share": share,
+        "protocols": PROTOCOLS,
         "methods": methods,
         "object_focused": {
-            "hier_box": {"map@100": box_map},  # the main item's box as the region
-            **{
-                name: {
-                    "map@100": row["object_map@100"],
-                    **({"std": row["object_map@100_std"]} if "object_map@100_std" in row else {}),
-                }
-                for name, row in methods.items()
-            },
+            "hier_box": {"map@100": boxed["gallery"]["hier_box_largest"]},  # the largest item's box
+            **protocol_table(methods, "object_map@100"),
         },
-        "object_queries": len(objects[0]),
+        "attended_object": {
+            **protocol_table(methods, "attended_map@100"),
+            "hier_box": {"map@100": boxed["gallery"]["hier_box"]},  # the attended item's box
+            "hier_box_any_item": {"map@100": boxed["gallery"]["hier_box_any_item"]},
+        },
+        "object_queries": len(items.ids),
+        "box_queries_any_item": int((items.classes >= 0).sum()),
+        "localization": {**next(row for row in by_theta if row["theta"] == theta), "by_theta": by_theta},
         "attention": {
             "positive_overlap_median": float(np.median(chosen)),
             "positive_overlap_p10": float(np.percentile(chosen, 10)),
             "positive_overlap_p90": float(np.percentile(chosen, 90)),
-            "empty_region_queries": int((positive == 0).sum()),
+            "empty_region_queries": int((cam.positive == 0).sum()),
         },
-        "large_gallery": {"n": len(large_labels), "methods": large_gallery},
+        "attention_ms": timing["median"],
+        "attention_timing": timing,
+        "large_gallery": {
+            "n": len(large_labels),
+            "methods": large_methods,
+            "attended_object": {
+                **protocol_table(large_methods, "attended_map@100"),
+                "hier_box": {"map@100": boxed["large_gallery"]["hier_box"]},
+                "hier_box_any_item": {"map@100": boxed["large_gallery"]["hier_box_any_item"]},
+            },
+        },
         "out_of_domain": out_of_domain(hier, val, gallery.hier),
         "scale": scale,
+        "two_level_ratio": two_level_ratios(scale, bits_global, bits_local, top_l, n_coarse),
         "val_grid": tuned["grid"],
         "pr_curves": curves,
-        "subset": subset_scores(query.hier, gallery.hier, q_labels, g_labels, cam[:, :top_l], n_coarse),
+        "subset": subset_scores(
+            query.hier, gallery.hier, q_labels, g_labels, cam.orders[:, :top_l], n_coarse
+        ),
     }
-    frontier(result).savefig(ASSETS / "frontier.png", dpi=110)
-    return result
+
+
+def add_costs(
+    methods: dict,
+    scale: list[dict],
+    bits_global: int,
+    bits_local: int,
+    top_l: int,
+    n_coarse: int,
+    n: int,
+    query,
+) -> None:
+    """Each method row's bits compared, bits read per gallery image and ms per query at the 10k gallery."""
+    two_level = bits_global + top_l
+    bits = {
+        "global": bits_global,
+        "local_full": bits_local,
+        "single_level": query.single.shape[1],
+        "single_level_local": query.single_local.shape[1],
+        "float_cosine": None,
+    }
+    for name, row in methods.items():
+        row["bits_compared"] = bits.get(name, two_level)
+        # two-level: H bits over the whole gallery, L more over the K candidates only
+        row["bits_per_gallery_image"] = (
+            round(bits_global + top_l * n_coarse / n, 2) if name.startswith("hier") else bits[name]
+        )
+        row["ms_per_query"] = next(
+            (
+                r["ms_per_query"]
+                for r in scale
+                if r["n"] == n and r["method"] == name.replace("_all_components", "")
+            ),
+            None,
+        )

@@ -1,5 +1,5 @@
 """A real Milvus standalone server (the `milvus` PyPI package, a test requirement) on loopback, for the
-integration tests and `python -m hashdemo.bench milvus`.
+integration tests and `python -m hashdemo bench milvus`.
 
 The package's wrapper leaves its `milvus run standalone` child running when it is stopped with SIGTERM,
 so `stop` ends the child by PID (and anything it started), waits for it, and checks it is gone.

@@ -6,7 +6,7 @@ than the number of codes or candidates) have id -1 and distance -1.
 
 Short top-k lists go to faiss (`IndexBinaryFlat`, whose heap wins there); whole-gallery rankings,
 bit subsets (eq. 2.5) and candidate lists are a few numpy popcounts over 64-bit words. The
-backends are compared in `python -m hashdemo.bench search`.
+backends are compared in `python -m hashdemo bench search`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ faiss.omp_set_num_threads(1)
 # A plain top-k goes to faiss when k * FAISS_K_RATIO <= N; a radix sort wins for long rankings.
 FAISS_K_RATIO = 64
 # Codes of at most 64 bits in galleries of this size or more are searched by multi-index hashing
+# (below it a faiss scan of the short code is as fast: 0.2 ms at 300k codes, against 0.7 ms)
 # (a scan of the 32-bit global code at 1M codes cost as much as a scan of the 256-bit local code).
-MULTI_INDEX_MIN = 200_000
+MULTI_INDEX_MIN = 1_000_000
 # Elements per (queries x codes x words) block in numpy: bounds temporaries to ~32 MB.
 _BLOCK = 1 << 22
 
@@ -88,7 +89,9 @@ class HammingIndex:
         (10M codes unpacked would be 8x the memory)."""
         packed = np.asarray(packed)
         if packed.ndim != 2 or packed.dtype != np.uint8 or packed.shape[1] != -(-nbits // 8):
-            raise ValueError(f"packed codes must be uint8 of shape (N, {-(-nbits // 8)}), got {packed.shape}.")
+            raise ValueError(
+                f"packed codes must be uint8 of shape (N, {-(-nbits // 8)}), got {packed.shape}."
+            )
         index = cls.__new__(cls)
         index._build(packed, nbits)
         return index
@@ -98,7 +101,9 @@ class HammingIndex:
         self.words = packed_to_words(packed)  # (N, W)
         self._faiss = faiss.IndexBinaryFlat(8 * packed.shape[1])
         self._faiss.add(np.ascontiguousarray(packed))
-        self._multi = MultiIndex(self.words[:, 0], nbits) if nbits <= 64 and len(packed) >= MULTI_INDEX_MIN else None
+        self._multi = (
+            MultiIndex(self.words[:, 0], nbits) if nbits <= 64 and len(packed) >= MULTI_INDEX_MIN else None
+        )
 
     @property
     def ntotal(self) -> int:
