@@ -1,6 +1,7 @@
 """hashdemo: a Gradio demo of hierarchical CAM hashing and deep code operation hashing.
 
-`python app.py` serves http://127.0.0.1:7860; HASHDEMO_HOST and HASHDEMO_PORT change that.
+`python app.py` serves http://127.0.0.1:7860; HASHDEMO_HOST and HASHDEMO_PORT change that, and so do
+Gradio's own GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (what Hugging Face Spaces and Docker set).
 HASHDEMO_CACHE_MAX_MB (default 500) caps the disk its pictures and Gradio's uploads may use, and
 HASHDEMO_CACHE_GRACE_S (default 60) is how long a file named by a response is kept whatever the cap;
 HASHDEMO_MILVUS_URI puts the gallery in Milvus (README, "Scale-out").
@@ -24,6 +25,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(default_cache_dir() / "gradio"))
 
 from hashdemo.app.disk import budget_from_env  # noqa: E402
 from hashdemo.app.engine import Engine  # noqa: E402
+from hashdemo.app.serving import listen_settings  # noqa: E402
 from hashdemo.app.ui import CSS, JS, MAX_UPLOAD, build_demo  # noqa: E402
 from hashdemo.checkpoints import CheckpointError  # noqa: E402
 from hashdemo.retrieval.index import GalleryUnavailable  # noqa: E402
@@ -49,9 +51,12 @@ def launch(**overrides):
 
     Two requests run at once: each handler is CPU-bound and this machine class has two cores.
     """
+    try:
+        listen = listen_settings()
+    except ValueError as error:
+        sys.exit(f"hashdemo cannot start: {error}")
     settings = {
-        "server_name": os.environ.get("HASHDEMO_HOST", "127.0.0.1"),
-        "server_port": int(os.environ.get("HASHDEMO_PORT", "7860")),
+        **listen,
         "share": False,
         "max_file_size": MAX_UPLOAD,
         "allowed_paths": [str(EXAMPLES_DIR), str(OUTPUTS_DIR)],

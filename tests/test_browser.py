@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from hashdemo.app.ui import SHOWN_MAPS, SHOWN_RESULTS
+from hashdemo.app.presenter import SHOWN_MAPS, SHOWN_RESULTS
 from hashdemo.data import CLASS_NAMES
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

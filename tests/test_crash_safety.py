@@ -17,7 +17,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from hashdemo.app.engine import Engine
-from hashdemo.app.ui import SEARCH_OUTPUTS
+from hashdemo.app.presenter import SEARCH_OUTPUTS
 from hashdemo.data import OutfitRecipe, cache_path, default_cache_dir
 from hashdemo.gallery_codes import large_gallery_codes
 from hashdemo.harness.served_app import ServedApp, link_default_caches, plain_answer

@@ -16,9 +16,12 @@ def engine():
 def test_coarse_row_equals_a_direct_global_search(engine, n_coarse):
     query = load_outfits()["query"]
     for i in range(10):
-        encoded = engine.encode_hier(query.images[i])
-        result = engine.search_encoded(encoded, 0.7, 16, n_coarse)
-        distances, ids = engine.global_index.search(encoded.global_bits, n_coarse)
-        np.testing.assert_array_equal(result.coarse_ids, ids[0])
-        np.testing.assert_array_equal(result.coarse_distances, distances[0])
-        assert set(result.reranked_ids) == set(ids[0])
+        result = engine.search(query.images[i], 0.7, 16, n_coarse)
+        distances, ids = engine.global_index.search(result.query.encoded.global_bits, n_coarse)
+        np.testing.assert_array_equal(result.coarse.ids, ids[0])
+        np.testing.assert_array_equal(result.coarse.distances, distances[0])
+        assert set(result.reranked.ids) == set(ids[0])
+        # the rows carry their relevance (a query-split image's labels are known): shares a label
+        shares = (engine.gallery_labels[result.reranked.ids] & query.labels[i]).any(axis=1)
+        np.testing.assert_array_equal(result.reranked.relevant, shares)
+        assert result.reranked.precision_at(10) == shares[:10].mean()

@@ -13,7 +13,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from hashdemo.app.engine import Engine
-from hashdemo.app.ui import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
+from hashdemo.app.presenter import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
 from hashdemo.cli.query import main as query_main
 from hashdemo.harness.milvus_server import StandaloneServer
 from hashdemo.harness.served_app import ServedApp, free_port, plain_answer
@@ -104,8 +104,9 @@ def engines(tmp_path_factory):
 
 
 def _same_search(a, b):
-    for field in ("coarse_ids", "coarse_distances", "reranked_ids", "reranked_distances"):
-        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    for row in ("coarse", "reranked"):
+        for field in ("ids", "distances"):
+            np.testing.assert_array_equal(getattr(getattr(a, row), field), getattr(getattr(b, row), field))
 
 
 def test_engine_on_milvus_lite_answers_as_in_process(engines):
@@ -121,8 +122,11 @@ def test_engine_on_milvus_lite_answers_as_in_process(engines):
         image_c = images[3] if then else None
         got = remote.compose(images[0], images[1], operator, k=20, image_c=image_c, then=then)
         want = local.compose(images[0], images[1], operator, k=20, image_c=image_c, then=then)
-        for field in ("ids", "distances", "bitwise_ids", "bitwise_distances"):
-            np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+        for row in ("composed", "bitwise"):
+            for field in ("ids", "distances"):
+                np.testing.assert_array_equal(
+                    getattr(getattr(got, row), field), getattr(getattr(want, row), field)
+                )
 
 
 def test_query_command_on_milvus_prints_the_same_json(engines, tmp_path, monkeypatch, capsys):

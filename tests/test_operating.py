@@ -4,7 +4,8 @@ concurrent clients, each against `python app.py` in its own process."""
 import pytest
 from gradio_client import Client, handle_file
 
-from hashdemo.app.ui import SEARCH_OUTPUTS, user_errors
+from hashdemo.app.presenter import SEARCH_OUTPUTS
+from hashdemo.app.widgets import user_errors
 from hashdemo.cli.bench import run_load
 from hashdemo.cli.soak import run_soak
 from hashdemo.data import default_cache_dir

@@ -4,7 +4,7 @@ names its bit."""
 import numpy as np
 import pytest
 
-from hashdemo.app.ui import dropped_file
+from hashdemo.app.compose_tab import dropped_file
 
 
 def test_a_served_file_under_a_root_is_accepted(tmp_path):
@@ -52,7 +52,8 @@ def test_a_click_on_the_code_rows_names_the_bit():
 
 
 def test_two_corners_make_the_box_that_replaces_the_region():
-    from hashdemo.app.ui import box_mask, corner_box
+    from hashdemo.app.engine import box_mask
+    from hashdemo.app.state import corner_box
 
     box = corner_box((40, 10), (20, 30))  # clicks (x, y) in any order
     assert box == (10, 20, 30, 40)

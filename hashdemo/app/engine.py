@@ -26,9 +26,10 @@ from hashdemo.data import (
     load_outfits,
 )
 from hashdemo.gallery_codes import cache_key, load_codes, save_codes
-from hashdemo.label_ops import OPERATORS, compose_chain
+from hashdemo.label_ops import OPERATORS, compose_chain, jaccard
 from hashdemo.models import Encoded, HashNet, signs_of
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
+from hashdemo.retrieval.metrics import relevance
 from hashdemo.retrieval.novelty import novelty, unit_rows
 
 log = logging.getLogger(__name__)
@@ -37,24 +38,79 @@ FALLBACK_PARAMS = {"theta": 0.4, "L": 24, "K": 200}
 
 
 @dataclass(frozen=True)
-class SearchResult:
-    attention: Attention
-    global_bits: np.ndarray  # (H,) the query's H_g
-    local_bits: np.ndarray  # (C,) the query's H_l
-    coarse_ids: np.ndarray  # (K,) gallery ids by global distance
-    coarse_distances: np.ndarray  # (K,)
-    reranked_ids: np.ndarray  # (K,) the same ids re-ranked on the L selected local bits
-    reranked_distances: np.ndarray  # (K,) eq. 2.5 distance on the selected bits
-    reranked_global_distances: np.ndarray  # (K,)
+class Query:
+    """A query image as every later action on it needs it (a new theta, L, K or box; a click)."""
+
+    image: np.ndarray  # (S, S, 3) uint8, the models' input
+    labels: np.ndarray | None  # (n_classes,) multi-hot for a dataset image, None for any other
+    encoded: Encoded  # H_g, H_l and the Conv7 maps (batch of one)
 
 
 @dataclass(frozen=True)
-class ComposeResult:
+class Ranking:
+    """One result row: gallery ids best first, their distances, and how each relates to the query."""
+
+    ids: np.ndarray  # (k,) gallery ids
+    distances: np.ndarray  # (k,) Hamming distances that ordered them
+    relevant: np.ndarray | None  # (k,) bool: shares a label (search) or is exactly T (compose); None: unknown
+    global_distances: np.ndarray | None = None  # (k,) re-rank only: the global distance breaking ties
+    jaccard: np.ndarray | None = None  # (k,) compose only: Jaccard of each result's set with T
+
+    def precision_at(self, k: int) -> float | None:
+        """Share of relevant results among the first k, None when relevance is unknown."""
+        return None if self.relevant is None else float(np.mean(self.relevant[:k]))
+
+    def top(self, k: int) -> Ranking:
+        cut = slice(0, k)
+        return Ranking(*(None if v is None else v[cut] for v in vars(self).values()))
+
+
+@dataclass(frozen=True)
+class SearchAnswer:
+    """Everything one search shows: the attention, both rows and the out-of-domain check."""
+
+    query: Query
+    attention: Attention  # of the CAM region, or of the user's box when one is given
+    cam_selected: np.ndarray  # (L,) the bits the CAM region selects (equal to attention.selected unboxed)
+    coarse: Ranking  # the global code alone, top K by (global distance, id)
+    reranked: Ranking  # the same K re-ranked on the L selected local bits (eq. 2.5)
+    novelty: float  # the query's out-of-domain score
+    out_of_domain: bool  # novelty above the cut-off calibrated on val
+
+    @property
+    def global_bits(self) -> np.ndarray:
+        return self.query.encoded.global_bits[0]
+
+    @property
+    def local_bits(self) -> np.ndarray:
+        return self.query.encoded.local_bits[0]
+
+
+@dataclass(frozen=True)
+class ComposeAnswer:
+    """A composed query's answer: the sets involved, the composed code's reading and both rows."""
+
+    operators: tuple[str, ...]
+    input_labels: tuple[np.ndarray | None, ...]  # each slot's labels, None when not a dataset image
+    target: np.ndarray | None  # T, None when an input's labels are unknown
     predicted_probs: np.ndarray  # (n_classes,) the code classifier on the composed code
-    ids: np.ndarray  # (k,) gallery ids nearest to the composed code
-    distances: np.ndarray  # (k,)
-    bitwise_ids: np.ndarray  # (k,) the bitwise OR / AND / AND-NOT baseline
-    bitwise_distances: np.ndarray
+    composed: Ranking  # the gallery by distance to the composed code
+    bitwise: Ranking  # the bitwise OR / AND / AND-NOT baseline
+
+    def exact_in_top(self, ranking: Ranking, k: int = 10) -> int | None:
+        return None if ranking.relevant is None else int(ranking.relevant[:k].sum())
+
+
+@dataclass(frozen=True)
+class WhyAnswer:
+    """A re-ranked result explained: its own attention region and the selected bits it shares."""
+
+    gallery_id: int
+    labels: np.ndarray
+    region: np.ndarray  # (S, S) bool, the result's own attention region
+    agree: list[int]  # the query's selected bits on which the result has the query's value
+    selected: int  # L
+    local_distance: int  # eq. 2.5 distance on the selected bits (L - len(agree))
 
 
 class Engine:
@@ -202,12 +258,24 @@ class Engine:
         cam = bit_cams(encoded.conv7[0], self.cam_weights[bit : bit + 1], sign)
         return normalise(upsample(cam, self.image_size))[0]
 
-    def search_encoded(
-        self, encoded: Encoded, theta: float, top_l: int, n_coarse: int, region: np.ndarray | None = None
-    ) -> SearchResult:
-        """Attention (or the user's `region`), bit selection and the two-level search for an encoded query."""
-        n_coarse = min(n_coarse, len(self.gallery_labels))
-        att = self.attention(encoded, theta, top_l, region)
+    def make_query(self, image: np.ndarray) -> Query:
+        """Encode one (S, S, 3) uint8 image and look up its labels (known for dataset images)."""
+        return Query(image, self.known_labels(image), self.encode_hier(image))
+
+    def search(
+        self,
+        query: Query | np.ndarray,
+        theta: float,
+        top_l: int,
+        n_coarse: int,
+        box: tuple[int, int, int, int] | None = None,
+    ) -> SearchAnswer:
+        """One search: attention (or the user's box as the region), bit selection, the two-level search
+        and the novelty check. `query` is a Query or a raw image (encoded here)."""
+        query = query if isinstance(query, Query) else self.make_query(query)
+        encoded, n_coarse = query.encoded, min(n_coarse, len(self.gallery_labels))
+        cam = self.attention(encoded, theta, top_l)
+        att = cam if box is None else self.attention(encoded, theta, top_l, box_mask(box, self.image_size))
         ids, local_d, global_d = hierarchical_search(
             self.global_index,
             self.local_index,
@@ -218,24 +286,34 @@ class Engine:
         )
         # the re-ranked ids are exactly the coarse top-K; the coarse order is theirs by (global distance, id)
         coarse = np.lexsort((ids[0], global_d[0]))
-        return SearchResult(
+        score, far = self.novelty(encoded)
+        return SearchAnswer(
+            query,
             att,
-            encoded.global_bits[0],
-            encoded.local_bits[0],
-            ids[0][coarse],
-            global_d[0][coarse],
-            ids[0],
-            local_d[0],
-            global_d[0],
+            cam.selected,
+            Ranking(ids[0][coarse], global_d[0][coarse], self._shares_a_label(query.labels, ids[0][coarse])),
+            Ranking(ids[0], local_d[0], self._shares_a_label(query.labels, ids[0]), global_d[0]),
+            score,
+            far,
         )
 
-    def search(self, image: np.ndarray, theta: float, top_l: int, n_coarse: int) -> SearchResult:
-        return self.search_encoded(self.encode_hier(image), theta, top_l, n_coarse)
+    def _shares_a_label(self, labels: np.ndarray | None, ids: np.ndarray) -> np.ndarray | None:
+        return None if labels is None else relevance(labels[None], self.gallery_labels[ids])[0]
 
-    def gallery_attention(self, gallery_id: int, theta: float, top_l: int) -> tuple[Attention, np.ndarray]:
-        """A result's own attention (for "why"), and its local bits."""
-        encoded = self.encode_hier(self.gallery_images[gallery_id])
-        return self.attention(encoded, theta, top_l), encoded.local_bits[0]
+    def why(self, query: Query, gallery_id: int, theta: float, top_l: int) -> WhyAnswer:
+        """A result's own attention region, and which of the query's selected bits it shares."""
+        gallery_id = int(gallery_id)
+        result = self.encode_hier(self.gallery_images[gallery_id])
+        selected = self.attention(query.encoded, theta, top_l).selected
+        agree = [int(c) for c in selected if result.local_bits[0, c] == query.encoded.local_bits[0, c]]
+        return WhyAnswer(
+            gallery_id,
+            self.gallery_labels[gallery_id],
+            self.attention(result, theta, top_l).region,
+            agree,
+            len(selected),
+            len(selected) - len(agree),
+        )
 
     def compose(
         self,
@@ -245,7 +323,7 @@ class Engine:
         k: int = 20,
         image_c: np.ndarray | None = None,
         then: str | None = None,
-    ) -> ComposeResult:
+    ) -> ComposeAnswer:
         """DCOH: the operator on the two codes, then Hamming search of the gallery's real codes.
 
         With `image_c` and `then`, a chain (A op B) then C: the learned operator on the first operator's
@@ -258,19 +336,36 @@ class Engine:
         if (image_c is None) != (then is None):
             raise ValueError("A chain needs both an image in slot C and a second operator.")
         images = [image_a, image_b] if image_c is None else [image_a, image_b, image_c]
+        labels = tuple(self.known_labels(image) for image in images)
+        target = None if any(lab is None for lab in labels) else self.target_labels(chain, list(labels))
         bits = self.dcoh.model.encode(np.stack(images)).global_bits  # (2 or 3, K)
         operands = [bits[i : i + 1] for i in range(len(images))]  # (1, K) each
-        composed = chain_bits(self.dcoh.operators, chain, operands)
-        bitwise = chain_bits(None, chain, operands)
-        probs = _classifier_probs(self.dcoh.model, composed)
-        distances, ids = self.dcoh_index.search(composed, k)
-        bitwise_distances, bitwise_ids = self.dcoh_index.search(bitwise, k)
-        return ComposeResult(probs, ids[0], distances[0], bitwise_ids[0], bitwise_distances[0])
+        rows = []
+        for operators in (self.dcoh.operators, None):  # the learned operators, then bitwise
+            distances, ids = self.dcoh_index.search(chain_bits(operators, chain, operands), k)
+            rows.append(self._against_target(target, ids[0], distances[0]))
+        probs = _classifier_probs(self.dcoh.model, chain_bits(self.dcoh.operators, chain, operands))
+        return ComposeAnswer(chain, labels, target, probs, *rows)
+
+    def _against_target(self, target: np.ndarray | None, ids: np.ndarray, distances: np.ndarray) -> Ranking:
+        if target is None:
+            return Ranking(ids, distances, None)
+        labels = self.gallery_labels[ids]
+        exact = relevance(target[None], labels, exact=True)[0]
+        return Ranking(ids, distances, exact, jaccard=jaccard(labels, target[None])[:, 0])
 
     @staticmethod
     def target_labels(operators: tuple[str, ...], labels: list[np.ndarray]) -> np.ndarray:
         """The label set of ((l_0 op_1 l_1) op_2 l_2)..."""
         return compose_chain(operators, [lab[None] for lab in labels])[0]
+
+
+def box_mask(box: tuple[int, int, int, int], size: int) -> np.ndarray:
+    """(size, size) bool: True inside the box (top, left, bottom, right), bounds inclusive."""
+    top, left, bottom, right = box
+    mask = np.zeros((size, size), bool)
+    mask[top : bottom + 1, left : right + 1] = True
+    return mask
 
 
 @torch.no_grad()

@@ -38,14 +38,14 @@ def run(args: argparse.Namespace) -> dict:
             engine.defaults["K"] if args.K is None else args.K,
         )
         result = engine.search(engine.read_image(args.image), theta, top_l, n_coarse)
-        top = min(args.top, len(result.reranked_ids))
+        top = min(args.top, len(result.reranked.ids))
         return {
             "theta": theta,
             "L": top_l,
             "K": n_coarse,
             "selected_bits": result.attention.selected.tolist(),
-            "global_only": _results(engine, result.coarse_ids[:top], result.coarse_distances[:top]),
-            "reranked": _results(engine, result.reranked_ids[:top], result.reranked_distances[:top]),
+            "global_only": _results(engine, result.coarse.ids[:top], result.coarse.distances[:top]),
+            "reranked": _results(engine, result.reranked.ids[:top], result.reranked.distances[:top]),
         }
     if (args.then is None) != (args.image_c is None):
         raise ValueError("a chain needs both --then OPERATOR and --image-c IMAGE")
@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "operator": args.operator if args.then is None else [args.operator, args.then],
         "predicted_labels": label_text(result.predicted_probs > 0.5),
-        "results": _results(engine, result.ids, result.distances),
-        "bitwise": _results(engine, result.bitwise_ids, result.bitwise_distances),
+        "results": _results(engine, result.composed.ids, result.composed.distances),
+        "bitwise": _results(engine, result.bitwise.ids, result.bitwise.distances),
     }
 
 

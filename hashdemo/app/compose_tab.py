@@ -1,0 +1,190 @@
+"""The "Compose" tab: images in slots A, B (and C for a chain), an operator, and DCOH's answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote
+
+import gradio as gr
+
+from hashdemo.app.images import ImageError
+from hashdemo.app.presenter import COMPOSE_OUTPUTS, Presenter
+from hashdemo.app.widgets import image_input, read_image, user_errors
+from hashdemo.data import label_text
+from hashdemo.label_ops import OPERATORS
+
+NO_CHAIN = "(no chain)"
+
+
+def dropped_file(payload: str, roots: list[Path]) -> tuple[str, str]:
+    """("A", "B" or "C", a local image path) from the page script's "slot|url|stamp", or ValueError.
+
+    The URL must name a file Gradio serves from one of `roots` (the examples, the app's pictures,
+    Gradio's cache): a dropped URL never reads anything else.
+    """
+    slot, _, rest = (payload or "").partition("|")
+    url = rest.rpartition("|")[0]
+    if slot not in ("A", "B", "C") or "file=" not in url:
+        raise ValueError("Only example and result tiles (or image files) can be dropped on a slot.")
+    path = Path(unquote(url.split("file=", 1)[1].split("?", 1)[0]))
+    path = path.resolve()
+    if not path.is_file() or not any(path.is_relative_to(root.resolve()) for root in roots):
+        raise ValueError("Only example and result tiles (or image files) can be dropped on a slot.")
+    return slot, str(path)
+
+
+def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path]) -> None:
+    """The layout, then the events: the composition itself, then how slots are filled."""
+    named = compose_layout(present, example_paths)
+    wire_compose(present, named)
+    wire_slots(present, example_paths, roots, named)
+
+
+def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
+    gr.Markdown(
+        "Put an image in each slot (drag a tile or an image file onto it, or click a tile below), pick an "
+        "operator, and DCOH composes their hash codes; the gallery is searched with the composed code. "
+        "Any change of a slot or the operator recomputes."
+    )
+    with gr.Row():
+        slot_a = image_input("Slot A", height=200, elem_id="slot-a")
+        slot_b = image_input("Slot B", height=200, elem_id="slot-b")
+        slot_c = image_input("Slot C (optional: a chain)", height=200, elem_id="slot-c")
+        with gr.Column():
+            operator = gr.Radio(list(OPERATORS), value="union", label="Operator")
+            then = gr.Radio([NO_CHAIN, *OPERATORS], value=NO_CHAIN, label="Then, with slot C: (A op B) op' C")
+            active = gr.Radio(["Slot A", "Slot B", "Slot C"], value="Slot A", label="A tile click fills")
+            show_bitwise = gr.Checkbox(label="Show the bitwise baseline (OR / AND / AND-NOT of the codes)")
+            compose_button = gr.Button("Compose", variant="primary")
+    drop_box = gr.Textbox(elem_id="drop-box", show_label=False, container=False)
+    tiles = gr.Gallery(
+        value=[
+            (path, label_text(labels))
+            for path, (_, labels) in zip(example_paths, present.engine.examples.values(), strict=True)
+        ],
+        label="Example images (click or drag to fill a slot)",
+        columns=12,
+        height=150,
+        allow_preview=False,
+    )
+    gr.Markdown(
+        "Frames: **green** = exactly the target label set T (the relevance behind the evaluation), **red** = "
+        "any other set; no frame when an input is not a dataset image."
+    )
+    summary = gr.Markdown("Fill slots A and B to compose.")
+    with gr.Row():
+        composed = gr.Gallery(label="Top 20 for the composed code", columns=5, height="auto")
+        bitwise = gr.Gallery(label="Bitwise baseline, top 20", columns=5, height="auto", visible=False)
+    return {
+        "summary": summary,
+        "composed": composed,
+        "bitwise": bitwise,
+        "slot_a": slot_a,
+        "slot_b": slot_b,
+        "slot_c": slot_c,
+        "operator": operator,
+        "then": then,
+        "active": active,
+        "show_bitwise": show_bitwise,
+        "compose_button": compose_button,
+        "drop_box": drop_box,
+        "tiles": tiles,
+    }
+
+
+def wire_compose(present: Presenter, named: dict) -> None:
+    """Compose on the button (the API's /compose) and on every change of a slot or an operator."""
+    slot_a, slot_b, slot_c, operator, then = (
+        named[k] for k in ("slot_a", "slot_b", "slot_c", "operator", "then")
+    )
+    summary, composed, bitwise = named["summary"], named["composed"], named["bitwise"]
+    inputs, outputs = [slot_a, slot_b, operator, slot_c, then], [named[name] for name in COMPOSE_OUTPUTS]
+
+    @user_errors
+    def compose(image_a_path, image_b_path, operator, image_c_path=None, then=None):
+        for name in (operator,) if then in (None, NO_CHAIN) else (operator, then):
+            if name not in OPERATORS:
+                raise ValueError(f"Unknown operator {name!r}: choose union, intersection or difference.")
+        image_a = read_image(present.engine, image_a_path, "an image in slot A")
+        image_b = read_image(present.engine, image_b_path, "an image in slot B")
+        chain = then not in (None, NO_CHAIN)
+        if chain and not image_c_path:
+            raise ValueError(
+                f"Put an image in slot C for the chain (A {operator} B) {then} C, or choose {NO_CHAIN}."
+            )
+        image_c = read_image(present.engine, image_c_path, "an image in slot C") if chain else None
+        answer = present.engine.compose(
+            image_a, image_b, operator, image_c=image_c, then=then if chain else None
+        )
+        return {named[name]: value for name, value in present.compose(answer).items()}
+
+    def readable(path: str | None) -> str | None:
+        """The slot's file if the models can take it, else None: its upload event says why, once."""
+        if not path:
+            return None
+        try:
+            present.engine.read_image(path)
+        except ImageError:
+            return None
+        return path
+
+    @user_errors
+    def compose_when_filled(image_a_path, image_b_path, operator, image_c_path, then):
+        """Every change recomputes; with a slot empty (or holding a file that is not an image) the old
+        results go, so nothing on screen is stale."""
+        image_a_path, image_b_path, image_c_path = map(readable, (image_a_path, image_b_path, image_c_path))
+        if not image_a_path or not image_b_path or (then != NO_CHAIN and not image_c_path):
+            missing = "slots A and B" if then == NO_CHAIN else "slots A, B and C"
+            return {summary: f"Fill {missing} to compose.", composed: [], bitwise: []}
+        return compose(image_a_path, image_b_path, operator, image_c_path, then)
+
+    named["compose_button"].click(compose, inputs, outputs, api_name="compose")
+    gr.on(
+        [slot_a.change, slot_b.change, slot_c.change, operator.change, then.change],
+        compose_when_filled,
+        inputs,
+        outputs,
+        api_name=False,
+    )
+    named["show_bitwise"].change(
+        lambda show: gr.Gallery(visible=show), named["show_bitwise"], bitwise, api_name=False
+    )
+
+
+def wire_slots(present: Presenter, example_paths: list[str], roots: list[Path], named: dict) -> None:
+    """A slot fills from a tile click, a dropped tile or file, or an upload (checked as it arrives)."""
+    slot_a, slot_b, slot_c, active = (named[k] for k in ("slot_a", "slot_b", "slot_c", "active"))
+
+    def fill_slot(active, image_a_path, image_b_path, evt: gr.SelectData):
+        """A tile fills the first empty slot, else the one the radio names; the radio moves on."""
+        slot = "Slot A" if not image_a_path else "Slot B" if not image_b_path else active
+        path = example_paths[evt.index]
+        values = {"Slot A": (path, gr.skip(), gr.skip()), "Slot B": (gr.skip(), path, gr.skip())}
+        next_slot = {"Slot A": "Slot B", "Slot B": "Slot A", "Slot C": "Slot C"}[slot]
+        return *values.get(slot, (gr.skip(), gr.skip(), path)), next_slot
+
+    @user_errors
+    def drop(payload):
+        slot, path = dropped_file(payload, roots)
+        path = present.source_image(path)
+        present.engine.read_image(path)  # a dropped picture must be an image the models can take
+        return tuple(path if name == slot else gr.skip() for name in "ABC")
+
+    def check_upload(slot: str) -> Callable:
+        @user_errors
+        def check(path):
+            """A slot's upload is checked as it arrives, one message (its `change` may fire twice)."""
+            read_image(present.engine, path, f"the image in slot {slot}")
+
+        return check
+
+    for slot, component in zip("ABC", (slot_a, slot_b, slot_c), strict=True):
+        # a refused file leaves the slot empty rather than showing a broken picture
+        component.upload(check_upload(slot), component, None, api_name=False, show_progress="hidden").failure(
+            lambda: None, None, component, api_name=False
+        )
+    named["tiles"].select(
+        fill_slot, [active, slot_a, slot_b], [slot_a, slot_b, slot_c, active], api_name=False
+    )
+    named["drop_box"].change(drop, named["drop_box"], [slot_a, slot_b, slot_c], api_name=False)

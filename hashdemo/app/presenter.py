@@ -1,0 +1,238 @@
+"""Engine answers as the components' values, keyed by output name: pictures as files, captions, text.
+
+The presenter formats; it computes nothing about relevance or rankings (the engine's answers carry
+them). Output names are the API's: /search returns SEARCH_OUTPUTS, /compose COMPOSE_OUTPUTS, in order.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from hashdemo.app import pictures
+from hashdemo.app.engine import ComposeAnswer, Engine, Ranking, SearchAnswer
+from hashdemo.app.picture_files import PictureFiles
+from hashdemo.app.state import SearchState
+from hashdemo.data import MAX_ITEMS, label_text
+
+SHOWN_RESULTS = 10  # tiles per result row
+SHOWN_MAPS = 12  # activation maps shown, highest score first
+COARSE_TITLE = "Global code only (top-K)"
+RERANK_TITLE = "Re-ranked on the L attention bits"
+SEARCH_OUTPUTS = (
+    "cam",
+    "region",
+    "maps",
+    "scores",
+    "strip",
+    "info",
+    "coarse_header",
+    "coarse",
+    "rerank_header",
+    "reranked",
+)
+COMPOSE_OUTPUTS = ("summary", "composed", "bitwise")
+
+
+class Presenter:
+    def __init__(self, engine: Engine, files: PictureFiles):
+        self.engine, self.files = engine, files
+        # a gallery tile's picture depends only on (id, frame): encode each one once, but store it
+        # on every use, which renews the file (or redraws it if the disk budget removed it)
+        # (512 framed 128x128 tiles are about 3 MB)
+        self.tile_png = functools.lru_cache(maxsize=512)(self._tile_png)
+        self.tile_ids: dict[
+            str, int
+        ] = {}  # tile picture file name -> gallery id, for tiles dragged to a slot
+
+    # ------------------------------------------------------------------ tiles and rows
+
+    def _tile_png(self, gallery_id: int, relevant: bool | None) -> bytes:
+        return self.files.png(pictures.framed(self.engine.gallery_images[gallery_id], relevant))
+
+    def tile_picture(self, gallery_id: int, relevant: bool | None) -> str:
+        path = self.files.store(self.tile_png(gallery_id, relevant))
+        self.tile_ids[Path(path).name] = gallery_id
+        return path
+
+    def source_image(self, path: str) -> str:
+        """The file to put in a slot for a dropped picture: a result tile becomes its gallery image
+        (unframed, full size, so its labels are known); any other picture stays as it is."""
+        gallery_id = self.tile_ids.get(Path(path).name)
+        return path if gallery_id is None else self.files(self.engine.gallery_images[gallery_id])
+
+    def tiles(self, ranking: Ranking, captions: list[str]) -> list[tuple[str, str]]:
+        relevant = [None] * len(ranking.ids) if ranking.relevant is None else ranking.relevant.tolist()
+        return [
+            (self.tile_picture(int(i), r), f"{label_text(self.engine.gallery_labels[i])} · {caption}")
+            for i, caption, r in zip(ranking.ids, captions, relevant, strict=True)
+        ]
+
+    def result_row(self, title: str, ranking: Ranking, captions: list[str]) -> tuple[str, list]:
+        """A header with the row's P@10 (when the query's labels are known) and its framed tiles."""
+        p10 = ranking.precision_at(SHOWN_RESULTS)
+        known = (
+            "P@10 unknown: the labels of an uploaded image are not known"
+            if p10 is None
+            else f"P@10 = {p10:.1f}"
+        )
+        return f"**{title}** · {known}", self.tiles(ranking, captions)
+
+    # ------------------------------------------------------------------ search
+
+    def search(self, answer: SearchAnswer, state: SearchState) -> dict:
+        """The search tab's outputs (SEARCH_OUTPUTS) and the state they belong to."""
+        att, image = answer.attention, answer.query.image
+        coarse, reranked = answer.coarse.top(SHOWN_RESULTS), answer.reranked.top(SHOWN_RESULTS)
+        coarse_header, coarse_tiles = self.result_row(
+            COARSE_TITLE, coarse, [f"d_g={d}" for d in coarse.distances]
+        )
+        rerank_header, rerank_tiles = self.result_row(
+            RERANK_TITLE,
+            reranked,
+            [
+                f"d_L={d} · d_g={g}"
+                for d, g in zip(reranked.distances, reranked.global_distances, strict=True)
+            ],
+        )
+        return {
+            "cam": self.files(pictures.heat_overlay(image, att.m_avg)),
+            "region": self.files(pictures.region_outline(att.b_avg, att.region)),
+            "maps": self.activation_maps(answer),
+            "scores": self.files(pictures.scores_chart(att.scores, att.selected)),
+            "strip": self.files(
+                pictures.code_strip(answer.global_bits, answer.local_bits, att.selected, att.scores)
+            ),
+            "info": search_info(answer, state, self.engine.novelty_threshold),
+            "coarse_header": coarse_header,
+            "coarse": coarse_tiles,
+            "rerank_header": rerank_header,
+            "reranked": rerank_tiles,
+            "state": replace(state, reranked_ids=tuple(int(i) for i in reranked.ids)),
+        }
+
+    def activation_maps(self, answer: SearchAnswer) -> list[tuple[str, str]]:
+        att, chosen = answer.attention, set(answer.attention.selected.tolist())
+        return [
+            (
+                self.files(
+                    pictures.heat_overlay(answer.query.image, att.activation_map(c), alpha=0.6, size=96)
+                ),
+                f"map {c} · s={att.scores[c]}" + (" · selected" if c in chosen else ""),
+            )
+            for c in np.argsort(-att.scores, kind="stable")[:SHOWN_MAPS]
+        ]
+
+    def bit(self, state: SearchState, x: float, y: float, theta: float, top_l: int) -> tuple[str, str]:
+        """A click on the code rows: a global bit shows its own CAM M_j; a local bit its activation map."""
+        encoded, image = state.query.encoded, state.query.image
+        hit = pictures.strip_cell(x, y, encoded.global_bits.shape[1], encoded.local_bits.shape[1])
+        if hit is None:
+            raise ValueError("Click a bit of H_g (the top row) or of H_l to see where it looks.")
+        kind, index = hit
+        if kind == "global":
+            value = int(encoded.global_bits[0, index])
+            text = (
+                f"**Global bit {index} = {value}**: its own CAM M_{index}, signed by its value "
+                f"({'+' if value else '-'}w_{index}); panel 1 shows the mean over all global bits, M_avg."
+            )
+            return self.files(pictures.heat_overlay(image, self.engine.bit_cam(encoded, index))), text
+        att = self.engine.attention(encoded, theta, top_l)
+        chosen = "selected" if index in set(att.selected.tolist()) else "not selected"
+        text = (
+            f"**Local bit {index} = {int(encoded.local_bits[0, index])}**: Conv7 map {index}'s "
+            f"activation map, overlap score s = {att.scores[index]} ({chosen} at L = {top_l})."
+        )
+        return self.files(pictures.heat_overlay(image, att.activation_map(index))), text
+
+    def why(self, state: SearchState, index: int, theta: float, top_l: int) -> tuple[str, str]:
+        answer = self.engine.why(state.query, state.reranked_ids[index], theta, top_l)
+        text = (
+            f"Result {index + 1} (gallery #{answer.gallery_id}, {label_text(answer.labels)}) "
+            f"agrees with the query on **{len(answer.agree)} of {answer.selected}** selected bits: "
+            f"`{answer.agree}`. Its own attention region is outlined."
+        )
+        picture = pictures.image_with_region(self.engine.gallery_images[answer.gallery_id], answer.region)
+        return self.files(picture), text
+
+    # ------------------------------------------------------------------ compose
+
+    def compose(self, answer: ComposeAnswer) -> dict:
+        """The compose tab's outputs (COMPOSE_OUTPUTS)."""
+
+        def captions(ranking: Ranking) -> list[str]:
+            if ranking.jaccard is None:
+                return [f"d={d}" for d in ranking.distances]
+            return [
+                f"d={d} · Jaccard {j:.2f}" for d, j in zip(ranking.distances, ranking.jaccard, strict=True)
+            ]
+
+        return {
+            "summary": compose_summary(answer),
+            "composed": self.tiles(answer.composed, captions(answer.composed)),
+            "bitwise": self.tiles(answer.bitwise, captions(answer.bitwise)),
+        }
+
+
+def known(labels: np.ndarray | None) -> str:
+    return label_text(labels) if labels is not None else "labels unknown"
+
+
+def search_info(answer: SearchAnswer, state: SearchState, novelty_threshold: float | None) -> str:
+    """The text beside the panels: the query's labels, the selection, the box, the notes."""
+    att, top_l = answer.attention, len(answer.attention.selected)
+    labels = answer.query.labels
+    which = "labels unknown (not a dataset image)" if labels is None else f"labels: **{label_text(labels)}**"
+    positive = att.selected[att.scores[att.selected] > 0].tolist()
+    filler = att.selected[att.scores[att.selected] == 0].tolist()
+    info = (
+        f"Query {which}. Selected {top_l} of {len(answer.local_bits)} local bits; "
+        f"**{len(positive)} of {top_l}** overlap the attention region: `{', '.join(map(str, positive))}`"
+    )
+    if filler:
+        info += f"; filled by the tie rule (channel order, no overlap): `{', '.join(map(str, filler))}`"
+    if state.box is not None:
+        shared = len(set(att.selected.tolist()) & set(answer.cam_selected.tolist()))
+        info += (
+            f"\n\n**Your box replaces the attention region** (panel 2): {shared} of {top_l} selected bits "
+            "are the ones the CAM region would pick. Clear the box to return to the CAM."
+        )
+    elif state.corner is not None:
+        info += "\n\nPoint at the object: now click the opposite corner of its box on panel 1."
+    if answer.out_of_domain:
+        info += (
+            "\n\n**This image looks unlike the outfits the models were trained on** "
+            f"(novelty {answer.novelty:.3f}, above the {novelty_threshold:.3f} that flags 1% of val "
+            "images): read the results with care."
+        )
+    if not att.region.any():
+        info += (
+            "\n\n**The attention region is empty at this theta**: no pixel of M_avg passes it, so every "
+            "selected bit is tie-rule filler. Lower theta."
+        )
+    return info
+
+
+def compose_summary(answer: ComposeAnswer) -> str:
+    names = " · ".join(
+        f"**{slot}:** {known(lab)}" for slot, lab in zip("ABC", answer.input_labels, strict=False)
+    )
+    ops = answer.operators
+    expression = f"A {ops[0]} B" if len(ops) == 1 else f"(A {ops[0]} B) {ops[1]} C"
+    target = answer.target
+    summary = (
+        f"{names}\n\n**Target set T = {expression}:** "
+        f"{'unknown (an input is not a dataset image)' if target is None else known(target)}\n\n"
+        f"**Predicted from the composed code:** {label_text(answer.predicted_probs > 0.5)}"
+    )
+    if target is not None:
+        summary += f"\n\n**Top 10 with exactly T:** {answer.exact_in_top(answer.composed)} of 10"
+        if target.sum() > MAX_ITEMS:
+            summary += (
+                f"\n\nT has {target.sum()} labels and gallery images hold at most {MAX_ITEMS}: "
+                "no exact match exists."
+            )
+    return summary
