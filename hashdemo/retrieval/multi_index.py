@@ -97,11 +97,14 @@ class MultiIndex:
                     new &= np.bitwise_count(diff & mask) > own
                 for mask in masks[part + 1 :]:
                     new &= np.bitwise_count(diff & mask) >= own
-                ids.append(self.order[part][positions[new]])
-                dists.append(distance[new])
-                seen += np.bincount(dists[-1], minlength=self.nbits + 1)
+                distance, positions = distance[new], positions[new]
+                seen += np.bincount(distance, minlength=self.nbits + 1)
                 if seen.sum() >= k:
                     bound = int(np.searchsorted(np.cumsum(seen), k))
+                    close = distance <= bound  # this step's farther codes cannot make the top k either
+                    distance, positions = distance[close], positions[close]
+                ids.append(self.order[part][positions])
+                dists.append(distance)
             if guaranteed >= 0 and (seen[: guaranteed + 1].sum() >= k or guaranteed >= self.nbits):
                 break
         return _top_k(np.concatenate(ids), np.concatenate(dists), k)
