@@ -4,7 +4,7 @@
 Gradio's own GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (what Hugging Face Spaces and Docker set).
 HASHDEMO_CACHE_MAX_MB (default 500) caps the disk its pictures and Gradio's uploads may use, and
 HASHDEMO_CACHE_GRACE_S (default 60) is how long a file named by a response is kept whatever the cap;
-HASHDEMO_MILVUS_URI puts the gallery in Milvus (README, "Scale-out").
+HASHDEMO_MILVUS_URI puts the gallery in Milvus (docs/scale-out.md).
 """
 
 from __future__ import annotations

@@ -154,7 +154,10 @@ def run_app_bench(repeats: int = 50) -> dict:
     import tempfile
 
     from hashdemo.app.engine import Engine
-    from hashdemo.app.ui import OutputFiles, Presenter, write_examples
+    from hashdemo.app.picture_files import PictureFiles
+    from hashdemo.app.presenter import Presenter
+    from hashdemo.app.state import SearchState
+    from hashdemo.app.widgets import write_examples
     from hashdemo.data import default_cache_dir
 
     root = Path(__file__).resolve().parents[2]
@@ -163,18 +166,21 @@ def run_app_bench(repeats: int = 50) -> dict:
     ready_s = time.perf_counter() - started
     engine = Engine.load()
     examples = [engine.read_image(p) for p in write_examples(engine, default_cache_dir() / "examples")]
-    present = Presenter(engine, OutputFiles(Path(tempfile.mkdtemp(prefix="hashdemo-bench-"))))
+    present = Presenter(engine, PictureFiles(Path(tempfile.mkdtemp(prefix="hashdemo-bench-"))))
     theta, top_l, n_coarse = (engine.defaults[key] for key in ("theta", "L", "K"))
     cycle = iter(range(10**9))
 
-    def one_search() -> None:
-        image = examples[next(cycle) % len(examples)]
-        state = {"image": image, "labels": engine.known_labels(image), "encoded": engine.encode_hier(image)}
-        present.search(state, theta, top_l, n_coarse)
+    def one_search() -> None:  # what the /search handler does: one engine call, then the pictures
+        query = engine.make_query(examples[next(cycle) % len(examples)])
+        present.search(
+            engine.search(query, theta, top_l, n_coarse), SearchState(query, "", (theta, top_l, n_coarse))
+        )
 
     def one_compose() -> None:
         i = next(cycle)
-        present.compose(examples[i % len(examples)], examples[(i + 1) % len(examples)], "union")
+        present.compose(
+            engine.compose(examples[i % len(examples)], examples[(i + 1) % len(examples)], "union")
+        )
 
     global_bits = engine.hier_codes.global_bits
     peer = faiss.IndexBinaryFlat(global_bits.shape[1])
@@ -204,6 +210,25 @@ def cmd_app(args: argparse.Namespace) -> None:
     _write_json(args.json, result)
 
 
+def load_call(client, examples: Sequence[str], i: int):
+    """Call i of a load run: even calls /search, odd /compose, on the examples in turn; returns the
+    call's key and the parts of its answer that must not depend on what else the server does."""
+    from gradio_client import handle_file
+
+    from hashdemo.app.presenter import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
+
+    example = handle_file(examples[i % len(examples)])
+    if i % 2 == 0:
+        out = dict(
+            zip(SEARCH_OUTPUTS, client.predict(example, 0.4, 16, 200, api_name="/search"), strict=True)
+        )
+        return ("search", i % len(examples)), (out["info"], [t["caption"] for t in out["reranked"]])
+    other = handle_file(examples[(i + 3) % len(examples)])
+    answer = client.predict(example, other, "intersection", api_name="/compose")
+    out = dict(zip(COMPOSE_OUTPUTS, answer, strict=True))
+    return ("compose", i % len(examples)), (out["summary"], [t["caption"] for t in out["composed"]])
+
+
 def run_load(
     url: str,
     examples: Sequence[str],
@@ -216,41 +241,12 @@ def run_load(
     (loopback only); every answer is compared with the same call made alone beforehand."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from gradio_client import Client, handle_file
-
-    from hashdemo.app.ui import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
+    from gradio_client import Client
 
     if not url.startswith(("http://127.0.0.1", "http://localhost")):
         raise ValueError("the load test only targets the loopback interface")
-
-    def call(client: Client, i: int):
-        if i % 2 == 0:
-            out = dict(
-                zip(
-                    SEARCH_OUTPUTS,
-                    client.predict(
-                        handle_file(examples[i % len(examples)]), 0.4, 16, 200, api_name="/search"
-                    ),
-                    strict=True,
-                )
-            )
-            return ("search", i % len(examples)), (out["info"], [t["caption"] for t in out["reranked"]])
-        out = dict(
-            zip(
-                COMPOSE_OUTPUTS,
-                client.predict(
-                    handle_file(examples[i % len(examples)]),
-                    handle_file(examples[(i + 3) % len(examples)]),
-                    "intersection",
-                    api_name="/compose",
-                ),
-                strict=True,
-            )
-        )
-        return ("compose", i % len(examples)), (out["summary"], [t["caption"] for t in out["composed"]])
-
     solo_client = Client(url, verbose=False, download_files=download_files)
-    expected = dict(call(solo_client, i) for i in range(2 * len(examples)))
+    expected = dict(load_call(solo_client, examples, i) for i in range(2 * len(examples)))
     deadline = time.perf_counter() + timeout_s
 
     def caller(c: int) -> list[tuple[float, str]]:
@@ -261,7 +257,7 @@ def run_load(
                 continue
             start = time.perf_counter()
             try:
-                key, answer = call(client, c * calls_each + j)
+                key, answer = load_call(client, examples, c * calls_each + j)
                 outcomes.append(
                     (time.perf_counter() - start, "ok" if answer == expected[key] else "different")
                 )
@@ -273,10 +269,12 @@ def run_load(
 
     with ThreadPoolExecutor(callers) as pool:
         outcomes = [o for result in pool.map(caller, range(callers)) for o in result]
+    return {"callers": callers, "download_files": download_files, **load_summary(outcomes)}
+
+
+def load_summary(outcomes: list[tuple[float, str]]) -> dict:
     latencies = [t for t, status in outcomes if status in ("ok", "different")]
     return {
-        "callers": callers,
-        "download_files": download_files,
         "calls": len(outcomes),
         "ok": sum(status == "ok" for _, status in outcomes),
         "different": sum(status == "different" for _, status in outcomes),

@@ -64,7 +64,7 @@ def run_soak(
     sample: int = 10,
     work: Path | None = None,
 ) -> dict:
-    from gradio_client import Client, handle_file
+    from gradio_client import Client
 
     from hashdemo.harness.served_app import ServedApp, link_default_caches, plain_answer
 
@@ -73,19 +73,7 @@ def run_soak(
     upload_dir.mkdir(parents=True, exist_ok=True)
     link_default_caches(cache)
     uploads = make_uploads(upload_dir, queries, seed)
-    calls, used = [], 0
-    while used < len(uploads):  # search, search, compose: each upload is sent exactly once
-        if len(calls) % 3 == 2 and used + 2 <= len(uploads):
-            calls.append(("compose", uploads[used], uploads[used + 1]))
-            used += 2
-        else:
-            calls.append(("search", uploads[used]))
-            used += 1
-
-    def call(client, spec):
-        if spec[0] == "search":
-            return client.predict(handle_file(spec[1]), 0.4, 32, 1000, api_name="/search")
-        return client.predict(handle_file(spec[1]), handle_file(spec[2]), "union", api_name="/compose")
+    calls = plan_calls(uploads)
 
     env = {
         "HASHDEMO_CACHE_DIR": str(cache),
@@ -99,23 +87,14 @@ def run_soak(
 
         def monitor() -> None:
             while not stop.is_set():
-                usage = {p.name: round(folder_mb(p), 1) for p in sorted(cache.iterdir()) if p.is_dir()}
-                samples.append(
-                    {
-                        "t": round(time.monotonic() - began, 1),
-                        "calls_done": done[0],
-                        "rss_mb": round(app.rss_mb(), 1),
-                        "folders_mb": usage,
-                        "budgeted_mb": round(sum(folder_mb(p) for p in budgeted), 1),
-                    }
-                )
+                samples.append(usage_sample(app, cache, budgeted, time.monotonic() - began, done[0]))
                 stop.wait(1.0)
 
         def worker(k: int) -> None:
             client = Client(app.url, verbose=False, download_files=str(work / f"client-{k}"))
             for i in range(k, len(calls), clients):
                 try:
-                    out = call(client, calls[i])
+                    out = soak_call(client, calls[i])
                     if i < sample:
                         answers[i] = plain_answer(out)
                 except Exception as error:  # noqa: BLE001 - every failure is counted, none stops the run
@@ -133,11 +112,10 @@ def run_soak(
     with ServedApp(env, log=work / "fresh.log") as fresh:
         client = Client(fresh.url, verbose=False, download_files=str(work / "client-fresh"))
         same = sum(
-            plain_answer(call(client, calls[i])) == answers.get(i) for i in range(min(sample, len(calls)))
+            plain_answer(soak_call(client, calls[i])) == answers.get(i)
+            for i in range(min(sample, len(calls)))
         )
     pruned = [int(m) for m in re.findall(r"disk: removed (\d+) files", (work / "server.log").read_text())]
-    warm = next(s for s in samples if s["calls_done"] >= len(calls) // 10)
-    checkpoints = {"start": samples[0], "middle": samples[len(samples) // 2], "end": samples[-1]}
     return {
         "uploads": len(uploads),
         "calls": len(calls),
@@ -147,17 +125,58 @@ def run_soak(
         "grace_s": grace_s,
         "seconds": round(seconds, 1),
         "errors": errors,
-        "budgeted_max_mb": max(s["budgeted_mb"] for s in samples),
         "pruned_files": sum(pruned),
         "server_log": str(work / "server.log"),
+        "sample_equal_to_fresh_server": f"{same} of {min(sample, len(calls))}",
+        **memory_summary(samples, len(calls)),
+    }
+
+
+def soak_call(client, spec: tuple):
+    from gradio_client import handle_file
+
+    if spec[0] == "search":
+        return client.predict(handle_file(spec[1]), 0.4, 32, 1000, api_name="/search")
+    return client.predict(handle_file(spec[1]), handle_file(spec[2]), "union", api_name="/compose")
+
+
+def usage_sample(app, cache: Path, budgeted: tuple[Path, ...], seconds: float, calls_done: int) -> dict:
+    """One reading of the server's memory and the cache folders' sizes."""
+    return {
+        "t": round(seconds, 1),
+        "calls_done": calls_done,
+        "rss_mb": round(app.rss_mb(), 1),
+        "folders_mb": {p.name: round(folder_mb(p), 1) for p in sorted(cache.iterdir()) if p.is_dir()},
+        "budgeted_mb": round(sum(folder_mb(p) for p in budgeted), 1),
+    }
+
+
+def plan_calls(uploads: list[str]) -> list[tuple]:
+    """search, search, compose, ...: each upload is sent exactly once."""
+    calls, used = [], 0
+    while used < len(uploads):
+        if len(calls) % 3 == 2 and used + 2 <= len(uploads):
+            calls.append(("compose", uploads[used], uploads[used + 1]))
+            used += 2
+        else:
+            calls.append(("search", uploads[used]))
+            used += 1
+    return calls
+
+
+def memory_summary(samples: list[dict], n_calls: int) -> dict:
+    """Disk and RSS over the run, from the monitor's samples."""
+    warm = next(s for s in samples if s["calls_done"] >= n_calls // 10)
+    checkpoints = {"start": samples[0], "middle": samples[len(samples) // 2], "end": samples[-1]}
+    return {
+        "budgeted_max_mb": max(s["budgeted_mb"] for s in samples),
         "rss_after_warmup_mb": warm["rss_mb"],
         "rss_growth_after_warmup_mb": round(samples[-1]["rss_mb"] - warm["rss_mb"], 1),
         "rss_max_mb": max(s["rss_mb"] for s in samples),
-        "sample_equal_to_fresh_server": f"{same} of {min(sample, len(calls))}",
         "checkpoints": checkpoints,
         "rss_by_tenth": [  # (calls done, RSS MB) at every tenth of the run
             (s["calls_done"], s["rss_mb"])
-            for s in (next(x for x in samples if x["calls_done"] >= k * len(calls) // 10) for k in range(10))
+            for s in (next(x for x in samples if x["calls_done"] >= k * n_calls // 10) for k in range(10))
         ]
         + [(samples[-1]["calls_done"], samples[-1]["rss_mb"])],
     }

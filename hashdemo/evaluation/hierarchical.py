@@ -334,55 +334,85 @@ def localization_by_theta(
 # ----------------------------------------------------------------------------- the evaluation
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What every part of the evaluation shares: the chosen parameters and the query split's codes,
+    attention, object protocols and bit selections."""
+
+    hier: Checkpoint
+    theta: float
+    top_l: int
+    k_share: float  # K as a share of the database, as chosen on val
+    n_coarse: int  # K on the 10k gallery (also at every other size)
+    query: Codes
+    q_labels: np.ndarray
+    items: Items
+    cam: CamAttention
+    objects: dict[str, ObjectQueries]
+    orders: dict[str, np.ndarray]  # (Q, C) channel orders of the two-level methods but hier_random
+    random_draws: list[np.ndarray]  # RANDOM_SEEDS draws of (Q, L) random bits
+
+
+def encode_codes(models: tuple[Checkpoint, Checkpoint, Checkpoint], images: np.ndarray, conv7=False) -> Codes:
+    """Images under the hierarchical model and the two single-level baselines."""
+    hier, single, single_local = models
+    return Codes(
+        hier.model.encode(images, with_conv7=conv7),
+        single.model.encode(images).global_bits,
+        single_local.model.encode(images).global_bits,
+    )
+
+
+def score_gallery(setup: Setup, gallery: Codes, g_labels: np.ndarray, whole: bool) -> dict:
+    """Every method's row against one gallery: whole-gallery and @100 metrics (`whole`), else @100 only."""
+    q, draws = setup.query, setup.random_draws
+    k = None if whole else TOP
+
+    def scores(ranked):
+        return (full_scores if whole else top_scores)(ranked, setup.q_labels, g_labels, setup.objects)
+
+    ranks = rankers(q, gallery, setup.orders, setup.top_l, setup.n_coarse)
+    methods = {name: scores(rank(k)) for name, rank in ranks.items()}
+    methods["hier_random"] = mean_and_std(
+        [scores(hierarchical_ranking(q.hier, gallery.hier, draw, setup.n_coarse, k)) for draw in draws]
+    )
+    return methods
+
+
 def evaluate_hier(
     checkpoints: Path = CHECKPOINT_DIR,
     large_size: int = LARGE_GALLERY,
     scale_sizes: tuple[int, ...] = SCALE_SIZES,
 ) -> dict:
-    hier = load_checkpoint("hier", checkpoints)
-    single = load_checkpoint("single_level", checkpoints)
-    single_local = load_checkpoint("single_level_local", checkpoints)
-    splits = load_outfits()
+    models = tuple(
+        load_checkpoint(name, checkpoints) for name in ("hier", "single_level", "single_level_local")
+    )
+    hier, splits = models[0], load_outfits()
     val = hier.model.encode(splits["val"].images, with_conv7=True)
     tuned = tune(hier, val, splits["val"].labels)
     theta, top_l, share = (tuned["best"][key] for key in ("theta", "L", "K_share"))
-
-    def codes(images: np.ndarray, with_conv7: bool = False) -> Codes:
-        return Codes(
-            hier.model.encode(images, with_conv7=with_conv7),
-            single.model.encode(images).global_bits,
-            single_local.model.encode(images).global_bits,
-        )
-
-    query, gallery = codes(splits["query"].images, with_conv7=True), codes(splits["gallery"].images)
-    n_coarse = round(share * len(splits["gallery"]))
-    q_labels, g_labels = splits["query"].labels, splits["gallery"].labels
-    n_q, bits_global, bits_local = (
-        len(q_labels),
-        query.hier.global_bits.shape[1],
-        query.hier.local_bits.shape[1],
+    query = encode_codes(models, splits["query"].images, conv7=True)
+    gallery, g_labels = encode_codes(models, splits["gallery"].images), splits["gallery"].labels
+    items, cam = multi_item(splits["query"]), cam_attention(hier, query.hier, theta)
+    bits_local = query.hier.local_bits.shape[1]
+    setup = Setup(
+        hier,
+        theta,
+        top_l,
+        share,
+        round(share * len(g_labels)),
+        query,
+        splits["query"].labels,
+        items,
+        cam,
+        object_protocols(items, cam),
+        {
+            "hier_cam": cam.orders,
+            "hier_cam_all_components": cam_attention(hier, query.hier, theta, largest_only=False).orders,
+            "hier_activation": activation_orders(query.hier),
+        },
+        [random_orders(len(query.single), bits_local, seed)[:, :top_l] for seed in range(RANDOM_SEEDS)],
     )
-    items = multi_item(splits["query"])
-    cam = cam_attention(hier, query.hier, theta)
-    objects = object_protocols(items, cam)
-    orders = {
-        "hier_cam": cam.orders,
-        "hier_cam_all_components": cam_attention(hier, query.hier, theta, largest_only=False).orders,
-        "hier_activation": activation_orders(query.hier),
-    }
-    random_draws = [random_orders(n_q, bits_local, seed)[:, :top_l] for seed in range(RANDOM_SEEDS)]
-
-    ranks = rankers(query, gallery, orders, top_l, n_coarse)
-    methods = {name: full_scores(rank(None), q_labels, g_labels, objects) for name, rank in ranks.items()}
-    methods["hier_random"] = mean_and_std(
-        [
-            full_scores(
-                hierarchical_ranking(query.hier, gallery.hier, draw, n_coarse), q_labels, g_labels, objects
-            )
-            for draw in random_draws
-        ]
-    )
-
     large_codes, large_labels, _ = large_gallery_codes(
         ("hier", "single_level", "single_level_local"), large_size, checkpoints=checkpoints, progress=True
     )
@@ -391,59 +421,52 @@ def evaluate_hier(
         large_codes["single_level"].global_bits,
         large_codes["single_level_local"].global_bits,
     )
-    large_ranks = rankers(query, large, orders, top_l, n_coarse)
-    large_methods = {
-        name: top_scores(rank(TOP), q_labels, large_labels, objects) for name, rank in large_ranks.items()
+    methods = score_gallery(setup, gallery, g_labels, whole=True)
+    large_methods = score_gallery(setup, large, large_labels, whole=False)
+    boxes = {
+        "hier_box_largest": items.largest(),
+        "hier_box": attended_slots(items, cam.regions[items.ids]),
+        "hier_box_any_item": None,  # every item in turn
     }
-    large_methods["hier_random"] = mean_and_std(
-        [
-            top_scores(
-                hierarchical_ranking(query.hier, large.hier, draw, n_coarse, TOP),
-                q_labels,
-                large_labels,
-                objects,
-            )
-            for draw in random_draws
-        ]
-    )
-    boxed = boxed_scores(
-        hier,
-        query,
-        {"gallery": (gallery, g_labels), "large_gallery": (large, large_labels)},
-        items,
-        {
-            "hier_box_largest": items.largest(),
-            "hier_box": attended_slots(items, cam.regions[items.ids]),
-            "hier_box_any_item": None,
-        },
-        theta,
-        top_l,
-        n_coarse,
-    )
-
-    scale = scale_rows(
-        hier.model.cam_weights().numpy(),
-        query,
-        {len(g_labels): gallery, len(large_labels): large},
-        theta,
-        top_l,
-        n_coarse,
-        scale_sizes,
-    )
-    add_costs(methods, scale, bits_global, bits_local, top_l, n_coarse, len(g_labels), query)
-    curves = {}
-    for name in ("global", "local_full", "hier_cam", "float_cosine"):
-        precision, recall = precision_recall_curve(ranks[name](None), q_labels, g_labels)
-        curves[name] = {"precision": precision.tolist(), "recall": recall.tolist()}
-    chosen = np.minimum(cam.positive, top_l)
-    timing = attention_ms(hier.model.cam_weights().numpy(), query, theta, top_l)
-    by_theta = localization_by_theta(hier, query, items, theta, cam)
+    galleries = {"gallery": (gallery, g_labels), "large_gallery": (large, large_labels)}
+    boxed = boxed_scores(hier, query, galleries, items, boxes, theta, top_l, setup.n_coarse)
+    weights = hier.model.cam_weights().numpy()
+    real = {len(g_labels): gallery, len(large_labels): large}
+    scale = scale_rows(weights, query, real, theta, top_l, setup.n_coarse, scale_sizes)
+    add_costs(methods, scale, setup, len(g_labels))
     return {
-        "bits": {"global": bits_global, "local": bits_local},
-        "theta": theta,
-        "L": top_l,
-        "K": n_coarse,
-        "K_share": share,
+        **report_parts(setup, methods, boxed, scale),
+        "large_gallery": {
+            "n": len(large_labels),
+            "methods": large_methods,
+            "attended_object": {
+                **protocol_table(large_methods, "attended_map@100"),
+                "hier_box": {"map@100": boxed["large_gallery"]["hier_box"]},
+                "hier_box_any_item": {"map@100": boxed["large_gallery"]["hier_box_any_item"]},
+            },
+        },
+        "out_of_domain": out_of_domain(hier, val, gallery.hier),
+        "attention_ms": (timing := attention_ms(weights, query, theta, top_l))["median"],
+        "attention_timing": timing,
+        "val_grid": tuned["grid"],
+        "pr_curves": pr_curves(setup, gallery, g_labels),
+        "subset": subset_scores(
+            query.hier, gallery.hier, setup.q_labels, g_labels, cam.orders[:, :top_l], setup.n_coarse
+        ),
+    }
+
+
+def report_parts(setup: Setup, methods: dict, boxed: dict, scale: list[dict]) -> dict:
+    """The 10k gallery's tables: parameters, methods, both object protocols, localization, speed."""
+    chosen = np.minimum(setup.cam.positive, setup.top_l)
+    by_theta = localization_by_theta(setup.hier, setup.query, setup.items, setup.theta, setup.cam)
+    bits = setup.query.hier
+    return {
+        "bits": {"global": bits.global_bits.shape[1], "local": bits.local_bits.shape[1]},
+        "theta": setup.theta,
+        "L": setup.top_l,
+        "K": setup.n_coarse,
+        "K_share": setup.k_share,
         "protocols": PROTOCOLS,
         "methods": methods,
         "object_focused": {
@@ -455,48 +478,35 @@ def evaluate_hier(
             "hier_box": {"map@100": boxed["gallery"]["hier_box"]},  # the attended item's box
             "hier_box_any_item": {"map@100": boxed["gallery"]["hier_box_any_item"]},
         },
-        "object_queries": len(items.ids),
-        "box_queries_any_item": int((items.classes >= 0).sum()),
-        "localization": {**next(row for row in by_theta if row["theta"] == theta), "by_theta": by_theta},
+        "object_queries": len(setup.items.ids),
+        "box_queries_any_item": int((setup.items.classes >= 0).sum()),
+        "localization": {**next(r for r in by_theta if r["theta"] == setup.theta), "by_theta": by_theta},
         "attention": {
             "positive_overlap_median": float(np.median(chosen)),
             "positive_overlap_p10": float(np.percentile(chosen, 10)),
             "positive_overlap_p90": float(np.percentile(chosen, 90)),
-            "empty_region_queries": int((cam.positive == 0).sum()),
+            "empty_region_queries": int((setup.cam.positive == 0).sum()),
         },
-        "attention_ms": timing["median"],
-        "attention_timing": timing,
-        "large_gallery": {
-            "n": len(large_labels),
-            "methods": large_methods,
-            "attended_object": {
-                **protocol_table(large_methods, "attended_map@100"),
-                "hier_box": {"map@100": boxed["large_gallery"]["hier_box"]},
-                "hier_box_any_item": {"map@100": boxed["large_gallery"]["hier_box_any_item"]},
-            },
-        },
-        "out_of_domain": out_of_domain(hier, val, gallery.hier),
         "scale": scale,
-        "two_level_ratio": two_level_ratios(scale, bits_global, bits_local, top_l, n_coarse),
-        "val_grid": tuned["grid"],
-        "pr_curves": curves,
-        "subset": subset_scores(
-            query.hier, gallery.hier, q_labels, g_labels, cam.orders[:, :top_l], n_coarse
+        "two_level_ratio": two_level_ratios(
+            scale, bits.global_bits.shape[1], bits.local_bits.shape[1], setup.top_l, setup.n_coarse
         ),
     }
 
 
-def add_costs(
-    methods: dict,
-    scale: list[dict],
-    bits_global: int,
-    bits_local: int,
-    top_l: int,
-    n_coarse: int,
-    n: int,
-    query,
-) -> None:
+def pr_curves(setup: Setup, gallery: Codes, g_labels: np.ndarray) -> dict:
+    ranks = rankers(setup.query, gallery, setup.orders, setup.top_l, setup.n_coarse)
+    curves = {}
+    for name in ("global", "local_full", "hier_cam", "float_cosine"):
+        precision, recall = precision_recall_curve(ranks[name](None), setup.q_labels, g_labels)
+        curves[name] = {"precision": precision.tolist(), "recall": recall.tolist()}
+    return curves
+
+
+def add_costs(methods: dict, scale: list[dict], setup: Setup, n: int) -> None:
     """Each method row's bits compared, bits read per gallery image and ms per query at the 10k gallery."""
+    query, top_l, n_coarse = setup.query, setup.top_l, setup.n_coarse
+    bits_global, bits_local = query.hier.global_bits.shape[1], query.hier.local_bits.shape[1]
     two_level = bits_global + top_l
     bits = {
         "global": bits_global,

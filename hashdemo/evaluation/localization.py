@@ -1,7 +1,7 @@
 """Where the CAM attention region falls among an image's items, and which item it picks (issue 18).
 
 Items are the outfits' recorded boxes (top, left, side) in image pixels. All figures are over the
-images with 2-3 items (with one item, every protocol is the same). Definitions, in the README too:
+images with 2-3 items (with one item, every protocol is the same). Definitions, in docs/results.md too:
 
 - attended item: the item whose box overlaps the region (largest component of B_avg) in the most
   pixels; on a tie (also when the region touches no box) the larger item, then the earlier one.
