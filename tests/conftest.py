@@ -12,6 +12,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def engine():
+    """One in-process engine for every test that only reads it (searches and compositions)."""
+    from hashdemo.app.engine import Engine
+
+    return Engine.load()
+
+
+@pytest.fixture(scope="session")
 def served():
     """(the app module, its base URL): `import app` loads both checkpoints and the 10k gallery."""
     import app

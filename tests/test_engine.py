@@ -3,13 +3,7 @@
 import numpy as np
 import pytest
 
-from hashdemo.app.engine import Engine
 from hashdemo.data import load_outfits
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return Engine.load()
 
 
 @pytest.mark.parametrize("n_coarse", [5, 50, 1000])

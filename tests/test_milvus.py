@@ -98,9 +98,9 @@ def test_bad_input_is_refused_before_milvus_sees_it(lite):
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory):
+def engines(tmp_path_factory, engine):
     uri = str(tmp_path_factory.mktemp("milvus-app") / "app.db")
-    return Engine.load(), Engine.load(milvus_uri=uri), uri
+    return engine, Engine.load(milvus_uri=uri), uri
 
 
 def _same_search(a, b):
