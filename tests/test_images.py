@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hashdemo.app import images
-from hashdemo.app.images import MAX_PIXELS, ImageError, load_image
+from hashdemo import images
+from hashdemo.images import MAX_PIXELS, ImageError, load_image
 
 
 def save(image: Image.Image, path: Path, **params) -> Path:

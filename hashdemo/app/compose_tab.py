@@ -8,10 +8,10 @@ from urllib.parse import unquote
 
 import gradio as gr
 
-from hashdemo.app.images import ImageError
 from hashdemo.app.presenter import COMPOSE_OUTPUTS, Presenter
 from hashdemo.app.widgets import image_input, read_image, user_errors
 from hashdemo.data import label_text
+from hashdemo.images import ImageError
 from hashdemo.label_ops import OPERATORS
 
 NO_CHAIN = "(no chain)"

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hashdemo.app.images import load_image
 from hashdemo.cam import Attention, attend_code, bit_cams, normalise, upsample
 from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
 from hashdemo.checks import number_in_range
@@ -26,6 +25,7 @@ from hashdemo.data import (
     load_outfits,
 )
 from hashdemo.gallery_codes import cache_key, load_codes, save_codes
+from hashdemo.images import load_image
 from hashdemo.label_ops import OPERATORS, compose_chain, jaccard
 from hashdemo.models import Encoded, HashNet, signs_of
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from hashdemo.app.engine import Engine
-from hashdemo.app.images import ImageError
+from hashdemo.images import ImageError
 from hashdemo.retrieval.index import GalleryUnavailable
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def user_errors(handler: Callable) -> Callable:
 
 
 def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image:
-    """An image input that hands the handler the file (hashdemo.app.images converts every mode), even one
+    """An image input that hands the handler the file (hashdemo.images converts every mode), even one
     Gradio cannot open: the handler's reader refuses it with a sentence naming the input.
 
     Gradio opens an upload with PIL before any handler runs; a file that is not an image would
@@ -63,7 +63,7 @@ def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image
         try:
             return check(payload)
         except (Image.DecompressionBombError, UnidentifiedImageError, OSError):
-            return payload.path  # hashdemo.app.images refuses it with a sentence (size, not an image)
+            return payload.path  # hashdemo.images refuses it with a sentence (size, not an image)
 
     component.preprocess = preprocess
     return component

@@ -9,12 +9,14 @@ import logging
 import os
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 from torchvision.utils import make_grid
 
+from hashdemo import datasets
 from hashdemo.app.pictures import captioned
 from hashdemo.data import DatasetMissingError, OutfitRecipe, Split, describe, label_text, load_outfits
 
@@ -32,8 +34,63 @@ def save_montage(split: Split, path: str | os.PathLike, rows: int = 4, cols: int
     cv2.imwrite(str(path), np.ascontiguousarray(grid[..., ::-1]))
 
 
+DATASET_VERBS = ("import", "describe", "export-outfits")
+
+
+def dataset_main(argv: list[str]) -> int:
+    """`data import NAME ...`, `data describe NAME`, `data export-outfits DIR` (your own images)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m hashdemo data",
+        description=datasets.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="verb", required=True)
+    load = sub.add_parser("import", help="import a labelled folder into the cache")
+    load.add_argument("name")
+    load.add_argument("--csv", type=Path, help="CSV with the columns path,labels (labels joined by '|')")
+    load.add_argument("--list", type=Path, help="DeepHash-pytorch list: path b_1 ... b_C per line")
+    load.add_argument("--classes", type=Path, help="with --list: the class names, one a line")
+    load.add_argument("--root", type=Path, help="the folder paths are relative to (default: the file's)")
+    load.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    show = sub.add_parser("describe", help="print an imported dataset's summary JSON")
+    show.add_argument("name")
+    export = sub.add_parser("export-outfits", help="write outfit images and labels.csv (the worked example)")
+    export.add_argument("directory", type=Path)
+    export.add_argument("--count", type=int, default=3000)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        if args.verb == "import":
+            meta = datasets.import_dataset(
+                args.name, args.csv, args.root, args.size, args.list, args.classes, progress=True
+            )
+            print(
+                json.dumps(
+                    {
+                        "name": meta["name"],
+                        "splits": meta["splits"],
+                        "classes": meta["classes"],
+                        "bad_rows_skipped": len(meta["bad_rows"]),
+                    },
+                    indent=2,
+                )
+            )
+        elif args.verb == "describe":
+            print(json.dumps(datasets.describe_dataset(datasets.load_dataset(args.name)), indent=2))
+        else:
+            print(f"wrote {datasets.export_outfits(args.directory, args.count)}")
+    except (datasets.DatasetError, DatasetMissingError) as error:
+        print(f"hashdemo data {args.verb}: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """CLI: ``python -m hashdemo data [--describe] [--montage PATH] [--<recipe field> V ...]``."""
+    """CLI: ``python -m hashdemo data [--describe] [--montage PATH] [--<recipe field> V ...]``, or one of
+    the dataset verbs (`import`, `describe NAME`, `export-outfits`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DATASET_VERBS:
+        return dataset_main(argv)
     parser = argparse.ArgumentParser(prog="python -m hashdemo data", description=__doc__)
     parser.add_argument("--describe", action="store_true", help="print the split summary JSON")
     parser.add_argument("--montage", metavar="PATH", help="write a labelled PNG grid of gallery")

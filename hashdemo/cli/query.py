@@ -15,9 +15,9 @@ import json
 import sys
 
 from hashdemo.app.engine import Engine
-from hashdemo.app.images import ImageError
 from hashdemo.checkpoints import CheckpointError
 from hashdemo.data import DatasetMissingError, label_text
+from hashdemo.images import ImageError
 from hashdemo.label_ops import OPERATORS
 from hashdemo.retrieval.index import GalleryUnavailable
 
