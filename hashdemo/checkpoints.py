@@ -83,7 +83,7 @@ def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Checkpoint:
         if checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format {checkpoint.get('format')}, expected {CHECKPOINT_FORMAT}")
         config = TrainConfig(**checkpoint["config"])
-        model = HashNet(config.conv7_channels, config.bits)
+        model = HashNet(config.conv7_channels, config.bits, config.n_classes)
         model.load_state_dict(checkpoint["state"]["model"])
         operators = discriminator = None
         if config.method == "dcoh":

@@ -28,6 +28,8 @@ class TrainConfig:
     operator_lr: float = 3e-2  # chosen on val over 3e-3 / 1e-2 / 3e-2
     operator_seed: int | None = None  # dcoh phase 2's own seed (None: `seed`); varies the operators alone
     train_size: int | None = None  # None: the whole train split; tests train on a few hundred
+    dataset: str = "outfits"  # "outfits" (Fashion-MNIST outfits) or the name of an imported folder
+    n_classes: int = 10  # label classes (the code classifier's outputs); an imported set's own count
 
     def __post_init__(self) -> None:
         if self.conv7_channels is None:

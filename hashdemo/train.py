@@ -7,9 +7,11 @@ seeding, augmentation, validation-based model selection and checkpointing are sh
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +21,7 @@ from hashdemo import losses
 from hashdemo.checkpoints import CHECKPOINT_FORMAT
 from hashdemo.config import TrainConfig
 from hashdemo.data import NUM_CLASSES, Split
+from hashdemo.files import write_atomic
 from hashdemo.label_ops import compose_labels, jaccard
 from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet, preprocess, signs_of
 from hashdemo.retrieval.protocol import dcoh_validation, hier_validation
@@ -35,7 +38,7 @@ class HierTraining:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.local_weight = cfg.local_weight if cfg.method == "hier" else 0.0
-        self.model = HashNet(cfg.conv7_channels, cfg.bits)
+        self.model = HashNet(cfg.conv7_channels, cfg.bits, cfg.n_classes)
         self.optimizers = [adamw(self.model.parameters(), cfg)]
 
     def step(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
@@ -71,6 +74,7 @@ def label_keys(labels: np.ndarray) -> np.ndarray:
 
 
 def keys_to_labels(keys: np.ndarray, n_classes: int = NUM_CLASSES) -> np.ndarray:
+    """(N,) int -> (N, n_classes) multi-hot, the inverse of `label_keys`."""
     return ((keys[:, None] >> np.arange(n_classes)) & 1).astype(np.uint8)
 
 
@@ -92,6 +96,7 @@ class OperatorTraining:
         self.rng = np.random.default_rng(operator_seed(cfg))
         self.signs = signs_of(codes)  # (N, K)
         self.keys = label_keys(labels)
+        self.n_classes = labels.shape[1]
         self.set_keys, inverse = np.unique(self.keys, return_inverse=True)  # the train label sets
         prototypes = torch.zeros(len(self.set_keys), codes.shape[1]).index_add_(
             0, torch.from_numpy(inverse), self.signs
@@ -117,7 +122,13 @@ class OperatorTraining:
             a = self.rng.integers(0, n, 4 * batch)
             b = self.rng.integers(0, n, 4 * batch)
             left = self.keys[a] if first_keys is None else np.resize(first_keys, 4 * batch)
-            target = label_keys(compose_labels(operator, keys_to_labels(left), keys_to_labels(self.keys[b])))
+            target = label_keys(
+                compose_labels(
+                    operator,
+                    keys_to_labels(left, self.n_classes),
+                    keys_to_labels(self.keys[b], self.n_classes),
+                )
+            )
             position = np.searchsorted(self.set_keys, target).clip(max=len(self.set_keys) - 1)
             ok = (self.set_keys[position] == target) & (target > 0) & (a != b)
             a_all.append(a[ok])
@@ -136,7 +147,11 @@ class OperatorTraining:
         a, b, _ = self.pairs("union")
         union_keys = self.keys[a] | self.keys[b]
         target = label_keys(
-            compose_labels("difference", keys_to_labels(union_keys), keys_to_labels(self.keys[b]))
+            compose_labels(
+                "difference",
+                keys_to_labels(union_keys, self.n_classes),
+                keys_to_labels(self.keys[b], self.n_classes),
+            )
         )
         position = np.searchsorted(self.set_keys, target).clip(max=len(self.set_keys) - 1)
         ok = torch.from_numpy((self.set_keys[position] == target) & (target > 0))
@@ -227,9 +242,16 @@ OPERATOR_FIELDS = (
 
 
 def fit(
-    cfg: TrainConfig, splits: dict[str, Split], progress: bool = True, h_from: dict | None = None
+    cfg: TrainConfig,
+    splits: dict[str, Split],
+    progress: bool = True,
+    h_from: dict | None = None,
+    resume_path: Path | None = None,
 ) -> dict:
     """Train, select the epoch with the best validation score, return the checkpoint as plain data.
+
+    With `resume_path`, the whole training state is written there after every epoch, and a run with
+    the same config that finds it goes on from the epoch after it (bit for bit the run it interrupted).
 
     DCOH: with `h_from` (a checkpoint whose config differs only in the operator phase), its h(x) is
     taken as it is and only the operators train; phase 1 never sees the operators, so this is the
@@ -239,7 +261,9 @@ def fit(
         raise ValueError(f"unknown method {cfg.method!r}; expected one of {sorted(METHODS)}")
     if h_from is not None:
         phase_one = {k: v for k, v in asdict(cfg).items() if k not in OPERATOR_FIELDS}
-        source = {k: v for k, v in h_from["config"].items() if k not in OPERATOR_FIELDS}
+        source = {
+            k: v for k, v in asdict(TrainConfig(**h_from["config"])).items() if k not in OPERATOR_FIELDS
+        }
         if cfg.method != "dcoh" or source != phase_one:
             raise ValueError("h(x) can only be reused from a DCOH checkpoint with the same phase-1 config")
         return with_operators(cfg, h_from["state"]["model"], dict(h_from["metrics"]), splits, progress)
@@ -255,14 +279,33 @@ def fit(
         torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * steps_per_epoch)
         for opt in training.optimizers
     ]
-    history, best = [], None
-    started = time.perf_counter()
-    for epoch in range(cfg.epochs):
+    history, best, first_epoch, spent = [], None, 0, 0.0
+    saved = read_progress(resume_path, cfg)
+    if saved is not None:
+        training.model.load_state_dict(saved["model"])
+        for optimizer, state in zip(training.optimizers + schedulers, saved["optimizers"], strict=True):
+            optimizer.load_state_dict(state)
+        rng.bit_generator.state = saved["numpy_rng"]
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        history, best, first_epoch, spent = (
+            saved["history"],
+            tuple(saved["best"]),
+            saved["epoch"],
+            saved["seconds"],
+        )
+        log.info("resuming %s after epoch %d of %d (%s)", cfg.name, first_epoch, cfg.epochs, resume_path)
+    started = time.perf_counter() - spent
+    for epoch in range(first_epoch, cfg.epochs):
         training.model.train()
         order = rng.permutation(n_train)
         sums: dict[str, float] = {}
-        bar = tqdm(
-            range(steps_per_epoch), desc=f"{cfg.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress
+        bar = tqdm(  # counted in images, so the bar shows images/s
+            range(steps_per_epoch),
+            desc=f"{cfg.name} epoch {epoch + 1}/{cfg.epochs}",
+            unit="img",
+            unit_scale=cfg.batch_size,
+            disable=not progress,
         )
         for step in bar:
             batch = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
@@ -281,6 +324,22 @@ def fit(
         log.info("epoch %d: %s", epoch + 1, record)
         if best is None or val["selection"] > best[0]["val"]["selection"]:
             best = (record, copy.deepcopy(training.state()))
+        if resume_path is not None:
+            state = {
+                "config": asdict(cfg),
+                "epoch": epoch + 1,
+                "seconds": time.perf_counter() - started,
+                "history": history,
+                "best": list(best),
+                "model": training.model.state_dict(),
+                "optimizers": [o.state_dict() for o in training.optimizers + schedulers],
+                "numpy_rng": rng.bit_generator.state,
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+            }
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            write_atomic(resume_path, buffer.getvalue())
     metrics = {
         "selected_epoch": best[0]["epoch"],
         "val": best[0]["val"],
@@ -293,11 +352,24 @@ def fit(
     return {"format": CHECKPOINT_FORMAT, "state": best[1], "config": asdict(cfg), "metrics": metrics}
 
 
+def read_progress(path: Path | None, cfg: TrainConfig) -> dict | None:
+    """The state a run of `cfg` left at `path` after its last finished epoch, or None (none, another
+    config's, or unreadable: then training starts over)."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - a damaged progress file only costs the epochs it held
+        log.warning("ignoring the unreadable progress file %s (%s)", path, error)
+        return None
+    return saved if saved.get("config") == asdict(cfg) else None
+
+
 def with_operators(
     cfg: TrainConfig, model_state: dict, metrics: dict, splits: dict[str, Split], progress: bool
 ) -> dict:
     """DCOH phase 2 on top of a trained h(x): the checkpoint with operators, D and both phases' metrics."""
-    model = HashNet(cfg.conv7_channels, cfg.bits)
+    model = HashNet(cfg.conv7_channels, cfg.bits, cfg.n_classes)
     model.load_state_dict(model_state)
     phase_one = metrics.get("phase_one", metrics)
     phase_one = {k: v for k, v in phase_one.items() if k != "operators"}

@@ -204,3 +204,27 @@ def test_export_outfits_then_import_then_describe(tmp_path, monkeypatch, capsys)
     assert data_main(["describe", "outfits-files"]) == 0
     described = json.loads(capsys.readouterr().out)
     assert sum(described["sizes"].values()) == 220 and len(described["classes"]) <= 10
+
+
+@pytest.mark.slow
+def test_train_each_app_model_for_one_epoch_on_an_imported_folder(shapes, tmp_path, monkeypatch):
+    """`train MODEL --dataset NAME`: checkpoints go under the dataset's cache, with its classes."""
+    from hashdemo.checkpoints import load_checkpoint
+    from hashdemo.cli.train import main as train_main
+
+    root, rows = shapes
+    monkeypatch.setenv("HASHDEMO_CACHE_DIR", str(tmp_path))
+    import_dataset("shapes", write_csv(root / "labels.csv", rows))
+    for model in ("hier", "dcoh"):
+        args = [model, "--dataset", "shapes", "--epochs", "1", "--batch-size", "32", "--operator-steps", "20"]
+        assert train_main(args) == 0
+    checkpoints = tmp_path / "datasets" / "shapes" / "checkpoints"
+    for model in ("hier", "dcoh"):
+        checkpoint = load_checkpoint(model, checkpoints)
+        assert checkpoint.config.dataset == "shapes" and checkpoint.config.n_classes == len(SHAPES)
+        assert (
+            checkpoint.metrics["train_images"] == 150 and not (checkpoints / model / "progress.pt").exists()
+        )
+        probs = checkpoint.model.encode(load_dataset("shapes").splits["query"].images[:4]).label_probs
+        assert probs.shape == (4, len(SHAPES))
+    assert train_main(["hier", "--dataset", "nothing-here"]) == 2

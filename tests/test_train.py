@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import hashdemo.retrieval.protocol
+import hashdemo.train
 from hashdemo import data
 from hashdemo.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from hashdemo.label_ops import OPERATORS, compose_labels
@@ -241,3 +242,39 @@ def test_the_ablation_reuses_h_of_x_and_trains_only_the_operators(runs, splits) 
     assert reused["metrics"]["history"] == checkpoint["metrics"]["history"]
     with pytest.raises(ValueError, match="only be reused"):
         fit(dataclasses.replace(ablation, seed=1), splits, progress=False, h_from=checkpoint)
+
+
+@needs_fmnist
+def test_an_interrupted_run_resumes_from_its_last_epoch_bit_for_bit(
+    runs, splits, tmp_path, monkeypatch
+) -> None:
+    """Issue 20: a checkpoint of the whole training state every epoch; a rerun goes on from it and ends
+    where the uninterrupted run ends (`runs` made that one)."""
+    cfg, uninterrupted, _ = runs
+    progress = tmp_path / "progress.pt"
+    real_write, writes = hashdemo.train.write_atomic, []
+
+    def write_then_stop(path, data, **kwargs):
+        real_write(path, data, **kwargs)
+        writes.append(path)
+        if len(writes) == 2:  # killed right after epoch 2 was saved
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(hashdemo.retrieval.protocol, "VAL_QUERIES", VAL_QUERIES)  # as `runs` trained
+    monkeypatch.setattr(hashdemo.train, "write_atomic", write_then_stop)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fit(cfg, splits, progress=False, resume_path=progress)
+        monkeypatch.setattr(hashdemo.train, "write_atomic", real_write)
+        resumed = fit(cfg, splits, progress=False, resume_path=progress)
+    finally:
+        torch.set_num_threads(threads)
+    for part in uninterrupted["state"]:
+        for name, tensor in uninterrupted["state"][part].items():
+            assert torch.equal(tensor, resumed["state"][part][name]), f"{part}.{name} differs after resuming"
+    assert resumed["metrics"]["history"] == uninterrupted["metrics"]["history"]
+    # a progress file of another configuration is not taken: training starts over
+    other = dataclasses.replace(cfg, seed=1)
+    assert hashdemo.train.read_progress(progress, other) is None

@@ -25,9 +25,11 @@ def hamming_ranking(query_bits: np.ndarray, db_bits: np.ndarray, k: int | None =
 
 
 def validation_ids(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Disjoint query and database ids within the val split."""
+    """Disjoint query and database ids within the val split: the first VAL_QUERIES (at most a quarter
+    of a small val split, as for an imported folder) against the rest."""
     ids = np.arange(n)
-    return ids[:VAL_QUERIES], ids[VAL_QUERIES:]
+    queries = min(VAL_QUERIES, n // 4)
+    return ids[:queries], ids[queries:]
 
 
 def sample_compositions(
