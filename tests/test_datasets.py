@@ -228,3 +228,33 @@ def test_train_each_app_model_for_one_epoch_on_an_imported_folder(shapes, tmp_pa
         probs = checkpoint.model.encode(load_dataset("shapes").splits["query"].images[:4]).label_probs
         assert probs.shape == (4, len(SHAPES))
     assert train_main(["hier", "--dataset", "nothing-here"]) == 2
+
+
+@pytest.mark.slow
+def test_evaluate_both_methods_on_an_imported_folder(shapes, tmp_path, monkeypatch, capsys):
+    """`evaluate hier|dcoh --dataset NAME`: the protocols that need item boxes are skipped with a note;
+    the result goes beside the checkpoints (the app's Benchmarks reads it)."""
+    from hashdemo.cli.evaluate import main as evaluate_main
+    from hashdemo.cli.train import main as train_main
+
+    root, rows = shapes
+    monkeypatch.setenv("HASHDEMO_CACHE_DIR", str(tmp_path))
+    import_dataset("shapes", write_csv(root / "labels.csv", rows))
+    for model in ("hier", "dcoh"):
+        train_main(
+            [model, "--dataset", "shapes", "--epochs", "1", "--batch-size", "32", "--operator-steps", "20"]
+        )
+    assert evaluate_main(["hier", "--dataset", "shapes", "--json", str(tmp_path / "hier.json")]) == 0
+    assert evaluate_main(["dcoh", "--dataset", "shapes"]) == 0
+    printed = capsys.readouterr().out
+    assert "Skipped: largest-item and attended-object protocols" in printed and "union" in printed
+    hier = json.loads((tmp_path / "hier.json").read_text())
+    assert {"global", "local_full", "hier_cam", "hier_random", "float_cosine"} <= set(hier["methods"])
+    assert "single_level" not in hier["methods"] and 0 < hier["methods"]["hier_cam"]["map@100"] <= 1
+    stored = json.loads((tmp_path / "datasets/shapes/checkpoints/dcoh/metrics.json").read_text())["test"]
+    assert stored["dataset"] == "shapes" and set(stored["operators"]) == {
+        "union",
+        "intersection",
+        "difference",
+    }
+    assert evaluate_main(["hier", "--dataset", "unknown-set"]) == 2

@@ -46,7 +46,8 @@ def hier_tables(result: dict) -> str:
     columns = [key for key in HIER_KEYS if key in present]  # a set without item boxes has no object keys
     lines = [
         f"theta={result['theta']} L={result['L']} K={result['K']} (chosen on val); "
-        f"{result['bits']['global']}-bit global, {result['bits']['local']}-bit local code; 10k gallery",
+        f"{result['bits']['global']}-bit global, {result['bits']['local']}-bit local code; "
+        f"{result.get('gallery', 10_000):,}-image gallery",
         "",
         "| method | " + " | ".join(columns) + " | bits/image | ms/query |",
         "|---" * (len(columns) + 3) + "|",
@@ -57,19 +58,17 @@ def hier_tables(result: dict) -> str:
             for key in columns
         ]
         bits = "-" if row["bits_per_gallery_image"] is None else _cell(row["bits_per_gallery_image"])
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | {bits} | {row['ms_per_query']:.3f} |")
-    large = result["large_gallery"]
-    keys = [key for key in columns if key.endswith("@100") or key == "p@10"]
-    lines += [
-        "",
-        f"{large['n']:,}-image gallery",
-        "",
-        "| method | " + " | ".join(keys) + " |",
-        "|---" * (len(keys) + 1) + "|",
-    ]
-    for method, row in large["methods"].items():
-        lines.append(f"| {method} | " + " | ".join(_cell(row[key]) for key in keys) + " |")
-    lines += speed_lines(result)
+        ms = "-" if row["ms_per_query"] is None else f"{row['ms_per_query']:.3f}"
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {bits} | {ms} |")
+    if "large_gallery" in result:
+        large = result["large_gallery"]
+        keys = [key for key in columns if key.endswith("@100") or key == "p@10"]
+        lines += ["", f"{large['n']:,}-image gallery", ""]
+        lines += ["| method | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+        for method, row in large["methods"].items():
+            lines.append(f"| {method} | " + " | ".join(_cell(row[key]) for key in keys) + " |")
+    if "scale" in result:
+        lines += speed_lines(result)
     for key, title in (("attended_object", "attended object"), ("object_focused", "largest item")):
         if key not in result:
             continue
@@ -94,13 +93,16 @@ def hier_tables(result: dict) -> str:
             f"(flags {ood['val_flagged']:.1%} of val); "
             f"flagged among {ood['images_per_kind']} images of each kind: {rates}.",
         ]
-    att = result["attention"]
-    lines += [
-        "",
-        f"Selected bits that overlap the attention region (of L = {result['L']}), over the query split: "
-        f"median {att['positive_overlap_median']:g}, 10th-90th percentile {att['positive_overlap_p10']:g}-"
-        f"{att['positive_overlap_p90']:g}; {att['empty_region_queries']} queries with an empty region.",
-    ]
+    if "attention" in result:
+        att = result["attention"]
+        lines += [
+            "",
+            f"Selected bits that overlap the attention region (of L = {result['L']}), over the query split: "
+            f"median {att['positive_overlap_median']:g}, 10th-90th percentile "
+            f"{att['positive_overlap_p10']:g}-{att['positive_overlap_p90']:g}; "
+            f"{att['empty_region_queries']} queries with an empty region.",
+        ]
+    lines += [f"\nSkipped: {note}." for note in result.get("skipped", [])]
     return "\n".join(lines)
 
 
@@ -137,7 +139,8 @@ def speed_lines(result: dict) -> list[str]:
 
 
 def dcoh_tables(result: dict) -> str:
-    methods = DCOH_METHODS
+    first = next((row for row in result["operators"].values() if row.get("pairs")), {})
+    methods = [m for m in DCOH_METHODS if m in first]  # the ablation only when it was trained
     lines = [
         f"{result['bits']}-bit codes; map@100 / jaccard@10 per operator",
         "",
@@ -145,7 +148,9 @@ def dcoh_tables(result: dict) -> str:
         "|---" * (len(methods) + 2) + "|",
     ]
     for operator, row in result["operators"].items():
-        cells = [f"{row[m]['map@100']:.3f} / {row[m]['jaccard@10']:.3f}" for m in methods]
+        cells = [
+            f"{row[m]['map@100']:.3f} / {row[m]['jaccard@10']:.3f}" if m in row else "-" for m in methods
+        ]
         lines.append(f"| {operator} | {row['pairs']} | " + " | ".join(cells) + " |")
     if "seeds" in result:
         lines += [
@@ -167,9 +172,11 @@ def dcoh_tables(result: dict) -> str:
         for chain, row in result["chains"].items():
             cells = [f"{row[m]['map@100']:.3f} / {row[m]['jaccard@10']:.3f}" for m in methods]
             lines.append(f"| {chain} | {row['triples']} | " + " | ".join(cells) + " |")
+    lines += ["", f"single-image mAP of h(x): {result['single_image']['map']:.4f}"]
+    lines += [f"\nSkipped: {note}." for note in result.get("skipped", [])]
+    if "distribution" not in result:
+        return "\n".join(lines)
     lines += [
-        "",
-        f"single-image mAP of h(x): {result['single_image']['map']:.4f}",
         "",
         "| operator outputs of | D accuracy (real vs generated) | per-bit mean gap |",
         "|---|---|---|",

@@ -12,8 +12,9 @@ from hashdemo.models import Encoded
 @dataclass
 class Codes:
     hier: Encoded  # the hierarchical model: H_g, H_l, pooled Conv7 (and Conv7 maps for queries)
-    single: np.ndarray  # single-level code at H bits
-    single_local: np.ndarray  # single-level code at C bits
+    single: np.ndarray | None  # single-level code at H bits (None: not trained, on an imported set)
+    single_local: np.ndarray | None  # single-level code at C bits
 
     def take(self, ids: np.ndarray) -> Codes:
-        return Codes(self.hier.take(ids), self.single[ids], self.single_local[ids])
+        single, local = (None if codes is None else codes[ids] for codes in (self.single, self.single_local))
+        return Codes(self.hier.take(ids), single, local)

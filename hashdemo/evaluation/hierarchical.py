@@ -176,8 +176,14 @@ def rankers(query: Codes, gallery: Codes, orders: dict[str, np.ndarray], top_l: 
         "global": lambda k: hamming_ranking(query.hier.global_bits, gallery.hier.global_bits, k),
         "local_full": lambda k: hamming_ranking(query.hier.local_bits, gallery.hier.local_bits, k),
         **{name: two_level(order) for name, order in orders.items()},
-        "single_level": lambda k: hamming_ranking(query.single, gallery.single, k),
-        "single_level_local": lambda k: hamming_ranking(query.single_local, gallery.single_local, k),
+        **(
+            {}
+            if query.single is None  # an imported set trains the single-level baselines only if asked to
+            else {
+                "single_level": lambda k: hamming_ranking(query.single, gallery.single, k),
+                "single_level_local": lambda k: hamming_ranking(query.single_local, gallery.single_local, k),
+            }
+        ),
         "float_cosine": cosine,
     }
 
@@ -193,8 +199,10 @@ def tune(checkpoint: Checkpoint, val: Encoded, val_labels: np.ndarray) -> dict:
         orders = cam_attention(checkpoint, val.take(q), theta).orders
         for top_l in (top_l for top_l in TOP_LS if top_l < val.local_bits.shape[1]):
             for share in COARSE_SHARES:
-                n_coarse = (
-                    max(TOP, round(share * len(db))) if share * len(db) >= TOP else round(share * len(db))
+                n_coarse = (  # at least one candidate on a small val split (an imported folder's)
+                    max(TOP, round(share * len(db)))
+                    if share * len(db) >= TOP
+                    else max(1, round(share * len(db)))
                 )
                 ranked = hierarchical_ranking(val.take(q), val.take(db), orders[:, :top_l], n_coarse, TOP)
                 grid.append(
@@ -218,7 +226,7 @@ def tune(checkpoint: Checkpoint, val: Encoded, val_labels: np.ndarray) -> dict:
 # ----------------------------------------------------------------------------- out of domain
 
 
-def far_from_domain_images(kind: str, n: int, seed: int = 0) -> np.ndarray:
+def far_from_domain_images(kind: str, n: int, seed: int = 0, size: int = IMAGE_SIZE) -> np.ndarray:
     """(n, 64, 64, 3) uint8 images unlike the outfits: uniform noise, flat shapes on flat colour, or a
     page-like screenshot (white, a coloured header, lines of text)."""
     rng = np.random.default_rng(seed)
@@ -246,17 +254,22 @@ def far_from_domain_images(kind: str, n: int, seed: int = 0) -> np.ndarray:
             for row in range(16, 64, 8):
                 text = "".join(rng.choice(list("abcdefghij klmnop")) for _ in range(12))
                 cv2.putText(image, text, (2, row), cv2.FONT_HERSHEY_PLAIN, 0.6, (30, 30, 30), 1)
+    if size != IMAGE_SIZE:  # drawn at 64 px, then brought to the model's input size
+        images = np.stack([cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA) for image in images])
     return images
 
 
 def out_of_domain(checkpoint: Checkpoint, val: Encoded, gallery: Encoded) -> dict:
     """The novelty cut-off (99th percentile over val) and how often each far-from-domain kind passes it."""
+    size = checkpoint.config.image_size
     gallery_unit = unit_rows(gallery.pooled)
     threshold = float(np.quantile(novelty(val.pooled, gallery_unit), VAL_QUANTILE))
     flagged = {
         kind: float(
             (
-                novelty(checkpoint.model.encode(far_from_domain_images(kind, 200)).pooled, gallery_unit)
+                novelty(
+                    checkpoint.model.encode(far_from_domain_images(kind, 200, size=size)).pooled, gallery_unit
+                )
                 > threshold
             ).mean()
         )
