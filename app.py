@@ -4,7 +4,8 @@
 Gradio's own GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (what Hugging Face Spaces and Docker set).
 HASHDEMO_CACHE_MAX_MB (default 500) caps the disk its pictures and Gradio's uploads may use, and
 HASHDEMO_CACHE_GRACE_S (default 60) is how long a file named by a response is kept whatever the cap;
-HASHDEMO_MILVUS_URI puts the gallery in Milvus (docs/scale-out.md).
+HASHDEMO_MILVUS_URI puts the gallery in Milvus (docs/scale-out.md). `python app.py --dataset NAME` (or
+HASHDEMO_DATASET=NAME) serves an imported folder instead of the outfits (docs/your-own-images.md).
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+if __name__ == "__main__" and "--dataset" in sys.argv[1:]:  # read before the engine loads, below
+    position = sys.argv.index("--dataset")
+    if position + 1 >= len(sys.argv):
+        sys.exit("hashdemo cannot start: --dataset needs a name (python app.py --dataset NAME)")
+    os.environ["HASHDEMO_DATASET"] = sys.argv[position + 1]
+DATASET = os.environ.get("HASHDEMO_DATASET") or "outfits"
 
 
 # hashdemo's first import sets glibc's malloc for a long-running server (hashdemo/runtime.py).
-from hashdemo.data import DatasetMissingError, default_cache_dir
+from hashdemo.data import DatasetMissingError, default_cache_dir  # noqa: E402
 
 # Gradio's upload and output cache lives beside the app's pictures, so one disk budget covers both.
 os.environ.setdefault("GRADIO_TEMP_DIR", str(default_cache_dir() / "gradio"))
@@ -31,11 +38,11 @@ from hashdemo.checkpoints import CheckpointError  # noqa: E402
 from hashdemo.retrieval.index import GalleryUnavailable  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")
-EXAMPLES_DIR = default_cache_dir() / "examples"
+EXAMPLES_DIR = default_cache_dir() / "examples" / DATASET
 OUTPUTS_DIR = default_cache_dir() / "outputs"
 try:
     disk_budget = budget_from_env([OUTPUTS_DIR, Path(os.environ["GRADIO_TEMP_DIR"])], named_by=OUTPUTS_DIR)
-    engine = Engine.load()
+    engine = Engine.load(dataset=DATASET)
 except (CheckpointError, DatasetMissingError, GalleryUnavailable, ValueError) as error:
     sys.exit(f"hashdemo cannot start: {error}")
 demo = build_demo(engine, EXAMPLES_DIR, OUTPUTS_DIR)

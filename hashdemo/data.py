@@ -183,9 +183,9 @@ def all_label_sets(min_items: int = 1, max_items: int = MAX_ITEMS) -> list[tuple
     return [c for k in range(min_items, max_items + 1) for c in itertools.combinations(range(NUM_CLASSES), k)]
 
 
-def label_text(labels_row: np.ndarray) -> str:
+def label_text(labels_row: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES) -> str:
     """Class names of one multi-hot row, in class order, comma-separated; "(empty set)" for none."""
-    names = [CLASS_NAMES[c] for c in np.flatnonzero(np.asarray(labels_row))]
+    names = [class_names[c] for c in np.flatnonzero(np.asarray(labels_row))]
     return ", ".join(names) if names else "(empty set)"
 
 

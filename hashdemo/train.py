@@ -282,42 +282,14 @@ def fit(
     history, best, first_epoch, spent = [], None, 0, 0.0
     saved = read_progress(resume_path, cfg)
     if saved is not None:
-        training.model.load_state_dict(saved["model"])
-        for optimizer, state in zip(training.optimizers + schedulers, saved["optimizers"], strict=True):
-            optimizer.load_state_dict(state)
-        rng.bit_generator.state = saved["numpy_rng"]
-        generator.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
-        history, best, first_epoch, spent = (
-            saved["history"],
-            tuple(saved["best"]),
-            saved["epoch"],
-            saved["seconds"],
-        )
+        history, best, first_epoch, spent = restore(saved, training, schedulers, rng, generator)
         log.info("resuming %s after epoch %d of %d (%s)", cfg.name, first_epoch, cfg.epochs, resume_path)
     started = time.perf_counter() - spent
     for epoch in range(first_epoch, cfg.epochs):
         training.model.train()
-        order = rng.permutation(n_train)
-        sums: dict[str, float] = {}
-        bar = tqdm(  # counted in images, so the bar shows images/s
-            range(steps_per_epoch),
-            desc=f"{cfg.name} epoch {epoch + 1}/{cfg.epochs}",
-            unit="img",
-            unit_scale=cfg.batch_size,
-            disable=not progress,
+        sums = train_epoch(
+            cfg, training, train, labels_all, rng.permutation(n_train), schedulers, generator, epoch, progress
         )
-        for step in bar:
-            batch = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-            x = preprocess(train.images[batch])
-            flip = torch.rand(len(batch), generator=generator) < 0.5  # labels are flip-invariant
-            x[flip] = x[flip].flip(-1)
-            terms = training.step(x, labels_all[batch], generator)
-            for scheduler in schedulers:
-                scheduler.step()
-            for name, value in terms.items():
-                sums[name] = sums.get(name, 0.0) + value
-            bar.set_postfix({name: f"{value / (step + 1):.3f}" for name, value in sums.items()})
         val = training.validate(splits["val"])
         record = {"epoch": epoch + 1, "loss": {k: v / steps_per_epoch for k, v in sums.items()}, "val": val}
         history.append(record)
@@ -325,21 +297,10 @@ def fit(
         if best is None or val["selection"] > best[0]["val"]["selection"]:
             best = (record, copy.deepcopy(training.state()))
         if resume_path is not None:
-            state = {
-                "config": asdict(cfg),
-                "epoch": epoch + 1,
-                "seconds": time.perf_counter() - started,
-                "history": history,
-                "best": list(best),
-                "model": training.model.state_dict(),
-                "optimizers": [o.state_dict() for o in training.optimizers + schedulers],
-                "numpy_rng": rng.bit_generator.state,
-                "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-            }
-            buffer = io.BytesIO()
-            torch.save(state, buffer)
-            write_atomic(resume_path, buffer.getvalue())
+            seconds = time.perf_counter() - started
+            save_progress(
+                resume_path, cfg, epoch + 1, seconds, history, best, training, schedulers, rng, generator
+            )
     metrics = {
         "selected_epoch": best[0]["epoch"],
         "val": best[0]["val"],
@@ -350,6 +311,61 @@ def fit(
     if cfg.method == "dcoh":
         return with_operators(cfg, best[1]["model"], metrics, splits, progress)
     return {"format": CHECKPOINT_FORMAT, "state": best[1], "config": asdict(cfg), "metrics": metrics}
+
+
+def train_epoch(cfg, training, train: Split, labels, order, schedulers, generator, epoch, progress) -> dict:
+    """One pass over `order` in batches (random flips, the method's step, the schedulers): summed losses."""
+    steps = len(order) // cfg.batch_size
+    sums: dict[str, float] = {}
+    bar = tqdm(  # counted in images, so the bar shows images/s
+        range(steps),
+        desc=f"{cfg.name} epoch {epoch + 1}/{cfg.epochs}",
+        unit="img",
+        unit_scale=cfg.batch_size,
+        disable=not progress,
+    )
+    for step in bar:
+        batch = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+        x = preprocess(train.images[batch])
+        flip = torch.rand(len(batch), generator=generator) < 0.5  # labels are flip-invariant
+        x[flip] = x[flip].flip(-1)
+        terms = training.step(x, labels[batch], generator)
+        for scheduler in schedulers:
+            scheduler.step()
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + value
+        bar.set_postfix({name: f"{value / (step + 1):.3f}" for name, value in sums.items()})
+    return sums
+
+
+def save_progress(path, cfg, epoch, seconds, history, best, training, schedulers, rng, generator) -> None:
+    """The whole training state after `epoch`: what `restore` needs to go on bit for bit."""
+    state = {
+        "config": asdict(cfg),
+        "epoch": epoch,
+        "seconds": seconds,
+        "history": history,
+        "best": list(best),
+        "model": training.model.state_dict(),
+        "optimizers": [o.state_dict() for o in training.optimizers + schedulers],
+        "numpy_rng": rng.bit_generator.state,
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue())
+
+
+def restore(saved: dict, training, schedulers, rng, generator) -> tuple[list, tuple, int, float]:
+    """Put a saved state back; returns (history, best, the next epoch, seconds spent so far)."""
+    training.model.load_state_dict(saved["model"])
+    for optimizer, state in zip(training.optimizers + schedulers, saved["optimizers"], strict=True):
+        optimizer.load_state_dict(state)
+    rng.bit_generator.state = saved["numpy_rng"]
+    generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    return saved["history"], tuple(saved["best"]), saved["epoch"], saved["seconds"]
 
 
 def read_progress(path: Path | None, cfg: TrainConfig) -> dict | None:

@@ -4,6 +4,8 @@ user mistake gets its sentence and leaves nothing behind."""
 
 import csv
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -206,44 +208,58 @@ def test_export_outfits_then_import_then_describe(tmp_path, monkeypatch, capsys)
     assert sum(described["sizes"].values()) == 220 and len(described["classes"]) <= 10
 
 
-@pytest.mark.slow
-def test_train_each_app_model_for_one_epoch_on_an_imported_folder(shapes, tmp_path, monkeypatch):
-    """`train MODEL --dataset NAME`: checkpoints go under the dataset's cache, with its classes."""
-    from hashdemo.checkpoints import load_checkpoint
+@pytest.fixture(scope="module")
+def trained(shapes, tmp_path_factory):
+    """A cache holding the shapes folder imported and both app models trained on it for one epoch."""
     from hashdemo.cli.train import main as train_main
 
     root, rows = shapes
-    monkeypatch.setenv("HASHDEMO_CACHE_DIR", str(tmp_path))
-    import_dataset("shapes", write_csv(root / "labels.csv", rows))
-    for model in ("hier", "dcoh"):
-        args = [model, "--dataset", "shapes", "--epochs", "1", "--batch-size", "32", "--operator-steps", "20"]
-        assert train_main(args) == 0
-    checkpoints = tmp_path / "datasets" / "shapes" / "checkpoints"
+    cache = tmp_path_factory.mktemp("trained-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HASHDEMO_CACHE_DIR", str(cache))
+        import_dataset("shapes", write_csv(root / "labels.csv", rows))
+        for model in ("hier", "dcoh"):
+            args = [
+                model,
+                "--dataset",
+                "shapes",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--operator-steps",
+                "20",
+            ]
+            assert train_main(args) == 0
+        assert train_main(["hier", "--dataset", "nothing-here"]) == 2
+    return cache
+
+
+@pytest.mark.slow
+def test_train_each_app_model_for_one_epoch_on_an_imported_folder(trained):
+    """`train MODEL --dataset NAME`: checkpoints go under the dataset's cache, with its classes."""
+    from hashdemo.checkpoints import load_checkpoint
+
+    checkpoints = trained / "datasets" / "shapes" / "checkpoints"
     for model in ("hier", "dcoh"):
         checkpoint = load_checkpoint(model, checkpoints)
         assert checkpoint.config.dataset == "shapes" and checkpoint.config.n_classes == len(SHAPES)
         assert (
             checkpoint.metrics["train_images"] == 150 and not (checkpoints / model / "progress.pt").exists()
         )
-        probs = checkpoint.model.encode(load_dataset("shapes").splits["query"].images[:4]).label_probs
+        probs = checkpoint.model.encode(
+            load_dataset("shapes", trained).splits["query"].images[:4]
+        ).label_probs
         assert probs.shape == (4, len(SHAPES))
-    assert train_main(["hier", "--dataset", "nothing-here"]) == 2
 
 
 @pytest.mark.slow
-def test_evaluate_both_methods_on_an_imported_folder(shapes, tmp_path, monkeypatch, capsys):
+def test_evaluate_both_methods_on_an_imported_folder(trained, tmp_path, monkeypatch, capsys):
     """`evaluate hier|dcoh --dataset NAME`: the protocols that need item boxes are skipped with a note;
     the result goes beside the checkpoints (the app's Benchmarks reads it)."""
     from hashdemo.cli.evaluate import main as evaluate_main
-    from hashdemo.cli.train import main as train_main
 
-    root, rows = shapes
-    monkeypatch.setenv("HASHDEMO_CACHE_DIR", str(tmp_path))
-    import_dataset("shapes", write_csv(root / "labels.csv", rows))
-    for model in ("hier", "dcoh"):
-        train_main(
-            [model, "--dataset", "shapes", "--epochs", "1", "--batch-size", "32", "--operator-steps", "20"]
-        )
+    monkeypatch.setenv("HASHDEMO_CACHE_DIR", str(trained))
     assert evaluate_main(["hier", "--dataset", "shapes", "--json", str(tmp_path / "hier.json")]) == 0
     assert evaluate_main(["dcoh", "--dataset", "shapes"]) == 0
     printed = capsys.readouterr().out
@@ -251,10 +267,65 @@ def test_evaluate_both_methods_on_an_imported_folder(shapes, tmp_path, monkeypat
     hier = json.loads((tmp_path / "hier.json").read_text())
     assert {"global", "local_full", "hier_cam", "hier_random", "float_cosine"} <= set(hier["methods"])
     assert "single_level" not in hier["methods"] and 0 < hier["methods"]["hier_cam"]["map@100"] <= 1
-    stored = json.loads((tmp_path / "datasets/shapes/checkpoints/dcoh/metrics.json").read_text())["test"]
+    stored = json.loads((trained / "datasets/shapes/checkpoints/dcoh/metrics.json").read_text())["test"]
     assert stored["dataset"] == "shapes" and set(stored["operators"]) == {
         "union",
         "intersection",
         "difference",
     }
     assert evaluate_main(["hier", "--dataset", "unknown-set"]) == 2
+
+
+@pytest.mark.slow
+def test_the_app_serves_an_imported_folder_with_its_class_names(trained, tmp_path):
+    """`HASHDEMO_DATASET=NAME python app.py`: /search and /compose answer in that set's class names."""
+    from gradio_client import Client, handle_file
+
+    from hashdemo.app.presenter import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
+    from hashdemo.harness.served_app import ServedApp
+
+    query = load_dataset("shapes", trained).splits["query"]
+    paths = []
+    for i in range(3):
+        Image.fromarray(query.images[i]).save(tmp_path / f"q{i}.png")
+        paths.append(str(tmp_path / f"q{i}.png"))
+    names = [[c for c, bit in zip(sorted(SHAPES), query.labels[i], strict=True) if bit] for i in range(3)]
+    env = {"HASHDEMO_CACHE_DIR": str(trained), "HASHDEMO_DATASET": "shapes"}
+    with ServedApp(env, log=tmp_path / "app.log") as app:
+        client = Client(app.url, verbose=False)
+        out = dict(
+            zip(
+                SEARCH_OUTPUTS,
+                client.predict(handle_file(paths[0]), 0.4, 8, 20, api_name="/search"),
+                strict=True,
+            )
+        )
+        assert f"labels: **{', '.join(names[0])}**" in out["info"]
+        assert all(any(shape in tile["caption"] for shape in SHAPES) for tile in out["reranked"])
+        composed = client.predict(handle_file(paths[0]), handle_file(paths[1]), "union", api_name="/compose")
+        summary = dict(zip(COMPOSE_OUTPUTS, composed, strict=True))["summary"]
+        assert f"**A:** {', '.join(names[0])}" in summary and "Target set T" in summary
+
+
+def test_a_set_without_its_models_stops_the_app_with_the_command_to_train_them(shapes, tmp_path):
+    from hashdemo.harness.served_app import ROOT
+
+    root, rows = shapes
+    import_dataset("untrained", write_csv(tmp_path / "labels.csv", rows), root=root, cache_dir=tmp_path)
+    env = {
+        **__import__("os").environ,
+        "HASHDEMO_CACHE_DIR": str(tmp_path),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    done = subprocess.run(
+        [sys.executable, "app.py", "--dataset", "untrained"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert (
+        "python -m hashdemo train hier --dataset untrained" in done.stderr and "Traceback" not in done.stderr
+    )

@@ -10,7 +10,6 @@ import gradio as gr
 
 from hashdemo.app.presenter import COMPOSE_OUTPUTS, Presenter
 from hashdemo.app.widgets import image_input, read_image, user_errors
-from hashdemo.data import label_text
 from hashdemo.images import ImageError
 from hashdemo.label_ops import OPERATORS
 
@@ -60,7 +59,7 @@ def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
     drop_box = gr.Textbox(elem_id="drop-box", show_label=False, container=False)
     tiles = gr.Gallery(
         value=[
-            (path, label_text(labels))
+            (path, present.engine.label_text(labels))
             for path, (_, labels) in zip(example_paths, present.engine.examples.values(), strict=True)
         ],
         label="Example images (click or drag to fill a slot)",

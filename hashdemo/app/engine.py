@@ -16,21 +16,18 @@ import numpy as np
 import torch
 
 from hashdemo.cam import Attention, attend_code, bit_cams, normalise, upsample
-from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
+from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, CheckpointError, load_checkpoint, sha256_of
 from hashdemo.checks import number_in_range
 from hashdemo.code_ops import chain_bits
-from hashdemo.data import (
-    OutfitRecipe,
-    default_cache_dir,
-    load_outfits,
-)
-from hashdemo.gallery_codes import cache_key, load_codes, save_codes
+from hashdemo.data import CLASS_NAMES, OutfitRecipe, default_cache_dir, label_text, load_outfits, recipe_hash
+from hashdemo.datasets import dataset_dir, load_dataset
+from hashdemo.gallery_codes import load_codes, save_codes
 from hashdemo.images import load_image
 from hashdemo.label_ops import OPERATORS, compose_chain, jaccard
 from hashdemo.models import Encoded, HashNet, signs_of
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 from hashdemo.retrieval.metrics import relevance
-from hashdemo.retrieval.novelty import novelty, unit_rows
+from hashdemo.retrieval.novelty import VAL_QUANTILE, novelty, unit_rows
 
 log = logging.getLogger(__name__)
 # Used until the evaluation has chosen theta, L and K on the val split.
@@ -126,8 +123,14 @@ class Engine:
         dcoh_codes: Encoded,
         examples: dict[str, tuple[np.ndarray, np.ndarray]],
         indexes: dict | None = None,
+        classes: tuple[str, ...] = CLASS_NAMES,
+        dataset: str = "outfits",
+        novelty_threshold: float | None = None,
     ):
-        """`indexes`: "hier_global", "hier_local" and "dcoh" (Milvus, say); None: in-process indexes."""
+        """`indexes`: "hier_global", "hier_local" and "dcoh" (Milvus, say); None: in-process indexes.
+        `classes` name the label columns; `novelty_threshold` stands in for the evaluation's cut-off."""
+        self.classes, self.dataset = tuple(classes), dataset
+        self.max_labels = int(gallery_labels.sum(axis=1).max())  # the largest label set a gallery image has
         self.hier, self.dcoh = hier, dcoh
         self.gallery_images, self.gallery_labels = gallery_images, gallery_labels
         self.hier_codes, self.dcoh_codes = hier_codes, dcoh_codes
@@ -141,7 +144,7 @@ class Engine:
         self.dcoh_index = indexes["dcoh"]
         test = hier.metrics.get("test", {})
         self.gallery_unit = unit_rows(hier_codes.pooled)  # for the out-of-domain score
-        self.novelty_threshold = test.get("out_of_domain", {}).get("threshold")  # None until evaluated
+        self.novelty_threshold = test.get("out_of_domain", {}).get("threshold", novelty_threshold)
         self.defaults = {key: test.get(key, value) for key, value in FALLBACK_PARAMS.items()}
         # labels of images that are known dataset images, by pixel digest (examples and the gallery)
         self.examples = examples
@@ -162,24 +165,26 @@ class Engine:
         n_examples: int = 12,
         milvus_uri: str | None = None,
         milvus_progress: Callable[[str, int, int], None] | None = None,
+        dataset: str | None = None,
     ) -> Engine:
         """Load both checkpoints and the gallery; gallery codes are cached by checkpoint digest.
 
-        With `milvus_uri` (default: HASHDEMO_MILVUS_URI) the gallery is searched in Milvus, its
-        collections built on first use; unset, in process."""
+        `dataset` (default: HASHDEMO_DATASET, else the outfits) names an imported folder: its checkpoints,
+        gallery, query examples and classes. With `milvus_uri` (default: HASHDEMO_MILVUS_URI) the gallery
+        is searched in Milvus, its collections built on first use; unset, in process."""
         report = progress or (lambda fraction, message: log.info("%3.0f%% %s", 100 * fraction, message))
-        report(0.0, "loading checkpoints")
-        hier, dcoh = load_checkpoint("hier", checkpoints), load_checkpoint("dcoh", checkpoints)
-        report(0.1, "loading the outfits dataset (built on first start)")
-        recipe = OutfitRecipe()
-        splits = load_outfits(recipe, cache_dir=cache_dir)
+        source = DataSource.open(
+            dataset or os.environ.get("HASHDEMO_DATASET") or "outfits", checkpoints, cache_dir
+        )
+        report(0.0, f"loading checkpoints ({source.checkpoints})")
+        hier, dcoh = (source.checkpoint(model) for model in ("hier", "dcoh"))
+        report(0.1, f"loading the {source.name} dataset")
+        splits = source.splits()
         gallery = splits["gallery"]
-        cache = Path(cache_dir or default_cache_dir())
-        key = cache_key(recipe, ("hier", "dcoh"), checkpoints)
-        codes_path = cache / f"gallery-codes-{key}.npz"
+        codes_path = source.cache / f"gallery-codes-{source.key(('hier', 'dcoh'))}.npz"
         cached = load_codes(codes_path, ("hier", "dcoh"))
         if cached is None:
-            report(0.4, "encoding the 10k gallery with both models (first start only)")
+            report(0.4, "encoding the gallery with both models (first start only)")
             codes = {"hier": hier.model.encode(gallery.images), "dcoh": dcoh.model.encode(gallery.images)}
             save_codes(codes_path, codes)
         else:
@@ -191,7 +196,7 @@ class Engine:
             from hashdemo.retrieval.milvus import milvus_indexes  # pymilvus only when asked for
 
             report(0.9, f"opening the gallery in Milvus at {milvus_uri} (built on first use)")
-            hier_key, dcoh_key = (cache_key(recipe, (name,), checkpoints) for name in ("hier", "dcoh"))
+            hier_key, dcoh_key = (source.key((name,)) for name in ("hier", "dcoh"))
             indexes = milvus_indexes(
                 milvus_uri,
                 {
@@ -203,9 +208,24 @@ class Engine:
                 milvus_progress,
             )
         query = splits["query"]
-        examples = {f"query-{i}": (query.images[i], query.labels[i]) for i in range(n_examples)}
+        examples = {
+            f"query-{i}": (query.images[i], query.labels[i]) for i in range(min(n_examples, len(query)))
+        }
+        # an imported set evaluated or not: its own val split calibrates the out-of-domain cut-off
+        val_pooled = hier.model.encode(splits["val"].images).pooled if source.name != "outfits" else None
+        threshold = None if val_pooled is None else val_threshold(val_pooled, codes["hier"].pooled)
         engine = cls(
-            hier, dcoh, gallery.images, gallery.labels, codes["hier"], codes["dcoh"], examples, indexes
+            hier,
+            dcoh,
+            gallery.images,
+            gallery.labels,
+            codes["hier"],
+            codes["dcoh"],
+            examples,
+            indexes,
+            source.classes,
+            source.name,
+            threshold,
         )
         report(1.0, "ready")
         return engine
@@ -230,6 +250,15 @@ class Engine:
     def read_image(self, source) -> np.ndarray:
         """A user's image file as the models' input, or an ImageError with a sentence."""
         return load_image(source, self.image_size)
+
+    @property
+    def data_description(self) -> str:
+        """What the models were trained on, in a phrase ("outfits", "images of NAME")."""
+        return "outfits" if self.dataset == "outfits" else f"images of {self.dataset}"
+
+    def label_text(self, labels: np.ndarray) -> str:
+        """This dataset's class names of one multi-hot row."""
+        return label_text(labels, self.classes)
 
     def known_labels(self, image: np.ndarray) -> np.ndarray | None:
         """The label set of a dataset image (an example or a gallery image), None for others."""
@@ -366,6 +395,51 @@ def box_mask(box: tuple[int, int, int, int], size: int) -> np.ndarray:
     mask = np.zeros((size, size), bool)
     mask[top : bottom + 1, left : right + 1] = True
     return mask
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where an engine's data and models come from: the outfits, or an imported folder."""
+
+    name: str
+    checkpoints: Path
+    cache: Path  # where the gallery codes are cached
+    classes: tuple[str, ...]
+    digest: str  # what the data's cache key rests on
+    imported: dict | None = None  # an imported folder's splits, read once
+
+    @classmethod
+    def open(cls, name: str, checkpoints: Path, cache_dir: Path | None) -> DataSource:
+        if name == "outfits":
+            cache = Path(cache_dir or default_cache_dir())
+            return cls(name, checkpoints, cache, CLASS_NAMES, recipe_hash(OutfitRecipe()))
+        dataset = load_dataset(name, cache_dir)  # a DatasetError naming the import command when missing
+        directory, digest = dataset_dir(name, cache_dir), dataset.meta["npz_sha256"][:16]
+        return cls(name, directory / "checkpoints", directory, dataset.classes, digest, dataset.splits)
+
+    def checkpoint(self, model: str) -> Checkpoint:
+        """A model of this source; for an imported set, a missing one names the command that trains it."""
+        if self.name != "outfits" and not (self.checkpoints / model / "model.pt").is_file():
+            raise CheckpointError(
+                f"no {model} model is trained on dataset {self.name!r}: "
+                f"run python -m hashdemo train {model} --dataset {self.name}"
+            )
+        return load_checkpoint(model, self.checkpoints)
+
+    def splits(self) -> dict:
+        if self.imported is not None:
+            return self.imported
+        return load_outfits(OutfitRecipe(), cache_dir=self.cache)
+
+    def key(self, names: tuple[str, ...]) -> str:
+        """The data's digest + the first 16 hex digits of each checkpoint's sha256."""
+        digests = [sha256_of(self.checkpoints / name / "model.pt")[:16] for name in names]
+        return "-".join([self.digest, *digests])
+
+
+def val_threshold(val_pooled: np.ndarray, gallery_pooled: np.ndarray) -> float:
+    """The novelty cut-off that flags VAL_QUANTILE's share of val images."""
+    return float(np.quantile(novelty(val_pooled, unit_rows(gallery_pooled)), VAL_QUANTILE))
 
 
 @torch.no_grad()

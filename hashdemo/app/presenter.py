@@ -16,7 +16,6 @@ from hashdemo.app import pictures
 from hashdemo.app.engine import ComposeAnswer, Engine, Ranking, SearchAnswer
 from hashdemo.app.picture_files import PictureFiles
 from hashdemo.app.state import SearchState
-from hashdemo.data import MAX_ITEMS, label_text
 
 SHOWN_RESULTS = 10  # tiles per result row
 SHOWN_MAPS = 12  # activation maps shown, highest score first
@@ -67,7 +66,10 @@ class Presenter:
     def tiles(self, ranking: Ranking, captions: list[str]) -> list[tuple[str, str]]:
         relevant = [None] * len(ranking.ids) if ranking.relevant is None else ranking.relevant.tolist()
         return [
-            (self.tile_picture(int(i), r), f"{label_text(self.engine.gallery_labels[i])} · {caption}")
+            (
+                self.tile_picture(int(i), r),
+                f"{self.engine.label_text(self.engine.gallery_labels[i])} · {caption}",
+            )
             for i, caption, r in zip(ranking.ids, captions, relevant, strict=True)
         ]
 
@@ -106,7 +108,7 @@ class Presenter:
             "strip": self.files(
                 pictures.code_strip(answer.global_bits, answer.local_bits, att.selected, att.scores)
             ),
-            "info": search_info(answer, state, self.engine.novelty_threshold),
+            "info": search_info(answer, state, self.engine),
             "coarse_header": coarse_header,
             "coarse": coarse_tiles,
             "rerank_header": rerank_header,
@@ -151,7 +153,7 @@ class Presenter:
     def why(self, state: SearchState, index: int, theta: float, top_l: int) -> tuple[str, str]:
         answer = self.engine.why(state.query, state.reranked_ids[index], theta, top_l)
         text = (
-            f"Result {index + 1} (gallery #{answer.gallery_id}, {label_text(answer.labels)}) "
+            f"Result {index + 1} (gallery #{answer.gallery_id}, {self.engine.label_text(answer.labels)}) "
             f"agrees with the query on **{len(answer.agree)} of {answer.selected}** selected bits: "
             f"`{answer.agree}`. Its own attention region is outlined."
         )
@@ -171,21 +173,21 @@ class Presenter:
             ]
 
         return {
-            "summary": compose_summary(answer),
+            "summary": compose_summary(answer, self.engine),
             "composed": self.tiles(answer.composed, captions(answer.composed)),
             "bitwise": self.tiles(answer.bitwise, captions(answer.bitwise)),
         }
 
 
-def known(labels: np.ndarray | None) -> str:
-    return label_text(labels) if labels is not None else "labels unknown"
-
-
-def search_info(answer: SearchAnswer, state: SearchState, novelty_threshold: float | None) -> str:
+def search_info(answer: SearchAnswer, state: SearchState, engine: Engine) -> str:
     """The text beside the panels: the query's labels, the selection, the box, the notes."""
     att, top_l = answer.attention, len(answer.attention.selected)
     labels = answer.query.labels
-    which = "labels unknown (not a dataset image)" if labels is None else f"labels: **{label_text(labels)}**"
+    which = (
+        "labels unknown (not a dataset image)"
+        if labels is None
+        else f"labels: **{engine.label_text(labels)}**"
+    )
     positive = att.selected[att.scores[att.selected] > 0].tolist()
     filler = att.selected[att.scores[att.selected] == 0].tolist()
     info = (
@@ -204,8 +206,8 @@ def search_info(answer: SearchAnswer, state: SearchState, novelty_threshold: flo
         info += "\n\nPoint at the object: now click the opposite corner of its box on panel 1."
     if answer.out_of_domain:
         info += (
-            "\n\n**This image looks unlike the outfits the models were trained on** "
-            f"(novelty {answer.novelty:.3f}, above the {novelty_threshold:.3f} that flags 1% of val "
+            f"\n\n**This image looks unlike the {engine.data_description} the models were trained on** "
+            f"(novelty {answer.novelty:.3f}, above the {engine.novelty_threshold:.3f} that flags 1% of val "
             "images): read the results with care."
         )
     if not att.region.any():
@@ -216,23 +218,25 @@ def search_info(answer: SearchAnswer, state: SearchState, novelty_threshold: flo
     return info
 
 
-def compose_summary(answer: ComposeAnswer) -> str:
+def compose_summary(answer: ComposeAnswer, engine: Engine) -> str:
+    def known(labels: np.ndarray | None) -> str:
+        return engine.label_text(labels) if labels is not None else "labels unknown"
+
     names = " · ".join(
         f"**{slot}:** {known(lab)}" for slot, lab in zip("ABC", answer.input_labels, strict=False)
     )
-    ops = answer.operators
+    ops, target = answer.operators, answer.target
     expression = f"A {ops[0]} B" if len(ops) == 1 else f"(A {ops[0]} B) {ops[1]} C"
-    target = answer.target
     summary = (
         f"{names}\n\n**Target set T = {expression}:** "
         f"{'unknown (an input is not a dataset image)' if target is None else known(target)}\n\n"
-        f"**Predicted from the composed code:** {label_text(answer.predicted_probs > 0.5)}"
+        f"**Predicted from the composed code:** {engine.label_text(answer.predicted_probs > 0.5)}"
     )
     if target is not None:
         summary += f"\n\n**Top 10 with exactly T:** {answer.exact_in_top(answer.composed)} of 10"
-        if target.sum() > MAX_ITEMS:
+        if target.sum() > engine.max_labels:
             summary += (
-                f"\n\nT has {target.sum()} labels and gallery images hold at most {MAX_ITEMS}: "
+                f"\n\nT has {target.sum()} labels and gallery images hold at most {engine.max_labels}: "
                 "no exact match exists."
             )
     return summary

@@ -256,6 +256,7 @@ def dcoh_takeaway(result: dict) -> str:
         f"{op} {row['dcoh']['map@100']:.3f} (oracle {row['oracle']['map@100']:.3f}, label route "
         f"{row['label_route']['map@100']:.3f}, bitwise {row['bitwise']['map@100']:.3f})"
         for op, row in ops.items()
+        if row.get("pairs")  # an imported set may hold no pair for an operator
     ]
     return (
         "**In plain words.** Composed queries find exactly the target label set at map@100: "

@@ -33,7 +33,8 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
     with gr.Blocks(title="hashdemo: deep hashing you can see") as demo:
         gr.Markdown(
             "# hashdemo\nHierarchical hashing with CAM attention bit selection, and deep code operation "
-            "hashing (DCOH), trained on Fashion-MNIST outfits. "
+            f"hashing (DCOH), trained on {'Fashion-MNIST ' * (engine.dataset == 'outfits')}"
+            f"{engine.data_description}. "
             "Every number comes from the shipped checkpoints."
         )
         with gr.Tab("Attention & search"):
@@ -43,7 +44,7 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
                 present, example_paths, [examples_dir, outputs_dir, Path(gr.utils.get_upload_folder())]
             )
         with gr.Tab("Benchmarks"):
-            benchmarks_tab(engine.hier.metrics, engine.dcoh.metrics, files)
+            benchmarks_tab(engine.hier.metrics, engine.dcoh.metrics, files, engine.dataset)
         with gr.Tab("How it works"):
             gr.Markdown(
                 HOW_IT_WORKS,

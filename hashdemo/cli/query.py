@@ -16,7 +16,7 @@ import sys
 
 from hashdemo.app.engine import Engine
 from hashdemo.checkpoints import CheckpointError
-from hashdemo.data import DatasetMissingError, label_text
+from hashdemo.data import DatasetMissingError
 from hashdemo.images import ImageError
 from hashdemo.label_ops import OPERATORS
 from hashdemo.retrieval.index import GalleryUnavailable
@@ -24,7 +24,7 @@ from hashdemo.retrieval.index import GalleryUnavailable
 
 def _results(engine: Engine, ids, distances) -> list[dict]:
     return [
-        {"gallery_id": int(i), "labels": label_text(engine.gallery_labels[i]), "distance": int(d)}
+        {"gallery_id": int(i), "labels": engine.label_text(engine.gallery_labels[i]), "distance": int(d)}
         for i, d in zip(ids, distances, strict=True)
     ]
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> dict:
     )
     return {
         "operator": args.operator if args.then is None else [args.operator, args.then],
-        "predicted_labels": label_text(result.predicted_probs > 0.5),
+        "predicted_labels": engine.label_text(result.predicted_probs > 0.5),
         "results": _results(engine, result.composed.ids, result.composed.distances),
         "bitwise": _results(engine, result.bitwise.ids, result.bitwise.distances),
     }
