@@ -218,7 +218,7 @@ def trained(shapes, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HASHDEMO_CACHE_DIR", str(cache))
         import_dataset("shapes", write_csv(root / "labels.csv", rows))
-        for model in ("hier", "dcoh"):
+        for model in ("hier", "single_level", "single_level_local", "dcoh"):
             args = [
                 model,
                 "--dataset",
@@ -241,7 +241,7 @@ def test_train_each_app_model_for_one_epoch_on_an_imported_folder(trained):
     from hashdemo.checkpoints import load_checkpoint
 
     checkpoints = trained / "datasets" / "shapes" / "checkpoints"
-    for model in ("hier", "dcoh"):
+    for model in ("hier", "single_level", "single_level_local", "dcoh"):
         checkpoint = load_checkpoint(model, checkpoints)
         assert checkpoint.config.dataset == "shapes" and checkpoint.config.n_classes == len(SHAPES)
         assert (
@@ -266,7 +266,8 @@ def test_evaluate_both_methods_on_an_imported_folder(trained, tmp_path, monkeypa
     assert "Skipped: largest-item and attended-object protocols" in printed and "union" in printed
     hier = json.loads((tmp_path / "hier.json").read_text())
     assert {"global", "local_full", "hier_cam", "hier_random", "float_cosine"} <= set(hier["methods"])
-    assert "single_level" not in hier["methods"] and 0 < hier["methods"]["hier_cam"]["map@100"] <= 1
+    assert {"single_level", "single_level_local"} <= set(hier["methods"])  # trained, so shown
+    assert 0 < hier["methods"]["hier_cam"]["map@100"] <= 1 and "dcoh_no_adv: not trained" in printed
     stored = json.loads((trained / "datasets/shapes/checkpoints/dcoh/metrics.json").read_text())["test"]
     assert stored["dataset"] == "shapes" and set(stored["operators"]) == {
         "union",
