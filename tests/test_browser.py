@@ -162,10 +162,14 @@ def test_pointing_at_the_object_and_clicking_a_bit(served, page):
     search(page, _example(app, 0))
     cam = panel(page, "cam")
     expect_image_loaded(page, cam)
+    before = cam.get_attribute("src")
     click_picture(page, cam, 20, 20)
     expect(page.get_by_text("now click the opposite corner")).to_be_visible()
+    expect(cam).not_to_have_attribute("src", before)  # issue 21, item 4: the first corner shows on panel 1
+    marked = cam.get_attribute("src")
     click_picture(page, cam, 230, 230)
     expect(page.get_by_text("Your box replaces the attention region")).to_be_visible()
+    expect(cam).not_to_have_attribute("src", marked)  # and then the box, on the picture that was clicked
     expect(tiles(page, RERANKED)).to_have_count(SHOWN_RESULTS)
     page.get_by_role("button", name="Clear my box").click()
     expect(page.get_by_text("Your box replaces the attention region")).to_be_hidden()
@@ -199,6 +203,57 @@ def test_changing_l_reranks(served, page):
     expect(number).to_have_value(top)
     expect(page.get_by_text(re.compile(rf"Selected {top} of {top} local bits"))).to_be_visible()
     expect(tiles(page, RERANKED)).not_to_have_text(after)
+
+
+def open_explanations(page) -> None:
+    """Open both explanations of the current search: a re-ranked result's "why" and a bit's view."""
+    from hashdemo.app.pictures import STRIP_CELL, STRIP_LABEL_W, STRIP_TOP
+
+    tiles(page, RERANKED).nth(2).click()
+    expect(page.get_by_text(re.compile(r"^Result 3: gallery #\d+"))).to_be_visible()
+    page.keyboard.press("Escape")  # out of the gallery's preview
+    strip = panel(page, "strip")
+    expect_image_loaded(page, strip)
+    click_picture(page, strip, STRIP_LABEL_W + 3 * STRIP_CELL + 6, STRIP_TOP + 6)  # global bit 3
+    expect(page.get_by_text(re.compile(r"^Global bit 3 = [01]"))).to_be_visible()
+
+
+def expect_no_explanation_left(page) -> None:
+    expect(page.get_by_text(re.compile(r"^Result 3: gallery #"))).to_have_count(0)
+    expect(page.get_by_text(re.compile(r"^Global bit 3 = "))).to_have_count(0)
+    expect(
+        page.get_by_text("Select a re-ranked result to see which selected bits it agrees on.")
+    ).to_be_visible()
+    expect(page.get_by_text("Click a bit in the code rows to see where it looks.")).to_be_visible()
+    expect(panel(page, "why")).to_have_count(0)
+    expect(panel(page, "bit")).to_have_count(0)
+
+
+def test_no_explanation_is_left_from_a_previous_query_or_l(served, page):
+    """Issue 21, item 1: after another example, or a new L, the "why" and per-bit panels are cleared."""
+    app, _ = served
+    search(page, _example(app, 0))
+    open_explanations(page)
+    search(page, _example(app, 1))
+    expect_no_explanation_left(page)
+    open_explanations(page)
+    number = page.get_by_role("spinbutton", name="number input for L (selected local bits)")
+    number.fill("9")
+    number.press("Tab")
+    expect(page.get_by_text(re.compile(r"Selected 9 of \d+ local bits"))).to_be_visible()
+    expect_no_explanation_left(page)
+
+
+def test_the_why_panel_tells_a_relevant_result_from_an_irrelevant_one(served, page):
+    """Issue 21, item 5: the explanation says whether the result shares a label, and its distances
+    beyond the selected bits (which are often all equal in the top 10)."""
+    app, _ = served
+    search(page, _example(app, 0))
+    tiles(page, RERANKED).first.click()
+    why = page.get_by_text(re.compile(r"^Result 1: gallery #\d+"))
+    expect(why).to_contain_text(re.compile(r"shares (a|no) label"))
+    expect(why).to_contain_text(re.compile(r"on \d+ of 256 bits of the full local code \(d = \d+\)"))
+    expect(why).to_contain_text(re.compile(r"global distance is d_g = \d+"))
 
 
 def test_compose_each_operator_from_example_tiles(page):

@@ -108,6 +108,11 @@ class WhyAnswer:
     agree: list[int]  # the query's selected bits on which the result has the query's value
     selected: int  # L
     local_distance: int  # eq. 2.5 distance on the selected bits (L - len(agree))
+    local_agree: int  # bits of the whole local code on which the two agree
+    local_bits: int  # C
+    global_distance: int  # Hamming distance of the global codes
+    relevant: bool | None  # shares a label with the query (None: the query's labels are unknown)
+    shared: np.ndarray | None  # the labels both hold
 
 
 class Engine:
@@ -335,13 +340,20 @@ class Engine:
         result = self.encode_hier(self.gallery_images[gallery_id])
         selected = self.attention(query.encoded, theta, top_l).selected
         agree = [int(c) for c in selected if result.local_bits[0, c] == query.encoded.local_bits[0, c]]
+        labels = self.gallery_labels[gallery_id]
+        shared = None if query.labels is None else labels & query.labels
         return WhyAnswer(
             gallery_id,
-            self.gallery_labels[gallery_id],
+            labels,
             self.attention(result, theta, top_l).region,
             agree,
             len(selected),
             len(selected) - len(agree),
+            int((result.local_bits[0] == query.encoded.local_bits[0]).sum()),
+            int(result.local_bits.shape[1]),
+            int((result.global_bits[0] != query.encoded.global_bits[0]).sum()),
+            None if shared is None else bool(shared.any()),
+            shared,
         )
 
     def compose(

@@ -37,6 +37,29 @@ def image_with_region(
     return cv2.drawContours(np.ascontiguousarray(enlarge(image)), contours, -1, colour, 3)
 
 
+def with_clicks(
+    picture: np.ndarray,
+    image_size: int,
+    corner: tuple[int, int] | None = None,
+    box: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """A displayed picture with what the user clicked on it: the first corner (x, y) as a cross, or the
+    finished box (top, left, bottom, right), both in image pixels."""
+    picture = np.ascontiguousarray(picture.copy())
+    scale = picture.shape[0] / image_size
+    if corner is not None:
+        x, y = int((corner[0] + 0.5) * scale), int((corner[1] + 0.5) * scale)
+        cv2.drawMarker(picture, (x, y), (255, 255, 255), cv2.MARKER_CROSS, 18, 3)
+        cv2.drawMarker(picture, (x, y), RED, cv2.MARKER_CROSS, 14, 1)
+    if box is not None:
+        top, left, bottom, right = (int(v * scale) for v in box)
+        cv2.rectangle(
+            picture, (left, top), (right + int(scale) - 1, bottom + int(scale) - 1), (255, 255, 255), 3
+        )
+        cv2.rectangle(picture, (left, top), (right + int(scale) - 1, bottom + int(scale) - 1), RED, 1)
+    return picture
+
+
 def framed(image: np.ndarray, relevant: bool | None, size: int = 128) -> np.ndarray:
     """A result tile; a green (relevant) or red (not) frame when the query's labels are known."""
     tile = np.ascontiguousarray(enlarge(image, size))

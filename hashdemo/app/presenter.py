@@ -101,7 +101,11 @@ class Presenter:
             ],
         )
         return {
-            "cam": self.files(pictures.heat_overlay(image, att.m_avg)),
+            "cam": self.files(
+                pictures.with_clicks(
+                    pictures.heat_overlay(image, att.m_avg), len(image), state.corner, state.box
+                )
+            ),
             "region": self.files(pictures.region_outline(att.b_avg, att.region)),
             "maps": self.activation_maps(answer),
             "scores": self.files(pictures.scores_chart(att.scores, att.selected)),
@@ -152,10 +156,18 @@ class Presenter:
 
     def why(self, state: SearchState, index: int, theta: float, top_l: int) -> tuple[str, str]:
         answer = self.engine.why(state.query, state.reranked_ids[index], theta, top_l)
+        relevant = {
+            None: "the query's labels are unknown",
+            True: f"**shares a label** with the query ({self.engine.label_text(answer.shared)})",
+            False: "**shares no label** with the query",
+        }[answer.relevant]
         text = (
-            f"Result {index + 1} (gallery #{answer.gallery_id}, {self.engine.label_text(answer.labels)}) "
-            f"agrees with the query on **{len(answer.agree)} of {answer.selected}** selected bits: "
-            f"`{answer.agree}`. Its own attention region is outlined."
+            f"Result {index + 1}: gallery #{answer.gallery_id}, {self.engine.label_text(answer.labels)}; "
+            f"{relevant}. It agrees with the query on **{len(answer.agree)} of {answer.selected}** selected "
+            f"bits (d_L = {answer.local_distance}, what ranked it), on {answer.local_agree} of "
+            f"{answer.local_bits} bits of the full local code (d = {answer.local_bits - answer.local_agree}) "
+            f"and its global distance is d_g = {answer.global_distance}. "
+            "Its own attention region is outlined."
         )
         picture = pictures.image_with_region(self.engine.gallery_images[answer.gallery_id], answer.region)
         return self.files(picture), text

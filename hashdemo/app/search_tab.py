@@ -91,7 +91,7 @@ def result_panels() -> dict:
     with gr.Row():
         with gr.Column():
             named["why_image"] = panel("Why this result: its own attention region", "why", height=200)
-        named["why_text"] = gr.Markdown("Select a re-ranked result to see which selected bits it agrees on.")
+        named["why_text"] = gr.Markdown(EXPLANATIONS["why_text"])
     named["maps"] = gr.Gallery(
         label="3. Activation maps of the top-scoring Conv7 feature maps", columns=6, height=300
     )
@@ -104,8 +104,23 @@ def result_panels() -> dict:
             named["bit_view"] = panel(
                 "5. The clicked bit: its own CAM (H_g) or activation map (H_l)", "bit", height=200
             )
-        named["bit_text"] = gr.Markdown("Click a bit in the code rows to see where it looks.")
+        named["bit_text"] = gr.Markdown(EXPLANATIONS["bit_text"])
     return named
+
+
+EXPLANATIONS = {  # the panels that explain one result or one bit, and what they show before a click
+    "why_image": None,
+    "why_text": "Select a re-ranked result to see which selected bits it agrees on.",
+    "bit_view": None,
+    "bit_text": "Click a bit in the code rows to see where it looks.",
+}
+
+
+def clearer(named: dict) -> tuple[Callable[[], dict], list]:
+    """After every new search the explanations of the previous one are cleared: none is left stale."""
+    return (lambda: {named[name]: value for name, value in EXPLANATIONS.items()}), [
+        named[n] for n in EXPLANATIONS
+    ]
 
 
 def shower(engine: Engine, present: Presenter, named: dict) -> Callable[[SearchState], dict]:
@@ -158,10 +173,10 @@ def wire_queries(
     # file, two messages) and also on clearing the box, which is not a request. Refusals show one
     # message and leave every panel as it was: no progress badge (a search takes well under a second)
     # that would turn into a red "Error" on each panel.
-    query.upload(search, [query, *params], outputs, api_name="search", show_progress="hidden").failure(
-        restore_query, state, query, api_name=False
-    )
-    named["examples"].dataset.select(
+    clear, explained = clearer(named)
+    upload = query.upload(search, [query, *params], outputs, api_name="search", show_progress="hidden")
+    upload.failure(restore_query, state, query, api_name=False)
+    example = named["examples"].dataset.select(
         search_clicked_example, params, [query, *outputs], api_name=False, show_progress="hidden"
     )
     demo.load(
@@ -170,7 +185,7 @@ def wire_queries(
         [query, *outputs],
         api_name=False,
     )
-    gr.on(  # a drag, a typed value: the last one wins
+    moved = gr.on(  # a drag, a typed value: the last one wins
         [p.change for p in params],
         rerank,
         [state, *params],
@@ -178,7 +193,10 @@ def wire_queries(
         api_name=False,
         trigger_mode="always_last",
         show_progress="hidden",
-    ).failure(restore_params, state, params, api_name=False)
+    )
+    moved.failure(restore_params, state, params, api_name=False)
+    for event in (upload, example, moved):  # a new query or new parameters: the old explanations go
+        event.success(clear, None, explained, api_name=False, show_progress="hidden")
 
 
 def wire_clicks(engine: Engine, present: Presenter, named: dict, show: Callable) -> None:
@@ -220,8 +238,12 @@ def wire_clicks(engine: Engine, present: Presenter, named: dict, show: Callable)
     named["reranked"].select(
         why, [state, theta, top_l], [named["why_image"], named["why_text"]], api_name=False
     )
-    named["cam"].select(point, [state, theta, top_l, n_coarse], outputs, api_name=False)
-    named["clear"].click(clear_box, [state, theta, top_l, n_coarse], outputs, api_name=False)
+    clear, explained = clearer(named)
+    for event in (
+        named["cam"].select(point, [state, theta, top_l, n_coarse], outputs, api_name=False),
+        named["clear"].click(clear_box, [state, theta, top_l, n_coarse], outputs, api_name=False),
+    ):
+        event.success(clear, None, explained, api_name=False, show_progress="hidden")
     named["strip"].select(
         show_bit, [state, theta, top_l], [named["bit_view"], named["bit_text"]], api_name=False
     )
