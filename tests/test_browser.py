@@ -139,7 +139,7 @@ def test_search_shows_the_attention_panels_and_both_result_rows(served, page):
         expect_image_loaded(page, tiles(page, row).last.locator("img"))
     # selecting a re-ranked result explains it
     tiles(page, RERANKED).first.click()
-    why = page.get_by_text(re.compile(r"^Result 1 \(gallery #\d+, .+\) agrees with the query on"))
+    why = page.get_by_text(re.compile(r"^Result 1: gallery #\d+, .+ It agrees with the query on"))
     expect(why).to_be_visible()
     expect_image_loaded(page, panel(page, "why"))
 
@@ -357,6 +357,26 @@ def test_a_bad_file_or_a_cleared_query_leaves_the_panels_as_they_were(served, pa
     expect(page.get_by_text("Fill slots A and B to compose.")).to_be_visible()
     assert toast_count(page, message) == 1
     assert page.evaluate(SHOWN_BADGE) == []
+
+
+def test_a_bad_file_on_a_filled_slot_keeps_the_slot_and_the_results(page, tmp_path):
+    """Issue 21, item 3: one message; the slot keeps its image and the results stay."""
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image\n")
+    fill_slots(page, 2, 5)
+    expect(tiles(page, COMPOSED)).to_have_count(20)
+    slot_a = block(page, "Slot A").locator("img")
+    shown, first = (
+        slot_a.get_attribute("src"),
+        tiles(page, COMPOSED).first.locator("img").get_attribute("src"),
+    )
+    block(page, "Slot A").get_by_label("File upload").set_input_files(str(text))
+    message = "The image in slot A: This file is not an image"
+    expect(page.locator(".toast-body").filter(has_text=message)).to_be_visible()
+    expect(slot_a).to_have_attribute("src", re.compile(re.escape(Path(shown.split("?")[0]).name)))
+    expect(tiles(page, COMPOSED)).to_have_count(20)
+    assert tiles(page, COMPOSED).first.locator("img").get_attribute("src") == first
+    assert toast_count(page, message) == 1
 
 
 def test_an_out_of_range_number_goes_back_to_the_value_in_use(page):

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 import gradio as gr
 
 from hashdemo.app.presenter import COMPOSE_OUTPUTS, Presenter
-from hashdemo.app.widgets import image_input, read_image, user_errors
+from hashdemo.app.widgets import image_input, image_path, read_image, user_errors
 from hashdemo.images import ImageError
 from hashdemo.label_ops import OPERATORS
 
@@ -102,6 +102,7 @@ def wire_compose(present: Presenter, named: dict) -> None:
 
     @user_errors
     def compose(image_a_path, image_b_path, operator, image_c_path=None, then=None):
+        image_a_path, image_b_path, image_c_path = map(image_path, (image_a_path, image_b_path, image_c_path))
         for name in (operator,) if then in (None, NO_CHAIN) else (operator, then):
             if name not in OPERATORS:
                 raise ValueError(f"Unknown operator {name!r}: choose union, intersection or difference.")
@@ -130,21 +131,27 @@ def wire_compose(present: Presenter, named: dict) -> None:
 
     @user_errors
     def compose_when_filled(image_a_path, image_b_path, operator, image_c_path, then):
-        """Every change recomputes; with a slot empty (or holding a file that is not an image) the old
-        results go, so nothing on screen is stale."""
-        image_a_path, image_b_path, image_c_path = map(readable, (image_a_path, image_b_path, image_c_path))
+        """Every change recomputes; with a slot empty the old results go, so nothing on screen is stale.
+        A slot holding a file that is not an image changes nothing: its upload says why and puts the
+        slot's previous image back (issue 21, item 3)."""
+        paths = tuple(map(image_path, (image_a_path, image_b_path, image_c_path)))
+        if any(path and readable(path) is None for path in paths):
+            return {}
+        image_a_path, image_b_path, image_c_path = map(readable, paths)
         if not image_a_path or not image_b_path or (then != NO_CHAIN and not image_c_path):
             missing = "slots A and B" if then == NO_CHAIN else "slots A, B and C"
             return {summary: f"Fill {missing} to compose.", composed: [], bitwise: []}
         return compose(image_a_path, image_b_path, operator, image_c_path, then)
 
     named["compose_button"].click(compose, inputs, outputs, api_name="compose")
+    # the page's own events read the files themselves (preprocess=False: hashdemo.app.widgets.image_input)
     gr.on(
         [slot_a.change, slot_b.change, slot_c.change, operator.change, then.change],
         compose_when_filled,
         inputs,
         outputs,
         api_name=False,
+        preprocess=False,
     )
     named["show_bitwise"].change(
         lambda show: gr.Gallery(visible=show), named["show_bitwise"], bitwise, api_name=False
@@ -172,18 +179,37 @@ def wire_slots(present: Presenter, example_paths: list[str], roots: list[Path], 
 
     def check_upload(slot: str) -> Callable:
         @user_errors
-        def check(path):
+        def check(payload):
             """A slot's upload is checked as it arrives, one message (its `change` may fire twice)."""
-            read_image(present.engine, path, f"the image in slot {slot}")
+            read_image(present.engine, image_path(payload), f"the image in slot {slot}")
 
         return check
 
+    def remember(payload, kept):
+        """The slot's last image the models can take: what a refused file gives way to."""
+        path = image_path(payload)
+        if not path:
+            return None
+        try:
+            present.engine.read_image(path)
+        except ImageError:
+            return gr.skip()
+        return path
+
     for slot, component in zip("ABC", (slot_a, slot_b, slot_c), strict=True):
-        # a refused file leaves the slot empty rather than showing a broken picture
-        component.upload(check_upload(slot), component, None, api_name=False, show_progress="hidden").failure(
-            lambda: None, None, component, api_name=False
+        kept = gr.State(None)
+        component.change(
+            remember, [component, kept], kept, api_name=False, show_progress="hidden", preprocess=False
         )
+        # a refused file gives the slot back its previous image (or leaves it empty), never a broken one
+        component.upload(
+            check_upload(slot), component, None, api_name=False, show_progress="hidden", preprocess=False
+        ).failure(lambda previous: previous, kept, component, api_name=False)
     named["tiles"].select(
-        fill_slot, [active, slot_a, slot_b], [slot_a, slot_b, slot_c, active], api_name=False
+        fill_slot,
+        [active, slot_a, slot_b],
+        [slot_a, slot_b, slot_c, active],
+        api_name=False,
+        preprocess=False,
     )
     named["drop_box"].change(drop, named["drop_box"], [slot_a, slot_b, slot_c], api_name=False)

@@ -12,7 +12,7 @@ from hashdemo.app import pictures
 from hashdemo.app.engine import Engine
 from hashdemo.app.presenter import COARSE_TITLE, RERANK_TITLE, SEARCH_OUTPUTS, Presenter
 from hashdemo.app.state import SearchState
-from hashdemo.app.widgets import image_input, panel, read_image, user_errors
+from hashdemo.app.widgets import image_input, image_path, panel, read_image, user_errors
 
 
 def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_paths: list[str]) -> None:
@@ -141,10 +141,10 @@ def wire_queries(
     params = [named["theta"], named["top_l"], named["n_coarse"]]
 
     @user_errors
-    def search(image_path, theta, top_l, n_coarse):
-        checked = engine.check_params(theta, top_l, n_coarse)
-        image = read_image(engine, image_path, "a query image")
-        return show(SearchState(engine.make_query(image), image_path, checked))
+    def search(payload, theta, top_l, n_coarse):
+        checked, path = engine.check_params(theta, top_l, n_coarse), image_path(payload)
+        image = read_image(engine, path, "a query image")
+        return show(SearchState(engine.make_query(image), path, checked))
 
     def search_example(index: int, theta, top_l, n_coarse) -> dict:
         """An example shown in the query box and searched (the box is set here, not by its own event)."""

@@ -46,8 +46,11 @@ def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image
 
     Gradio opens an upload with PIL before any handler runs; a file that is not an image would
     otherwise fail there, in every event that reads the input (Gradio fires `change` twice when an
-    upload replaces an image: two identical messages). The check is wrapped on the instance: a subclass
-    of a Gradio component makes Gradio write a .pyi stub next to this module at import time.
+    upload replaces an image: two identical messages). The check is wrapped on the instance (a subclass
+    of a Gradio component makes Gradio write a .pyi stub next to this module at import time). Gradio
+    keeps a fresh copy of a component in the session once an event has set its value, without the
+    wrapper, so the events that only the page fires take the raw file (`preprocess=False`, then
+    `image_path`); the API's events keep Gradio's checks of the other inputs (slider bounds, choices).
     """
     component = gr.Image(
         label=label,
@@ -67,6 +70,13 @@ def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image
 
     component.preprocess = preprocess
     return component
+
+
+def image_path(payload) -> str | None:
+    """The file behind an image input's raw value (a FileData dict, a path, or nothing)."""
+    if isinstance(payload, dict):
+        return payload.get("path") or None
+    return payload or None
 
 
 def read_image(engine: Engine, path: str | None, what: str) -> np.ndarray:
