@@ -379,6 +379,50 @@ def test_a_bad_file_on_a_filled_slot_keeps_the_slot_and_the_results(page, tmp_pa
     assert toast_count(page, message) == 1
 
 
+def test_pick_any_image_by_id_or_at_random(served, page):
+    """Issue 21: a query-split or gallery image by its id, and a random example; labels known."""
+    app, _ = served
+    before = page.get_by_text(re.compile("^Query labels")).inner_text()
+    page.get_by_role("radio", name="gallery", exact=True).check()
+    page.get_by_role("spinbutton", name="Image id").fill("5")
+    page.get_by_role("button", name="Show this image").click()
+    labels = app.engine.label_text(app.engine.gallery_labels[5])
+    expect(page.get_by_text(re.compile(rf"^Query labels: {re.escape(labels)}\."))).to_be_visible()
+    page.get_by_role("spinbutton", name="Image id").fill("99999")
+    page.get_by_role("button", name="Show this image").click()
+    expect(
+        page.locator(".toast-body").filter(has_text="A gallery id must be an integer between 0 and")
+    ).to_be_visible()
+    page.get_by_role("button", name="Random example").click()
+    expect(page.get_by_role("radio", name="query", exact=True)).to_be_checked()
+    expect(page.get_by_text(re.compile(r"^Query labels: .+\. Selected"))).not_to_have_text(before)
+
+
+def test_download_the_shown_result(served, page):
+    """Issue 21: the current result as JSON: query, parameters, selected bits, both rows."""
+    import json
+
+    app, _ = served
+    search(page, _example(app, 2))
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download this result (JSON)").click()
+    document = json.loads(Path(download.value.path()).read_text())
+    assert document["query"]["labels"] == app.engine.label_text(app.engine.examples["query-2"][1])
+    assert len(document["selected_bits"]) == document["parameters"]["L"]
+    rows = [r for r in document["rows"] if r["row"] == "reranked"]
+    assert len(rows) == SHOWN_RESULTS and all(isinstance(r["shares_a_label"], bool) for r in rows)
+    shown = tiles(page, RERANKED).all_inner_texts()
+    assert all(r["labels"] in caption for r, caption in zip(rows, shown, strict=True))
+
+
+def test_compose_presets_always_have_a_target_the_gallery_holds(page):
+    page.get_by_role("tab", name="Compose").click()
+    for name, expression in (("union", "A union B"), ("(union) then difference", "(A union B) difference C")):
+        page.get_by_role("button", name=f"Preset: {name}").click()
+        expect(page.get_by_text(f"Target set T = {expression}")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"Top 10 with exactly T: [1-9]\d* of 10"))).to_be_visible()
+
+
 def test_an_out_of_range_number_goes_back_to_the_value_in_use(page):
     number = page.get_by_role("spinbutton", name="number input for L (selected local bits)")
     slider = page.get_by_role("slider", name="range slider for L (selected local bits)")

@@ -38,6 +38,7 @@ def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path])
     named = compose_layout(present, example_paths)
     wire_compose(present, named)
     wire_slots(present, example_paths, roots, named)
+    wire_presets(present, named)
 
 
 def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
@@ -56,6 +57,10 @@ def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
             active = gr.Radio(["Slot A", "Slot B", "Slot C"], value="Slot A", label="A tile click fills")
             show_bitwise = gr.Checkbox(label="Show the bitwise baseline (OR / AND / AND-NOT of the codes)")
             compose_button = gr.Button("Compose", variant="primary")
+    presets = present.engine.presets()
+    with gr.Row():
+        gr.Markdown("**Presets** (query-split images whose target set the gallery holds):")
+        preset_buttons = {name: gr.Button(f"Preset: {name}", size="sm") for name in presets}
     drop_box = gr.Textbox(elem_id="drop-box", show_label=False, container=False)
     tiles = gr.Gallery(
         value=[
@@ -89,6 +94,8 @@ def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
         "compose_button": compose_button,
         "drop_box": drop_box,
         "tiles": tiles,
+        "presets": presets,
+        "preset_buttons": preset_buttons,
     }
 
 
@@ -156,6 +163,28 @@ def wire_compose(present: Presenter, named: dict) -> None:
     named["show_bitwise"].change(
         lambda show: gr.Gallery(visible=show), named["show_bitwise"], bitwise, api_name=False
     )
+
+
+def wire_presets(present: Presenter, named: dict) -> None:
+    """A preset fills the slots and the operators; the slots' change events then compose."""
+    slots = [named["slot_a"], named["slot_b"], named["slot_c"]]
+
+    def preset(name: str) -> Callable:
+        operators, ids = named["presets"][name]
+
+        def fill():
+            paths = [present.files(present.engine.query_images[i]) for i in ids]
+            return (
+                *paths,
+                *([None] * (3 - len(paths))),
+                operators[0],
+                operators[1] if len(operators) > 1 else NO_CHAIN,
+            )
+
+        return fill
+
+    for name, button in named["preset_buttons"].items():
+        button.click(preset(name), None, [*slots, named["operator"], named["then"]], api_name=False)
 
 
 def wire_slots(present: Presenter, example_paths: list[str], roots: list[Path], named: dict) -> None:

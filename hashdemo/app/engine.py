@@ -131,6 +131,7 @@ class Engine:
         classes: tuple[str, ...] = CLASS_NAMES,
         dataset: str = "outfits",
         novelty_threshold: float | None = None,
+        query_split: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         """`indexes`: "hier_global", "hier_local" and "dcoh" (Milvus, say); None: in-process indexes.
         `classes` name the label columns; `novelty_threshold` stands in for the evaluation's cut-off."""
@@ -151,15 +152,17 @@ class Engine:
         self.gallery_unit = unit_rows(hier_codes.pooled)  # for the out-of-domain score
         self.novelty_threshold = test.get("out_of_domain", {}).get("threshold", novelty_threshold)
         self.defaults = {key: test.get(key, value) for key, value in FALLBACK_PARAMS.items()}
-        # labels of images that are known dataset images, by pixel digest (examples and the gallery)
+        # labels of images that are known dataset images, by pixel digest (the query split and the gallery)
         self.examples = examples
-        self._known = {hashlib.sha1(img.tobytes()).digest(): lab for img, lab in examples.values()}
-        self._known.update(
-            {
-                hashlib.sha1(img.tobytes()).digest(): lab
-                for img, lab in zip(gallery_images, gallery_labels, strict=True)
-            }
+        self.query_images, self.query_labels = query_split or (
+            np.stack([img for img, _ in examples.values()]),
+            np.stack([lab for _, lab in examples.values()]),
         )
+        self._known = {}
+        for images, labels in ((self.query_images, self.query_labels), (gallery_images, gallery_labels)):
+            self._known.update(
+                {hashlib.sha1(i.tobytes()).digest(): lab for i, lab in zip(images, labels, strict=True)}
+            )
 
     @classmethod
     def load(
@@ -231,6 +234,7 @@ class Engine:
             source.classes,
             source.name,
             threshold,
+            (query.images, query.labels),
         )
         report(1.0, "ready")
         return engine
@@ -260,6 +264,45 @@ class Engine:
     def data_description(self) -> str:
         """What the models were trained on, in a phrase ("outfits", "images of NAME")."""
         return "outfits" if self.dataset == "outfits" else f"images of {self.dataset}"
+
+    def picture(self, split: str, index: object) -> tuple[np.ndarray, np.ndarray]:
+        """A query-split or gallery image and its labels by id, or a ValueError saying the valid range."""
+        images, labels = {
+            "query": (self.query_images, self.query_labels),
+            "gallery": (self.gallery_images, self.gallery_labels),
+        }.get(split, (None, None))
+        if images is None:
+            raise ValueError(f"Pick an image from the query split or the gallery (got {split!r}).")
+        index = number_in_range(f"A {split} id", index, 0, len(images) - 1, integer=True)
+        return images[index], labels[index]
+
+    def presets(self, search_pairs: int = 300, tried: int = 40) -> dict[str, tuple[tuple[str, ...], tuple]]:
+        """One composition per operator and one chain, of query-split images, whose target set T the
+        gallery holds: of the first `tried` such tuples, the one whose composed code finds the most
+        images with exactly T in its top 10. {name: (operators, query ids)}."""
+        held = {row.tobytes() for row in self.gallery_labels}
+        labels, found = self.query_labels[:search_pairs], {}
+        for operators in [(op,) for op in OPERATORS] + [("union", "difference")]:
+            candidates = []
+            for ids in _index_tuples(len(labels), len(operators) + 1):
+                target = self.target_labels(operators, [labels[i] for i in ids]).astype(np.uint8)
+                if target.any() and target.tobytes() in held:
+                    candidates.append(ids)
+                if len(candidates) == tried:
+                    break
+
+            def exact_in_top_10(ids, operators=operators) -> int:
+                images = [self.query_images[i] for i in ids]
+                then = None if len(operators) == 1 else operators[1]
+                answer = self.compose(
+                    images[0], images[1], operators[0], k=10, image_c=images[2] if then else None, then=then
+                )
+                return answer.exact_in_top(answer.composed) or 0
+
+            if candidates:
+                name = operators[0] if len(operators) == 1 else f"({operators[0]}) then {operators[1]}"
+                found[name] = (operators, max(candidates, key=exact_in_top_10))
+        return found
 
     def label_text(self, labels: np.ndarray) -> str:
         """This dataset's class names of one multi-hot row."""
@@ -399,6 +442,14 @@ class Engine:
     def target_labels(operators: tuple[str, ...], labels: list[np.ndarray]) -> np.ndarray:
         """The label set of ((l_0 op_1 l_1) op_2 l_2)..."""
         return compose_chain(operators, [lab[None] for lab in labels])[0]
+
+
+def _index_tuples(n: int, width: int, limit: int = 4000):
+    """Distinct id tuples (pairs, triples) in a fixed order, at most `limit` of them."""
+    rng = np.random.default_rng(0)
+    for _ in range(limit):
+        ids = tuple(int(i) for i in rng.choice(n, width, replace=False))
+        yield ids
 
 
 def box_mask(box: tuple[int, int, int, int], size: int) -> np.ndarray:

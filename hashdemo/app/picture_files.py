@@ -49,8 +49,8 @@ class PictureFiles:
             write_atomic(path, buffer.getvalue(), durable=False)
         return str(path)
 
-    def store(self, data: bytes) -> str:
-        path = self.directory / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+    def store(self, data: bytes, suffix: str = ".png") -> str:
+        path = self.directory / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
         try:
             os.utime(path)  # named again: the disk budget keeps it while this response is delivered
         except FileNotFoundError:

@@ -6,7 +6,10 @@ them). Output names are the API's: /search returns SEARCH_OUTPUTS, /compose COMP
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -171,6 +174,45 @@ class Presenter:
         )
         picture = pictures.image_with_region(self.engine.gallery_images[answer.gallery_id], answer.region)
         return self.files(picture), text
+
+    def export(self, answer: SearchAnswer, state: SearchState, kind: str) -> str:
+        """The shown result as a JSON or CSV file: the query, the parameters, the selected bits and every
+        row shown (ids, distances, labels, relevance); returns its path."""
+        theta, top_l, n_coarse = state.params
+        rows = {
+            "global_only": answer.coarse.top(SHOWN_RESULTS),
+            "reranked": answer.reranked.top(SHOWN_RESULTS),
+        }
+        query_labels = None if answer.query.labels is None else self.engine.label_text(answer.query.labels)
+        records = [
+            {
+                "row": row,
+                "rank": rank + 1,
+                "gallery_id": int(gallery_id),
+                "distance": int(ranking.distances[rank]),
+                "global_distance": None
+                if ranking.global_distances is None
+                else int(ranking.global_distances[rank]),
+                "labels": self.engine.label_text(self.engine.gallery_labels[gallery_id]),
+                "shares_a_label": None if ranking.relevant is None else bool(ranking.relevant[rank]),
+            }
+            for row, ranking in rows.items()
+            for rank, gallery_id in enumerate(ranking.ids)
+        ]
+        if kind == "csv":
+            lines = io.StringIO()
+            writer = csv.DictWriter(lines, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+            return self.files.store(lines.getvalue().encode(), ".csv")
+        document = {
+            "dataset": self.engine.dataset,
+            "query": {"file": Path(state.path).name, "labels": query_labels},
+            "parameters": {"theta": theta, "L": top_l, "K": n_coarse, "box": state.box},
+            "selected_bits": answer.attention.selected.tolist(),
+            "rows": records,
+        }
+        return self.files.store(json.dumps(document, indent=2).encode(), ".json")
 
     # ------------------------------------------------------------------ compose
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import gradio as gr
+import numpy as np
 
 from hashdemo.app import pictures
 from hashdemo.app.engine import Engine
@@ -28,8 +29,9 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
             named.update(result_panels())
     named["state"] = gr.State(None)
     show = shower(engine, present, named)
-    wire_queries(demo, engine, example_paths, named, show)
+    search = wire_queries(demo, engine, present, example_paths, named, show)
     wire_clicks(engine, present, named, show)
+    wire_picks(engine, present, named, search)
 
 
 def query_controls(engine: Engine, example_paths: list[str]) -> dict:
@@ -60,7 +62,14 @@ def query_controls(engine: Engine, example_paths: list[str]) -> dict:
         ),
         "n_coarse": (1, 2000, 1, "K (coarse candidates)", "candidates the global code keeps for the re-rank"),
     }
-    named = {"query": query, "examples": examples}
+    with gr.Row():
+        split = gr.Radio(["query", "gallery"], value="query", label="Pick by id from", scale=2)
+        picked = gr.Number(value=0, precision=0, label="Image id", minimum=0, scale=1)
+    with gr.Row():
+        show_id = gr.Button("Show this image", size="sm")
+        random_example = gr.Button("Random example", size="sm")
+    named = {"query": query, "examples": examples, "split": split, "picked": picked}
+    named.update(show_id=show_id, random_example=random_example)
     for name, (low, high, step, label, info) in sliders.items():
         value = defaults[{"theta": "theta", "top_l": "L", "n_coarse": "K"}[name]]
         named[name] = gr.Slider(
@@ -68,6 +77,9 @@ def query_controls(engine: Engine, example_paths: list[str]) -> dict:
         )
     named["info"] = gr.Markdown()
     named["clear"] = gr.Button("Clear my box (back to the CAM region)", size="sm")
+    with gr.Row():
+        named["export_json"] = gr.DownloadButton("Download this result (JSON)", size="sm")
+        named["export_csv"] = gr.DownloadButton("Download (CSV)", size="sm")
     return named
 
 
@@ -116,11 +128,23 @@ EXPLANATIONS = {  # the panels that explain one result or one bit, and what they
 }
 
 
-def clearer(named: dict) -> tuple[Callable[[], dict], list]:
-    """After every new search the explanations of the previous one are cleared: none is left stale."""
-    return (lambda: {named[name]: value for name, value in EXPLANATIONS.items()}), [
-        named[n] for n in EXPLANATIONS
-    ]
+def after_search(engine: Engine, present: Presenter, named: dict) -> Callable:
+    """What follows every new search (query, parameters, box): the previous result's explanations are
+    cleared, none is left stale, and the download buttons get this result's files."""
+    outputs = [named[name] for name in (*EXPLANATIONS, "export_json", "export_csv")]
+
+    def refresh(state) -> dict:
+        cleared = {named[name]: value for name, value in EXPLANATIONS.items()}
+        if not state:
+            return cleared
+        answer = engine.search(state.query, *state.params, box=state.box)
+        files = {named[f"export_{kind}"]: present.export(answer, state, kind) for kind in ("json", "csv")}
+        return {**cleared, **files}
+
+    def follow(event) -> None:
+        event.success(refresh, named["state"], outputs, api_name=False, show_progress="hidden")
+
+    return follow
 
 
 def shower(engine: Engine, present: Presenter, named: dict) -> Callable[[SearchState], dict]:
@@ -133,8 +157,8 @@ def shower(engine: Engine, present: Presenter, named: dict) -> Callable[[SearchS
 
 
 def wire_queries(
-    demo: gr.Blocks, engine: Engine, example_paths: list[str], named: dict, show: Callable
-) -> None:
+    demo: gr.Blocks, engine: Engine, present: Presenter, example_paths: list[str], named: dict, show: Callable
+) -> Callable:
     """A new query (upload, example, first load) and new parameters."""
     outputs = [named[name] for name in (*SEARCH_OUTPUTS, "state")]
     query, state = named["query"], named["state"]
@@ -173,13 +197,13 @@ def wire_queries(
     # file, two messages) and also on clearing the box, which is not a request. Refusals show one
     # message and leave every panel as it was: no progress badge (a search takes well under a second)
     # that would turn into a red "Error" on each panel.
-    clear, explained = clearer(named)
+    follow = after_search(engine, present, named)
     upload = query.upload(search, [query, *params], outputs, api_name="search", show_progress="hidden")
     upload.failure(restore_query, state, query, api_name=False)
     example = named["examples"].dataset.select(
         search_clicked_example, params, [query, *outputs], api_name=False, show_progress="hidden"
     )
-    demo.load(
+    loaded = demo.load(
         lambda *values: search_example(len(example_paths) - 1, *values),
         params,
         [query, *outputs],
@@ -195,8 +219,9 @@ def wire_queries(
         show_progress="hidden",
     )
     moved.failure(restore_params, state, params, api_name=False)
-    for event in (upload, example, moved):  # a new query or new parameters: the old explanations go
-        event.success(clear, None, explained, api_name=False, show_progress="hidden")
+    for event in (upload, example, moved, loaded):
+        follow(event)
+    return search
 
 
 def wire_clicks(engine: Engine, present: Presenter, named: dict, show: Callable) -> None:
@@ -238,12 +263,42 @@ def wire_clicks(engine: Engine, present: Presenter, named: dict, show: Callable)
     named["reranked"].select(
         why, [state, theta, top_l], [named["why_image"], named["why_text"]], api_name=False
     )
-    clear, explained = clearer(named)
+    follow = after_search(engine, present, named)
     for event in (
         named["cam"].select(point, [state, theta, top_l, n_coarse], outputs, api_name=False),
         named["clear"].click(clear_box, [state, theta, top_l, n_coarse], outputs, api_name=False),
     ):
-        event.success(clear, None, explained, api_name=False, show_progress="hidden")
+        follow(event)
     named["strip"].select(
         show_bit, [state, theta, top_l], [named["bit_view"], named["bit_text"]], api_name=False
     )
+
+
+def wire_picks(engine: Engine, present: Presenter, named: dict, search: Callable) -> None:
+    """Any query-split or gallery image by its id, and a random one."""
+    query, params = named["query"], [named["theta"], named["top_l"], named["n_coarse"]]
+    outputs = [query, *(named[name] for name in (*SEARCH_OUTPUTS, "state"))]
+    follow = after_search(engine, present, named)
+    rng = np.random.default_rng()
+
+    def show_picture(split: str, index, *values) -> dict:
+        image, _ = engine.picture(split, index)
+        path = present.files(image)  # served like every picture; its labels are known by its pixels
+        return {query: path, **search(path, *values)}
+
+    @user_errors
+    def pick(split, index, *values):
+        return show_picture(split, index, *values)
+
+    @user_errors
+    def pick_random(*values):
+        index = int(rng.integers(len(engine.query_images)))
+        return {named["split"]: "query", named["picked"]: index, **show_picture("query", index, *values)}
+
+    for event in (
+        named["show_id"].click(pick, [named["split"], named["picked"], *params], outputs, api_name=False),
+        named["random_example"].click(
+            pick_random, params, [named["split"], named["picked"], *outputs], api_name=False
+        ),
+    ):
+        follow(event)
