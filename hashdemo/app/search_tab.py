@@ -62,14 +62,7 @@ def query_controls(engine: Engine, example_paths: list[str]) -> dict:
         ),
         "n_coarse": (1, 2000, 1, "K (coarse candidates)", "candidates the global code keeps for the re-rank"),
     }
-    with gr.Row():
-        split = gr.Radio(["query", "gallery"], value="query", label="Pick by id from", scale=2)
-        picked = gr.Number(value=0, precision=0, label="Image id", minimum=0, scale=1)
-    with gr.Row():
-        show_id = gr.Button("Show this image", size="sm")
-        random_example = gr.Button("Random example", size="sm")
-    named = {"query": query, "examples": examples, "split": split, "picked": picked}
-    named.update(show_id=show_id, random_example=random_example)
+    named = {"query": query, "examples": examples}
     for name, (low, high, step, label, info) in sliders.items():
         value = defaults[{"theta": "theta", "top_l": "L", "n_coarse": "K"}[name]]
         named[name] = gr.Slider(
@@ -80,6 +73,12 @@ def query_controls(engine: Engine, example_paths: list[str]) -> dict:
     with gr.Row():
         named["export_json"] = gr.DownloadButton("Download this result (JSON)", size="sm")
         named["export_csv"] = gr.DownloadButton("Download (CSV)", size="sm")
+    with gr.Row():  # below the sliders, which keep their place
+        named["split"] = gr.Radio(["query", "gallery"], value="query", label="Pick by id from", scale=2)
+        named["picked"] = gr.Number(value=0, precision=0, label="Image id", minimum=0, scale=1)
+    with gr.Row():
+        named["show_id"] = gr.Button("Show this image", size="sm")
+        named["random_example"] = gr.Button("Random example", size="sm")
     return named
 
 
