@@ -38,7 +38,8 @@ def query_controls(engine: Engine, example_paths: list[str]) -> dict:
     """The query box, its examples, the three parameters and the notes beside them."""
     defaults, channels = engine.defaults, engine.hier_codes.local_bits.shape[1]
     chosen = "chosen on val" if engine.hier.metrics.get("test") else "a default until the evaluation has run"
-    query = image_input("Query image", height=256)
+    query = image_input("Query image", height=160)
+    info = gr.Markdown()  # right under the query: its labels and every note are on the first screen
     examples = gr.Examples(
         example_paths,
         inputs=query,
@@ -62,13 +63,12 @@ def query_controls(engine: Engine, example_paths: list[str]) -> dict:
         ),
         "n_coarse": (1, 2000, 1, "K (coarse candidates)", "candidates the global code keeps for the re-rank"),
     }
-    named = {"query": query, "examples": examples}
+    named = {"query": query, "examples": examples, "info": info}
     for name, (low, high, step, label, info) in sliders.items():
         value = defaults[{"theta": "theta", "top_l": "L", "n_coarse": "K"}[name]]
         named[name] = gr.Slider(
             low, high, value=value, step=step, label=label, info=f"{info}; {value} is {chosen}"
         )
-    named["info"] = gr.Markdown()
     named["clear"] = gr.Button("Clear my box (back to the CAM region)", size="sm")
     with gr.Row():
         named["export_json"] = gr.DownloadButton("Download this result (JSON)", size="sm")
@@ -88,13 +88,18 @@ def result_panels() -> dict:
     with gr.Row():
         with gr.Column():
             named["cam"] = panel(
-                "1. Averaged CAM of the global bits, M_avg (click two corners to box the object)", "cam"
+                "1. Averaged CAM of the global bits, M_avg (click two corners to box the object)",
+                "cam",
+                height=200,
             )
         with gr.Column():
-            named["region"] = panel("2. B_avg, its largest connected component outlined", "region")
+            named["region"] = panel(
+                "2. B_avg, its largest connected component outlined", "region", height=200
+            )
     for name, title in (("coarse", COARSE_TITLE), ("reranked", RERANK_TITLE)):
         named[f"{name[:6] if name == 'coarse' else 'rerank'}_header"] = gr.Markdown(f"**{title}**")
-        named[name] = gr.Gallery(label=title, columns=5, height="auto")
+        # one row of ten: both rows sit on the first screen at 1400x900, under panels 1 and 2
+        named[name] = gr.Gallery(label=title, columns=10, height="auto", elem_id=f"{name}-row")
     gr.Markdown(
         "Frames: **green** = shares a label with the query (the relevance behind P@10), "
         "**red** = shares none; no frame when the query's labels are unknown (an uploaded image)."
