@@ -23,6 +23,8 @@ def benchmarks_tab(
         figure = files.figure(draw, *args)
         gr.Image(figure, label=label, show_label=False, buttons=["fullscreen"])
 
+    with gr.Accordion("What the method names and columns mean", open=True):
+        gr.Markdown(report.method_names() + "\n\n" + report.glossary())
     gr.Markdown(f"## Hierarchical hashing, query split against the gallery ({dataset})")
     if hier is None:
         gr.Markdown(f"No test results yet: run `python -m hashdemo evaluate hier{on}`.")
@@ -45,5 +47,3 @@ def benchmarks_tab(
         scored = {op: row for op, row in dcoh["operators"].items() if row.get("pairs")}
         methods = tuple(m for m in report.DCOH_METHODS if all(m in row for row in scored.values()))
         plot(report.operator_bars, scored, methods, label="mAP@100 per operator")
-    with gr.Accordion("Glossary of the column names", open=False):
-        gr.Markdown(report.glossary())

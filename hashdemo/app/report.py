@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter
 
 DCOH_METHODS = ("dcoh", "dcoh_no_adv", "bitwise", "label_route", "oracle")  # the columns of the DCOH table
 
@@ -20,6 +21,36 @@ HIER_KEYS = (
     "object_map@100",
 )
 PLOTTED = ("global", "local_full", "hier_cam", "hier_random")  # the scaling plot's methods
+# One colour per method in every figure (matplotlib's tab10 and tab20 colours), and a name a reader knows
+METHODS = {
+    "hier_cam": ("#d62728", "two-level, CAM-selected bits (the method)"),
+    "hier_cam_all_components": ("#ff9896", "two-level, CAM bits from every component"),
+    "hier_random": ("#7f7f7f", "two-level, random bits"),
+    "hier_activation": ("#bcbd22", "two-level, most active maps"),
+    "hier_box": ("#e377c2", "two-level, the item's own box as the region"),
+    "hier_box_any_item": ("#f7b6d2", "two-level, any item's box"),
+    "global": ("#1f77b4", "global code only (H bits)"),
+    "local_full": ("#2ca02c", "full local code (C bits)"),
+    "single_level": ("#9467bd", "one-level code, H bits"),
+    "single_level_local": ("#8c564b", "one-level code, C bits"),
+    "float_cosine": ("#17becf", "cosine on pooled Conv7 features"),
+    "dcoh": ("#d62728", "DCOH (learned operators)"),
+    "dcoh_no_adv": ("#ff9896", "DCOH without the adversarial term"),
+    "bitwise": ("#7f7f7f", "bitwise OR / AND / AND-NOT of the codes"),
+    "label_route": ("#1f77b4", "predicted labels, set operation, label search"),
+    "oracle": ("#2ca02c", "a real gallery code with the target set (ceiling)"),
+}
+
+
+def colour(method: str) -> str:
+    return METHODS.get(method, ("#000000", method))[0]
+
+
+def method_names() -> str:
+    """The table's method identifiers in words, for the top of the Benchmarks tab."""
+    return "\n".join(f"- `{method}`: {name}" for method, (_, name) in METHODS.items())
+
+
 GLOSSARY = {
     "map / map@100": "mean average precision over the whole gallery / the top 100; relevant = shares a label",
     "map_exact": "the same, relevant = exactly the query's label set",
@@ -303,14 +334,18 @@ def frontier(result: dict) -> Figure:
                 x = cost(method, row)
                 if x is None:
                     continue
-                ax.scatter(x, row[metric], s=30)
-                ax.annotate(method, (x, row[metric]), fontsize=8, xytext=(3, 3), textcoords="offset points")
+                # a legend names the points: labels beside them overlapped where methods cost the same
+                ax.scatter(x, row[metric], s=36, color=colour(method), label=method, edgecolors="black")
             ax.set(xscale="log", xlabel=cost_name, ylabel=metric)
+            ax.xaxis.set_major_locator(LogLocator(numticks=5))
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collided on the bits axis
             ax.grid(alpha=0.3)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
     fig.suptitle(
         f"Accuracy against cost (theta={result['theta']}, L={result['L']}, K={result['K']})", fontsize=10
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -321,7 +356,7 @@ def scaling(result: dict) -> Figure:
     ax = fig.subplots()
     for method in PLOTTED:
         rows = sorted((r["n"], r["ms_per_query"]) for r in result["scale"] if r["method"] == method)
-        ax.plot(*zip(*rows, strict=True), marker="o", label=method)
+        ax.plot(*zip(*rows, strict=True), marker="o", label=method, color=colour(method))
     full = {r["n"]: r["ms_per_query"] for r in result["scale"] if r["method"] == "local_full"}
     ratio = sorted((row["n"], row["bits_ratio"] * full[row["n"]]) for row in result["two_level_ratio"])
     ax.plot(*zip(*ratio, strict=True), linestyle="--", color="grey", label="bits ratio x local_full")
@@ -354,7 +389,7 @@ def pr_curves(curves: dict[str, dict[str, list[float]]]) -> Figure:
     fig = Figure(figsize=(4.5, 3.2))
     ax = fig.subplots()
     for name, curve in curves.items():
-        ax.plot(curve["recall"], curve["precision"], label=name)
+        ax.plot(curve["recall"], curve["precision"], label=name, color=colour(name))
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, query vs gallery")
     ax.title.set_fontsize(9)
     ax.legend(fontsize=8)
@@ -369,7 +404,7 @@ def operator_bars(operators: dict[str, dict], methods: tuple[str, ...]) -> Figur
     width = 0.8 / len(methods)
     for i, method in enumerate(methods):
         values = [operators[op][method]["map@100"] for op in operators]
-        ax.bar(np.arange(len(operators)) + i * width, values, width, label=method)
+        ax.bar(np.arange(len(operators)) + i * width, values, width, label=method, color=colour(method))
     ax.set_xticks(np.arange(len(operators)) + 0.4 - width / 2, list(operators))
     ax.set(ylabel="mAP@100 (label set = T)", title="Composed queries, query pairs vs gallery")
     ax.title.set_fontsize(9)
