@@ -398,6 +398,26 @@ def test_pick_any_image_by_id_or_at_random(served, page):
     expect(page.get_by_text(re.compile(r"^Query labels: .+\. Selected"))).not_to_have_text(before)
 
 
+def test_a_link_restores_the_view_and_a_bad_link_says_why(served, browser):
+    """Issue 21: the URL carries the query (split and id), theta, L, K and the box."""
+    app, url = served
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(url + "?split=gallery&id=5&theta=0.5&L=16&K=300&box=10,10,40,40")
+    labels = app.engine.label_text(app.engine.gallery_labels[5])
+    expect(
+        page.get_by_text(re.compile(rf"^Query labels: {re.escape(labels)}\. Selected 16 of"))
+    ).to_be_visible()
+    expect(page.get_by_text("Your box replaces the attention region")).to_be_visible()
+    link = page.locator("label", has_text="Link to this view").locator("textarea, input").first
+    expect(link).to_have_value("?split=gallery&id=5&theta=0.5&L=16&K=300&box=10%2C10%2C40%2C40")
+    page.goto(url + "?split=gallery&id=99999&L=abc")
+    expect(page.locator(".toast-body").filter(has_text="The link's query was not used")).to_be_visible()
+    expect(page.locator(".toast-body").filter(has_text="The link's parameters were not used")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Query labels: .+\. Selected"))).to_be_visible()  # the default view
+    context.close()
+
+
 def test_download_the_shown_result(served, page):
     """Issue 21: the current result as JSON: query, parameters, selected bits, both rows."""
     import json

@@ -11,6 +11,7 @@ import numpy as np
 
 from hashdemo.app import pictures
 from hashdemo.app.engine import Engine
+from hashdemo.app.links import parse_link, view_link
 from hashdemo.app.presenter import COARSE_TITLE, RERANK_TITLE, SEARCH_OUTPUTS, Presenter
 from hashdemo.app.state import SearchState
 from hashdemo.app.widgets import image_input, image_path, panel, read_image, user_errors
@@ -73,6 +74,12 @@ def query_controls(engine: Engine, example_paths: list[str]) -> dict:
     with gr.Row():
         named["export_json"] = gr.DownloadButton("Download this result (JSON)", size="sm")
         named["export_csv"] = gr.DownloadButton("Download (CSV)", size="sm")
+    named["link"] = gr.Textbox(
+        label="Link to this view (add it to the page's address)",
+        interactive=False,
+        buttons=["copy"],
+        max_lines=1,
+    )
     with gr.Row():  # below the sliders, which keep their place
         named["split"] = gr.Radio(["query", "gallery"], value="query", label="Pick by id from", scale=2)
         named["picked"] = gr.Number(value=0, precision=0, label="Image id", minimum=0, scale=1)
@@ -135,7 +142,7 @@ EXPLANATIONS = {  # the panels that explain one result or one bit, and what they
 def after_search(engine: Engine, present: Presenter, named: dict) -> Callable:
     """What follows every new search (query, parameters, box): the previous result's explanations are
     cleared, none is left stale, and the download buttons get this result's files."""
-    outputs = [named[name] for name in (*EXPLANATIONS, "export_json", "export_csv")]
+    outputs = [named[name] for name in (*EXPLANATIONS, "export_json", "export_csv", "link")]
 
     def refresh(state) -> dict:
         cleared = {named[name]: value for name, value in EXPLANATIONS.items()}
@@ -143,7 +150,7 @@ def after_search(engine: Engine, present: Presenter, named: dict) -> Callable:
             return cleared
         answer = engine.search(state.query, *state.params, box=state.box)
         files = {named[f"export_{kind}"]: present.export(answer, state, kind) for kind in ("json", "csv")}
-        return {**cleared, **files}
+        return {**cleared, **files, named["link"]: view_link(state)}
 
     def follow(event) -> None:
         event.success(refresh, named["state"], outputs, api_name=False, show_progress="hidden")
@@ -169,14 +176,28 @@ def wire_queries(
     params = [named["theta"], named["top_l"], named["n_coarse"]]
 
     @user_errors
-    def search(payload, theta, top_l, n_coarse):
+    def search(payload, theta, top_l, n_coarse, source=None, box=None):
         checked, path = engine.check_params(theta, top_l, n_coarse), image_path(payload)
         image = read_image(engine, path, "a query image")
-        return show(SearchState(engine.make_query(image), path, checked))
+        return show(SearchState(engine.make_query(image), path, checked, box=box, source=source))
 
     def search_example(index: int, theta, top_l, n_coarse) -> dict:
         """An example shown in the query box and searched (the box is set here, not by its own event)."""
-        return {query: example_paths[index], **search(example_paths[index], theta, top_l, n_coarse)}
+        path = example_paths[index]
+        return {query: path, **search(path, theta, top_l, n_coarse, source=("query", index))}
+
+    def open_page(theta, top_l, n_coarse, request: gr.Request):
+        """The first load: the view a link asks for (query, parameters, box), else the last example."""
+        linked = parse_link(dict(request.query_params) if request else {}, engine)
+        for problem in linked.problems:
+            gr.Warning(problem[0].upper() + problem[1:] + ".")
+        theta, top_l, n_coarse = linked.params or (theta, top_l, n_coarse)
+        if linked.source is None:
+            return search_example(len(example_paths) - 1, theta, top_l, n_coarse)
+        split, index = linked.source
+        path = present.files(engine.picture(split, index)[0])
+        sliders = dict(zip(params, (theta, top_l, n_coarse), strict=True))
+        return {query: path, **sliders, **search(path, theta, top_l, n_coarse, (split, index), linked.box)}
 
     @user_errors
     def rerank(state, theta, top_l, n_coarse):
@@ -207,12 +228,7 @@ def wire_queries(
     example = named["examples"].dataset.select(
         search_clicked_example, params, [query, *outputs], api_name=False, show_progress="hidden"
     )
-    loaded = demo.load(
-        lambda *values: search_example(len(example_paths) - 1, *values),
-        params,
-        [query, *outputs],
-        api_name=False,
-    )
+    loaded = demo.load(open_page, params, [query, *params, *outputs], api_name=False)
     moved = gr.on(  # a drag, a typed value: the last one wins
         [p.change for p in params],
         rerank,
@@ -288,7 +304,7 @@ def wire_picks(engine: Engine, present: Presenter, named: dict, search: Callable
     def show_picture(split: str, index, *values) -> dict:
         image, _ = engine.picture(split, index)
         path = present.files(image)  # served like every picture; its labels are known by its pixels
-        return {query: path, **search(path, *values)}
+        return {query: path, **search(path, *values, source=(split, int(index)))}
 
     @user_errors
     def pick(split, index, *values):

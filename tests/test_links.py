@@ -1,0 +1,73 @@
+"""Links that restore the search view: every part of the query string is checked at the boundary."""
+
+import numpy as np
+import pytest
+
+from hashdemo.app.links import parse_link, view_link
+from hashdemo.app.state import SearchState
+from hashdemo.checks import number_in_range
+
+
+class FakeEngine:
+    """The engine's boundary checks on a 20-image query split, a 50-image gallery and 64 px images."""
+
+    image_size = 64
+    defaults = {"theta": 0.4, "L": 32, "K": 1000}
+
+    def picture(self, split, index):
+        sizes = {"query": 20, "gallery": 50}
+        if split not in sizes:
+            raise ValueError(f"Pick an image from the query split or the gallery (got {split!r}).")
+        number_in_range(f"A {split} id", index, 0, sizes[split] - 1, integer=True)
+        return np.zeros((64, 64, 3), np.uint8), np.zeros(10, np.uint8)
+
+    def check_params(self, theta, top_l, n_coarse):
+        return (
+            number_in_range("theta", theta, 0.0, 1.0),
+            number_in_range("L (selected local bits)", top_l, 1, 256, integer=True),
+            number_in_range("K (coarse candidates)", n_coarse, 1, 10_000, integer=True),
+        )
+
+
+def test_a_view_round_trips_through_its_link():
+    state = SearchState(None, "q.png", (0.5, 16, 300), box=(10, 12, 40, 44), source=("gallery", 7))
+    link = view_link(state)
+    assert link == "?split=gallery&id=7&theta=0.5&L=16&K=300&box=10%2C12%2C40%2C44"
+    from urllib.parse import parse_qsl
+
+    view = parse_link(dict(parse_qsl(link[1:])), FakeEngine())
+    assert view == type(view)(("gallery", 7), (0.5, 16, 300), (10, 12, 40, 44), ())
+
+
+def test_an_uploaded_query_links_its_parameters_only():
+    assert view_link(SearchState(None, "upload.png", (0.4, 32, 1000))) == "?theta=0.4&L=32&K=1000"
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        (
+            {"split": "train", "id": "3"},
+            "query was not used: Pick an image from the query split or the gallery",
+        ),
+        ({"id": "abc"}, "query was not used: A query id must be an integer between 0 and 19"),
+        ({"split": "gallery", "id": "50"}, "A gallery id must be an integer between 0 and 49"),
+        (
+            {"L": "0"},
+            "parameters were not used: L (selected local bits) must be an integer between 1 and 256",
+        ),
+        ({"theta": "lots"}, "parameters were not used: theta must be a number between 0 and 1"),
+        ({"box": "1,2,3"}, "box was not used: a box is four whole numbers"),
+        ({"box": "10,10,5,40"}, "box was not used: a box lies inside the 64x64 image"),
+        ({"box": "0,0,64,10"}, "box was not used: a box lies inside the 64x64 image"),
+    ],
+)
+def test_a_bad_part_is_dropped_with_a_sentence(query, problem):
+    view = parse_link(query, FakeEngine())
+    assert len(view.problems) == 1 and problem in view.problems[0]
+
+
+def test_the_rest_of_a_link_applies_when_one_part_is_bad():
+    view = parse_link({"split": "gallery", "id": "5", "L": "0", "box": "1,1,9,9"}, FakeEngine())
+    assert view.source == ("gallery", 5) and view.box == (1, 1, 9, 9) and view.params is None
+    assert len(view.problems) == 1
