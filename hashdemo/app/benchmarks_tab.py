@@ -25,12 +25,18 @@ def benchmarks_tab(
 
     with gr.Accordion("What the method names and columns mean", open=True):
         gr.Markdown(report.method_names() + "\n\n" + report.glossary())
-    gr.Markdown(f"## Hierarchical hashing, query split against the gallery ({dataset})")
-    if hier is None:
-        gr.Markdown(f"No test results yet: run `python -m hashdemo evaluate hier{on}`.")
-    else:
-        gr.Markdown(report.hier_takeaway(hier))
-        gr.Markdown(report.format_tables("hier", hier), elem_classes="scroll-table")
+
+    def section(title: str, method: str, result: dict | None, takeaway: Callable[[dict], str]) -> bool:
+        """A method's heading, then its takeaway and tables, or the command that makes them."""
+        gr.Markdown(f"## {title} ({dataset})")
+        if result is None:
+            gr.Markdown(f"No test results yet: run `python -m hashdemo evaluate {method}{on}`.")
+            return False
+        gr.Markdown(takeaway(result))
+        gr.Markdown(report.format_tables(method, result), elem_classes="scroll-table")
+        return True
+
+    if section("Hierarchical hashing, query split against the gallery", "hier", hier, report.hier_takeaway):
         if "scale" in hier:  # the outfits' evaluation times the methods; an imported set's does not
             plot(report.frontier, hier, label="Accuracy against cost")
         with gr.Row():
@@ -38,12 +44,12 @@ def benchmarks_tab(
             plot(report.map_vs_parameter, hier["val_grid"], hier, "K_share", label="map@100 against K (val)")
             if "pr_curves" in hier:
                 plot(report.pr_curves, hier["pr_curves"], label="Precision-recall (test)")
-    gr.Markdown(f"## DCOH, composed queries from query-split pairs against the gallery ({dataset})")
-    if dcoh is None:
-        gr.Markdown(f"No test results yet: run `python -m hashdemo evaluate dcoh{on}`.")
-    else:
-        gr.Markdown(report.dcoh_takeaway(dcoh))
-        gr.Markdown(report.format_tables("dcoh", dcoh), elem_classes="scroll-table")
+    if section(
+        "DCOH, composed queries from query-split pairs against the gallery",
+        "dcoh",
+        dcoh,
+        report.dcoh_takeaway,
+    ):
         scored = {op: row for op, row in dcoh["operators"].items() if row.get("pairs")}
         methods = tuple(m for m in report.DCOH_METHODS if all(m in row for row in scored.values()))
         plot(report.operator_bars, scored, methods, label="mAP@100 per operator")

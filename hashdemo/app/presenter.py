@@ -120,7 +120,11 @@ class Presenter:
             "coarse": coarse_tiles,
             "rerank_header": rerank_header,
             "reranked": rerank_tiles,
-            "state": replace(state, reranked_ids=tuple(int(i) for i in reranked.ids)),
+            "state": replace(
+                state,
+                reranked_ids=tuple(int(i) for i in reranked.ids),
+                exports=(self.export(answer, state, "json"), self.export(answer, state, "csv")),
+            ),
         }
 
     def activation_maps(self, answer: SearchAnswer) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ class SearchState:
     corner: tuple[int, int] | None = None  # the first click of a box (x, y), image pixels
     box: tuple[int, int, int, int] | None = None  # the user's box (top, left, bottom, right)
     source: tuple[str, int] | None = None  # (split, id) when the query is a dataset image: its link
+    exports: tuple[str, str] | None = None  # the shown result as JSON and CSV files, for the downloads
 
     def with_click(self, corner: tuple[int, int]) -> SearchState:
         """Two clicks mark a box by its opposite corners; a third starts a new one."""
