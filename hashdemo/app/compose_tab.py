@@ -16,6 +16,15 @@ from hashdemo.label_ops import OPERATORS
 NO_CHAIN = "(no chain)"
 
 
+def takes(engine, path: str) -> bool:
+    """Whether the models can take the file at `path` (its upload event says why not, once)."""
+    try:
+        engine.read_image(path)
+    except ImageError:
+        return False
+    return True
+
+
 def dropped_file(payload: str, roots: list[Path]) -> tuple[str, str]:
     """("A", "B" or "C", a local image path) from the page script's "slot|url|stamp", or ValueError.
 
@@ -126,25 +135,15 @@ def wire_compose(present: Presenter, named: dict) -> None:
         )
         return {named[name]: value for name, value in present.compose(answer).items()}
 
-    def readable(path: str | None) -> str | None:
-        """The slot's file if the models can take it, else None: its upload event says why, once."""
-        if not path:
-            return None
-        try:
-            present.engine.read_image(path)
-        except ImageError:
-            return None
-        return path
-
     @user_errors
     def compose_when_filled(image_a_path, image_b_path, operator, image_c_path, then):
         """Every change recomputes; with a slot empty the old results go, so nothing on screen is stale.
         A slot holding a file that is not an image changes nothing: its upload says why and puts the
         slot's previous image back (issue 21, item 3)."""
         paths = tuple(map(image_path, (image_a_path, image_b_path, image_c_path)))
-        if any(path and readable(path) is None for path in paths):
+        if any(path and not takes(present.engine, path) for path in paths):
             return {}
-        image_a_path, image_b_path, image_c_path = map(readable, paths)
+        image_a_path, image_b_path, image_c_path = paths
         if not image_a_path or not image_b_path or (then != NO_CHAIN and not image_c_path):
             missing = "slots A and B" if then == NO_CHAIN else "slots A, B and C"
             return {summary: f"Fill {missing} to compose.", composed: [], bitwise: []}
@@ -219,11 +218,7 @@ def wire_slots(present: Presenter, example_paths: list[str], roots: list[Path], 
         path = image_path(payload)
         if not path:
             return None
-        try:
-            present.engine.read_image(path)
-        except ImageError:
-            return gr.skip()
-        return path
+        return path if takes(present.engine, path) else gr.skip()
 
     for slot, component in zip("ABC", (slot_a, slot_b, slot_c), strict=True):
         kept = gr.State(None)
