@@ -22,6 +22,10 @@ class TrainConfig:
     local_weight: float = 1.0  # 0 trains the one-level (DPSH-style) baseline
     quant_weight: float = 0.1  # pull tanh outputs toward +-1 without fighting the likelihood
     label_weight: float = 1.0  # label prediction from codes (semantic discriminability)
+    # Exact label sets: a second pairwise likelihood on the global code whose target is 1 only for
+    # pairs with the same label set, so partial overlaps sit farther than exact matches (composed
+    # retrieval asks for exact sets, SPEC 3). 0 leaves the graded target alone.
+    set_weight: float = 0.0
     adv_weight: float = 0.05  # dcoh: distribution matching (0.05 chosen on val); 0 is the ablation
     operator_steps: int = 2000  # dcoh phase 2: operator updates on the frozen codes (~30 s)
     operator_batch: int = 256  # pairs per operator per step

@@ -58,6 +58,10 @@ class HierTraining:
             + cfg.quant_weight * terms["quant"]
             + cfg.label_weight * terms["label"]
         )
+        if cfg.set_weight > 0:
+            same_set = (similarity == 1).float()
+            terms["set"] = losses.pairwise_likelihood_loss(out.global_relaxed, out.global_relaxed, same_set)
+            total = total + cfg.set_weight * terms["set"]
         _update(self.optimizers[0], total)
         return {name: value.item() for name, value in terms.items()}
 

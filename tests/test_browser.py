@@ -480,6 +480,20 @@ def test_an_image_unlike_the_training_data_gets_a_note_and_an_example_does_not(s
     expect(note).to_be_hidden()
 
 
+def test_a_smooth_gradient_is_called_a_picture_without_items(served, page, tmp_path):
+    """Issue 21, item 8: a photo-like gradient (no items) used to pass the out-of-domain check."""
+    from PIL import Image
+
+    rows = np.linspace(0.0, 1.0, 512)[:, None, None]
+    picture = (np.array([20, 40, 160]) * (1 - rows) + np.array([230, 120, 40]) * rows).repeat(512, axis=1)
+    path = tmp_path / "gradient.png"
+    Image.fromarray(picture.astype(np.uint8)).save(path)
+    note = page.get_by_text("This picture is smooth, with no items in it")
+    expect(note).to_be_hidden()
+    upload_query(page, str(path))
+    expect(note).to_be_visible()
+
+
 def test_the_first_results_show_without_scrolling_past_empty_panels(served, browser):
     _, url = served
     context = browser.new_context(viewport={"width": 1400, "height": 900})

@@ -19,3 +19,16 @@ def test_coarse_row_equals_a_direct_global_search(engine, n_coarse):
         shares = (engine.gallery_labels[result.reranked.ids] & query.labels[i]).any(axis=1)
         np.testing.assert_array_equal(result.reranked.relevant, shares)
         assert result.reranked.precision_at(10) == shares[:10].mean()
+
+
+def test_a_smooth_gradient_is_flagged_and_val_images_mostly_are_not(engine):
+    """The detail check (issue 21, item 8): a gradient has no items; the features alone let it pass."""
+    from hashdemo.evaluation.hierarchical import far_from_domain_images
+
+    gradients = far_from_domain_images("gradient", 20, seed=3)
+    answers = [engine.search(image, 0.5, 32, 100) for image in gradients]
+    assert all(answer.smooth and answer.out_of_domain for answer in answers)
+    val = load_outfits()["val"].images[:300]
+    smooth = np.mean([engine.too_smooth(image) for image in val])
+    assert smooth <= 0.03  # the cut-off is val's 1st percentile of detail
+    assert engine.smooth_below is not None and engine.smooth_below > 0

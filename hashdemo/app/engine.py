@@ -27,7 +27,7 @@ from hashdemo.label_ops import OPERATORS, compose_chain, jaccard
 from hashdemo.models import Encoded, HashNet, signs_of
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 from hashdemo.retrieval.metrics import relevance
-from hashdemo.retrieval.novelty import VAL_QUANTILE, novelty, unit_rows
+from hashdemo.retrieval.novelty import VAL_QUANTILE, detail, detail_threshold, novelty, unit_rows
 
 log = logging.getLogger(__name__)
 # Used until the evaluation has chosen theta, L and K on the val split.
@@ -72,7 +72,8 @@ class SearchAnswer:
     coarse: Ranking  # the global code alone, top K by (global distance, id)
     reranked: Ranking  # the same K re-ranked on the L selected local bits (eq. 2.5)
     novelty: float  # the query's out-of-domain score
-    out_of_domain: bool  # novelty above the cut-off calibrated on val
+    out_of_domain: bool  # novelty above the cut-off calibrated on val, or the picture too smooth
+    smooth: bool = False  # less fine detail than 99% of val images: no items in the picture
 
     @property
     def global_bits(self) -> np.ndarray:
@@ -132,9 +133,11 @@ class Engine:
         dataset: str = "outfits",
         novelty_threshold: float | None = None,
         query_split: tuple[np.ndarray, np.ndarray] | None = None,
+        smooth_below: float | None = None,
     ):
         """`indexes`: "hier_global", "hier_local" and "dcoh" (Milvus, say); None: in-process indexes.
-        `classes` name the label columns; `novelty_threshold` stands in for the evaluation's cut-off."""
+        `classes` name the label columns; `novelty_threshold` stands in for the evaluation's cut-off;
+        `smooth_below` is the detail under which a picture holds no items (`detail_threshold` of val)."""
         self.classes, self.dataset = tuple(classes), dataset
         self.max_labels = int(gallery_labels.sum(axis=1).max())  # the largest label set a gallery image has
         self.hier, self.dcoh = hier, dcoh
@@ -151,6 +154,7 @@ class Engine:
         test = hier.metrics.get("test", {})
         self.gallery_unit = unit_rows(hier_codes.pooled)  # for the out-of-domain score
         self.novelty_threshold = test.get("out_of_domain", {}).get("threshold", novelty_threshold)
+        self.smooth_below = smooth_below
         self.defaults = {key: test.get(key, value) for key, value in FALLBACK_PARAMS.items()}
         # labels of images that are known dataset images, by pixel digest (the query split and the gallery)
         self.examples = examples
@@ -235,6 +239,7 @@ class Engine:
             source.name,
             threshold,
             (query.images, query.labels),
+            detail_threshold(splits["val"].images),
         )
         report(1.0, "ready")
         return engine
@@ -329,6 +334,10 @@ class Engine:
         score = float(novelty(encoded.pooled, self.gallery_unit)[0])
         return score, self.novelty_threshold is not None and score > self.novelty_threshold
 
+    def too_smooth(self, image: np.ndarray) -> bool:
+        """Whether the picture has less fine detail than 99% of val images (no items in it)."""
+        return self.smooth_below is not None and float(detail(image[None])[0]) < self.smooth_below
+
     def bit_cam(self, encoded: Encoded, bit: int) -> np.ndarray:
         """Global bit j's own CAM M_j, signed by the bit's value, normalised to [0, 1] at image size."""
         sign = np.array([1.0 if encoded.global_bits[0, bit] else -1.0])
@@ -364,6 +373,7 @@ class Engine:
         # the re-ranked ids are exactly the coarse top-K; the coarse order is theirs by (global distance, id)
         coarse = np.lexsort((ids[0], global_d[0]))
         score, far = self.novelty(encoded)
+        smooth = self.too_smooth(query.image)
         return SearchAnswer(
             query,
             att,
@@ -371,7 +381,8 @@ class Engine:
             Ranking(ids[0][coarse], global_d[0][coarse], self._shares_a_label(query.labels, ids[0][coarse])),
             Ranking(ids[0], local_d[0], self._shares_a_label(query.labels, ids[0]), global_d[0]),
             score,
-            far,
+            far or smooth,
+            smooth,
         )
 
     def _shares_a_label(self, labels: np.ndarray | None, ids: np.ndarray) -> np.ndarray | None:

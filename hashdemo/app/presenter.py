@@ -262,7 +262,13 @@ def search_info(answer: SearchAnswer, state: SearchState, engine: Engine) -> str
         )
     elif state.corner is not None:
         info += "\n\nPoint at the object: now click the opposite corner of its box on panel 1."
-    if answer.out_of_domain:
+    if answer.smooth:
+        info += (
+            f"\n\n**This picture is smooth, with no items in it**: it has less fine detail than 99% of the "
+            f"{engine.data_description} in val, so its codes describe a background: read the results "
+            "with care."
+        )
+    elif answer.out_of_domain:
         info += (
             f"\n\n**This image looks unlike the {engine.data_description} the models were trained on** "
             f"(novelty {answer.novelty:.3f}, above the {engine.novelty_threshold:.3f} that flags 1% of val "

@@ -120,8 +120,9 @@ def hier_tables(result: dict) -> str:
         rates = ", ".join(f"{kind.replace('_', ' ')} {rate:.0%}" for kind, rate in ood["flagged"].items())
         lines += [
             "",
-            f"Out-of-domain note: novelty above {ood['threshold']:.4f} "
-            f"(flags {ood['val_flagged']:.1%} of val); "
+            f"Out-of-domain note: novelty above {ood['threshold']:.4f}"
+            + (f" or detail below {ood['smooth_below']:.2f}" if "smooth_below" in ood else "")
+            + f" (flags {ood['val_flagged']:.1%} of val); "
             f"flagged among {ood['images_per_kind']} images of each kind: {rates}.",
         ]
     if "attention" in result:

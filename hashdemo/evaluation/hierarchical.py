@@ -37,7 +37,7 @@ from hashdemo.retrieval.metrics import (
     precision_at_k,
     precision_recall_curve,
 )
-from hashdemo.retrieval.novelty import VAL_QUANTILE, novelty, unit_rows
+from hashdemo.retrieval.novelty import VAL_QUANTILE, detail, detail_threshold, novelty, unit_rows
 from hashdemo.retrieval.protocol import hamming_ranking, hierarchical_ranking, subset_scores, validation_ids
 
 log = logging.getLogger(__name__)
@@ -226,14 +226,23 @@ def tune(checkpoint: Checkpoint, val: Encoded, val_labels: np.ndarray) -> dict:
 # ----------------------------------------------------------------------------- out of domain
 
 
+FAR_FROM_DOMAIN = ("noise", "flat_shapes", "screenshot", "gradient")
+
+
 def far_from_domain_images(kind: str, n: int, seed: int = 0, size: int = IMAGE_SIZE) -> np.ndarray:
-    """(n, 64, 64, 3) uint8 images unlike the outfits: uniform noise, flat shapes on flat colour, or a
-    page-like screenshot (white, a coloured header, lines of text)."""
+    """(n, 64, 64, 3) uint8 images unlike the outfits: uniform noise, flat shapes on flat colour, a
+    page-like screenshot (white, a coloured header, lines of text), or a smooth two-colour gradient."""
     rng = np.random.default_rng(seed)
     images = np.zeros((n, 64, 64, 3), np.uint8)
     for image in images:
         if kind == "noise":
             image[:] = rng.integers(0, 256, image.shape)
+        elif kind == "gradient":  # from one random colour to another along a random direction
+            angle = rng.uniform(0, np.pi)
+            rows, cols = np.mgrid[0:64, 0:64] / 63.0
+            t = np.cos(angle) * cols + np.sin(angle) * rows
+            t = ((t - t.min()) / (t.max() - t.min()))[..., None]
+            image[:] = (rng.integers(0, 256, 3) * (1 - t) + rng.integers(0, 256, 3) * t).astype(np.uint8)
         elif kind == "flat_shapes":
             image[:] = rng.integers(0, 256, 3)
             colour = tuple(int(c) for c in rng.integers(0, 256, 3))
@@ -259,24 +268,27 @@ def far_from_domain_images(kind: str, n: int, seed: int = 0, size: int = IMAGE_S
     return images
 
 
-def out_of_domain(checkpoint: Checkpoint, val: Encoded, gallery: Encoded) -> dict:
-    """The novelty cut-off (99th percentile over val) and how often each far-from-domain kind passes it."""
-    size = checkpoint.config.image_size
+def out_of_domain(checkpoint: Checkpoint, val_images: np.ndarray, val: Encoded, gallery: Encoded) -> dict:
+    """The two cut-offs, both calibrated on val (novelty above its 99th percentile; detail below its 1st),
+    and how often each far-from-domain kind is flagged by either."""
     gallery_unit = unit_rows(gallery.pooled)
     threshold = float(np.quantile(novelty(val.pooled, gallery_unit), VAL_QUANTILE))
-    flagged = {
-        kind: float(
-            (
-                novelty(
-                    checkpoint.model.encode(far_from_domain_images(kind, 200, size=size)).pooled, gallery_unit
-                )
-                > threshold
-            ).mean()
-        )
-        for kind in ("noise", "flat_shapes", "screenshot")
+    smooth_below = detail_threshold(val_images)
+
+    def flagged(images: np.ndarray, pooled: np.ndarray) -> float:
+        return float(((novelty(pooled, gallery_unit) > threshold) | (detail(images) < smooth_below)).mean())
+
+    rates = {}
+    for kind in FAR_FROM_DOMAIN:
+        images = far_from_domain_images(kind, 200, size=checkpoint.config.image_size)
+        rates[kind] = flagged(images, checkpoint.model.encode(images).pooled)
+    return {
+        "threshold": threshold,
+        "smooth_below": smooth_below,
+        "val_flagged": flagged(val_images, val.pooled),
+        "flagged": rates,
+        "images_per_kind": 200,
     }
-    val_flagged = float((novelty(val.pooled, gallery_unit) > threshold).mean())
-    return {"threshold": threshold, "val_flagged": val_flagged, "flagged": flagged, "images_per_kind": 200}
 
 
 # ----------------------------------------------------------------------------- object protocols
@@ -458,7 +470,7 @@ def evaluate_hier(
                 "hier_box_any_item": {"map@100": boxed["large_gallery"]["hier_box_any_item"]},
             },
         },
-        "out_of_domain": out_of_domain(hier, val, gallery.hier),
+        "out_of_domain": out_of_domain(hier, splits["val"].images, val, gallery.hier),
         "attention_ms": (timing := attention_ms(weights, query, theta, top_l))["median"],
         "attention_timing": timing,
         "val_grid": tuned["grid"],

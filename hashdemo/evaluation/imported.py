@@ -118,7 +118,7 @@ def evaluate_hier_imported(dataset: ImportedDataset) -> dict:
         "queries": len(q_labels),
         "gallery": len(g_labels),
         "methods": methods,
-        "out_of_domain": out_of_domain(hier, val, gallery.hier),
+        "out_of_domain": out_of_domain(hier, splits["val"].images, val, gallery.hier),
         "val_grid": tuned["grid"],
         "skipped": skipped,
     }

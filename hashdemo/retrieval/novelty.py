@@ -3,13 +3,20 @@
 novelty = 1 - the cosine similarity of the query's pooled Conv7 features to its nearest gallery image.
 The evaluation sets the cut-off at the 99th percentile over the val split (so at most 1% of val images
 are flagged) and stores it with the model's test metrics; the app warns above it.
+
+A second check needs no model: every outfit shows items, whose edges give fine detail (the mean
+absolute Laplacian of the grey image), while a smooth picture (a two-colour gradient, a plain wall)
+looks like the outfits' dark, blurred backgrounds to the features and passes the novelty cut-off. Below
+the detail of the val image at the 1st percentile, the app says the picture holds no items.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 VAL_QUANTILE = 0.99  # at most 1% of val images flagged
+DETAIL_QUANTILE = 0.01  # at most 1% of val images called too smooth
 
 
 def unit_rows(features: np.ndarray) -> np.ndarray:
@@ -21,3 +28,14 @@ def unit_rows(features: np.ndarray) -> np.ndarray:
 def novelty(query_pooled: np.ndarray, gallery_unit: np.ndarray) -> np.ndarray:
     """(Q,) 1 - max cosine similarity to the gallery; `gallery_unit` is `unit_rows(gallery pooled)`."""
     return 1.0 - (unit_rows(query_pooled) @ gallery_unit.T).max(axis=1)
+
+
+def detail(images: np.ndarray) -> np.ndarray:
+    """(N,) mean |Laplacian| of each (S, S, 3) uint8 image's grey levels: how much fine detail it has."""
+    grey = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) for image in images)
+    return np.array([np.abs(cv2.Laplacian(g, cv2.CV_32F)).mean() for g in grey])
+
+
+def detail_threshold(val_images: np.ndarray) -> float:
+    """The detail below which a picture counts as too smooth: DETAIL_QUANTILE of the val images."""
+    return float(np.quantile(detail(val_images), DETAIL_QUANTILE))
