@@ -244,6 +244,33 @@ def test_no_explanation_is_left_from_a_previous_query_or_l(served, page):
     expect_no_explanation_left(page)
 
 
+def test_side_by_side_shows_every_method_for_the_current_query(served, page):
+    """Issue 21: the top 10 of every method for one query, P@10 and the attended item marked; it follows
+    each new query and L, and gains the box's row once the object is boxed."""
+    app, _ = served
+    search(page, _example(app, 0))
+    page.get_by_text("Side by side: every method's top 10 for this query").click()
+    table = page.locator("#side-by-side table")
+    for method in ("global", "local_full", "hier_cam", "hier_random", "hier_activation"):
+        expect(table.get_by_role("cell", name=method, exact=True)).to_be_visible()
+    expect(table.get_by_role("cell", name="hier_box", exact=True)).to_have_count(0)
+    attended = re.compile(r"The attention region sits on the query's \*?\*?(\w[\w/ -]*)")
+    expect(page.locator("#side-by-side").get_by_text(attended)).to_be_visible()
+    expect_image_loaded(page, panel(page, "side"))
+    first = panel(page, "side").get_attribute("src")
+    defaults = app.engine.defaults
+    query = app.engine.make_query(app.engine.examples["query-1"][0])
+    expected = app.engine.compare(query, defaults["theta"], defaults["L"], defaults["K"])
+    search(page, _example(app, 1))
+    row = table.locator("tr", has=page.get_by_role("cell", name="hier_cam", exact=True))
+    expect(row).to_contain_text(f"{expected.rows['hier_cam'].precision_at(10):.1f}")
+    expect(panel(page, "side")).not_to_have_attribute("src", first)
+    cam = panel(page, "cam")
+    click_picture(page, cam, 40, 40)
+    click_picture(page, cam, 160, 160)
+    expect(table.get_by_role("cell", name="hier_box", exact=True)).to_be_visible()
+
+
 def test_the_why_panel_tells_a_relevant_result_from_an_irrelevant_one(served, page):
     """Issue 21, item 5: the explanation says whether the result shares a label, and its distances
     beyond the selected bits (which are often all equal in the top 10)."""

@@ -21,6 +21,8 @@ from hashdemo.checks import number_in_range
 from hashdemo.code_ops import chain_bits
 from hashdemo.data import CLASS_NAMES, OutfitRecipe, default_cache_dir, label_text, load_outfits, recipe_hash
 from hashdemo.datasets import dataset_dir, load_dataset
+from hashdemo.evaluation.hierarchical import activation_orders, random_orders
+from hashdemo.evaluation.localization import Items, attended_slots
 from hashdemo.gallery_codes import load_codes, save_codes
 from hashdemo.images import load_image
 from hashdemo.label_ops import OPERATORS, compose_chain, jaccard
@@ -60,6 +62,19 @@ class Ranking:
     def top(self, k: int) -> Ranking:
         cut = slice(0, k)
         return Ranking(*(None if v is None else v[cut] for v in vars(self).values()))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every method's top results for one query, side by side (COMPARED names them, in order)."""
+
+    rows: dict[str, Ranking]
+    attended: int | None  # the class of the item the CAM region sits on; None: the image's items are unknown
+    holds_attended: dict[str, np.ndarray | None]  # per row, (k,) bool: the result holds that class
+
+
+COMPARED = ("global", "local_full", "hier_cam", "hier_random", "hier_activation", "hier_box")
+COMPARED_RANDOM_SEED = 0  # hier_random in the app: one seeded draw (the evaluation averages five)
 
 
 @dataclass(frozen=True)
@@ -134,10 +149,12 @@ class Engine:
         novelty_threshold: float | None = None,
         query_split: tuple[np.ndarray, np.ndarray] | None = None,
         smooth_below: float | None = None,
+        items: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         """`indexes`: "hier_global", "hier_local" and "dcoh" (Milvus, say); None: in-process indexes.
         `classes` name the label columns; `novelty_threshold` stands in for the evaluation's cut-off;
-        `smooth_below` is the detail under which a picture holds no items (`detail_threshold` of val)."""
+        `smooth_below` is the detail under which a picture holds no items (`detail_threshold` of val).
+        `items`: the recorded item classes (N, 3) and boxes (N, 3, 3) of the query split, then the gallery."""
         self.classes, self.dataset = tuple(classes), dataset
         self.max_labels = int(gallery_labels.sum(axis=1).max())  # the largest label set a gallery image has
         self.hier, self.dcoh = hier, dcoh
@@ -162,11 +179,16 @@ class Engine:
             np.stack([img for img, _ in examples.values()]),
             np.stack([lab for _, lab in examples.values()]),
         )
-        self._known = {}
+        self._known, self._items = {}, {}
         for images, labels in ((self.query_images, self.query_labels), (gallery_images, gallery_labels)):
             self._known.update(
                 {hashlib.sha1(i.tobytes()).digest(): lab for i, lab in zip(images, labels, strict=True)}
             )
+        if items is not None:
+            images = np.concatenate([self.query_images, gallery_images])
+            self._items = {
+                hashlib.sha1(i.tobytes()).digest(): (c, b) for i, c, b in zip(images, *items, strict=True)
+            }
 
     @classmethod
     def load(
@@ -240,6 +262,7 @@ class Engine:
             threshold,
             (query.images, query.labels),
             detail_threshold(splits["val"].images),
+            (np.concatenate([query.classes, gallery.classes]), np.concatenate([query.boxes, gallery.boxes])),
         )
         report(1.0, "ready")
         return engine
@@ -384,6 +407,65 @@ class Engine:
             far or smooth,
             smooth,
         )
+
+    def compare(
+        self,
+        query: Query,
+        theta: float,
+        top_l: int,
+        n_coarse: int,
+        box: tuple[int, int, int, int] | None = None,
+        k: int = 10,
+    ) -> Comparison:
+        """Every method's top k for one query: the global code, the full local code, and the two-level
+        search on the CAM's L bits, L random bits, the L most active maps and (boxed) the box's L bits."""
+        encoded, n_coarse = query.encoded, min(n_coarse, len(self.gallery_labels))
+        cam = self.attention(encoded, theta, top_l)
+        selections = {
+            "hier_cam": cam.selected,
+            "hier_random": random_orders(1, encoded.local_bits.shape[1], COMPARED_RANDOM_SEED)[0, :top_l],
+            "hier_activation": activation_orders(encoded)[0, :top_l],
+        }
+        if box is not None:
+            selections["hier_box"] = self.attention(
+                encoded, theta, top_l, box_mask(box, self.image_size)
+            ).selected
+        rows = {}
+        for name, index, bits in (
+            ("global", self.global_index, encoded.global_bits),
+            ("local_full", self.local_index, encoded.local_bits),
+        ):
+            distances, ids = index.search(bits, k)
+            rows[name] = Ranking(ids[0], distances[0], self._shares_a_label(query.labels, ids[0]))
+        for name, selected in selections.items():
+            ids, local_d, global_d = hierarchical_search(
+                self.global_index,
+                self.local_index,
+                encoded.global_bits,
+                encoded.local_bits,
+                selected[None],
+                n_coarse,
+            )
+            ids = ids[0, :k]
+            rows[name] = Ranking(
+                ids, local_d[0, :k], self._shares_a_label(query.labels, ids), global_d[0, :k]
+            )
+        attended = self.attended_class(query.image, cam.region)
+        holds = {
+            name: None if attended is None else self.gallery_labels[row.ids, attended].astype(bool)
+            for name, row in rows.items()
+        }
+        return Comparison(rows, attended, holds)
+
+    def attended_class(self, image: np.ndarray, region: np.ndarray) -> int | None:
+        """The class of the item the attention region sits on (docs/results.md's attended item), for a
+        dataset image with recorded items; None for any other image."""
+        known = self._items.get(hashlib.sha1(np.ascontiguousarray(image).tobytes()).digest())
+        if known is None or (known[0] < 0).all():
+            return None
+        classes, boxes = (np.asarray(a, np.int64)[None] for a in known)
+        slot = attended_slots(Items(np.zeros(1, np.int64), classes, boxes), region[None])[0]
+        return int(classes[0, slot])
 
     def _shares_a_label(self, labels: np.ndarray | None, ids: np.ndarray) -> np.ndarray | None:
         return None if labels is None else relevance(labels[None], self.gallery_labels[ids])[0]

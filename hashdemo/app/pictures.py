@@ -195,3 +195,22 @@ def captioned(
             band, line, (3, 13 + 14 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (40, 40, 40), 1, cv2.LINE_AA
         )
     return np.concatenate([tile, band])
+
+
+def comparison_grid(rows: list[tuple[str, list[np.ndarray], list, list]], tile: int = 80) -> np.ndarray:
+    """One row of framed tiles per method, its name on the left: (name, images, shares a label,
+    holds the attended item) per row; a gold bar under a tile marks the attended item."""
+    label_w, bar, gap = 150, 6, 4
+    lines = []
+    for name, images, relevant, attended in rows:
+        canvas = np.full((tile + bar + gap, label_w + len(images) * (tile + gap), 3), 255, np.uint8)
+        cv2.putText(
+            canvas, name, (4, tile // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (30, 30, 30), 1, cv2.LINE_AA
+        )
+        for i, (image, shares, holds) in enumerate(zip(images, relevant, attended, strict=True)):
+            left = label_w + i * (tile + gap)
+            canvas[:tile, left : left + tile] = framed(image, shares, tile)
+            if holds:
+                canvas[tile + 1 : tile + 1 + bar, left : left + tile] = GOLD
+        lines.append(canvas)
+    return np.concatenate(lines)

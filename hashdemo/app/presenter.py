@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdemo.app import pictures
-from hashdemo.app.engine import ComposeAnswer, Engine, Ranking, SearchAnswer
+from hashdemo.app import pictures, report
+from hashdemo.app.engine import Comparison, ComposeAnswer, Engine, Ranking, SearchAnswer
 from hashdemo.app.picture_files import PictureFiles
 from hashdemo.app.state import SearchState
 
@@ -178,6 +178,49 @@ class Presenter:
         )
         picture = pictures.image_with_region(self.engine.gallery_images[answer.gallery_id], answer.region)
         return self.files(picture), text
+
+    def compare(self, comparison: Comparison) -> tuple[str, str]:
+        """The side-by-side view: one picture of every method's top 10, and a table of their P@10 and of
+        how many results hold the item the query's attention sits on."""
+        engine, rows = self.engine, comparison.rows
+        attended = None if comparison.attended is None else engine.classes[comparison.attended]
+
+        def count(flags) -> str:
+            return "unknown" if flags is None else f"{int(np.sum(flags))} of {len(flags)}"
+
+        picture = pictures.comparison_grid(
+            [
+                (
+                    name,
+                    [engine.gallery_images[i] for i in row.ids],
+                    [None] * len(row.ids) if row.relevant is None else row.relevant.tolist(),
+                    [None] * len(row.ids) if attended is None else comparison.holds_attended[name].tolist(),
+                )
+                for name, row in rows.items()
+            ]
+        )
+        p10 = {name: row.precision_at(SHOWN_RESULTS) for name, row in rows.items()}
+        lines = [
+            "| method | in words | P@10 (shares a label) | results holding the attended item |",
+            "|---|---|---|---|",
+        ]
+        for name in rows:
+            shown = "unknown" if p10[name] is None else f"{p10[name]:.1f}"
+            lines.append(
+                f"| `{name}` | {report.in_words(name)} | {shown} | {count(comparison.holds_attended[name])} |"
+            )
+        note = (
+            f"The attention region sits on the query's **{attended}**; a gold bar marks the results that "
+            "hold one."
+            if attended is not None
+            else "The query's items are not recorded (an uploaded image), so the attended item is unknown."
+        )
+        lines += [
+            "",
+            note + " Frames as above. `hier_random` is one seeded draw of L bits (the evaluation averages "
+            "five); `hier_box` appears once you box an object on panel 1.",
+        ]
+        return self.files(picture), "\n".join(lines)
 
     def export(self, answer: SearchAnswer, state: SearchState, kind: str) -> str:
         """The shown result as a JSON or CSV file: the query, the parameters, the selected bits and every

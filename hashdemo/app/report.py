@@ -46,6 +46,10 @@ def colour(method: str) -> str:
     return METHODS.get(method, ("#000000", method))[0]
 
 
+def in_words(method: str) -> str:
+    return METHODS.get(method, ("#000000", method))[1]
+
+
 def method_names() -> str:
     """The table's method identifiers in words, for the top of the Benchmarks tab."""
     return "\n".join(f"- `{method}`: {name}" for method, (_, name) in METHODS.items())

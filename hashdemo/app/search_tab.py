@@ -115,6 +115,11 @@ def result_panels() -> dict:
         with gr.Column():
             named["why_image"] = panel("Why this result: its own attention region", "why", height=200)
         named["why_text"] = gr.Markdown(EXPLANATIONS["why_text"])
+    with gr.Accordion(
+        "Side by side: every method's top 10 for this query", open=False, elem_id="side-by-side"
+    ):
+        named["side_table"] = gr.Markdown()
+        named["side_image"] = panel("Top 10 of each method (rows as in the table)", "side", height=None)
     named["maps"] = gr.Gallery(
         label="3. Activation maps of the top-scoring Conv7 feature maps", columns=6, height=300
     )
@@ -139,17 +144,23 @@ EXPLANATIONS = {  # the panels that explain one result or one bit, and what they
 }
 
 
-def after_search(named: dict) -> Callable:
+def after_search(engine: Engine, present: Presenter, named: dict) -> Callable:
     """What follows every new search (query, parameters, box): the previous result's explanations are
-    cleared, none is left stale, and the download buttons get this result's files."""
-    outputs = [named[name] for name in (*EXPLANATIONS, "export_json", "export_csv", "link")]
+    cleared, none is left stale, the side-by-side view is this query's, and the download buttons get
+    this result's files."""
+    outputs = [
+        named[name]
+        for name in (*EXPLANATIONS, "export_json", "export_csv", "link", "side_image", "side_table")
+    ]
 
     def refresh(state) -> dict:
         cleared = {named[name]: value for name, value in EXPLANATIONS.items()}
         if not state:
             return cleared
         exports = dict(zip((named["export_json"], named["export_csv"]), state.exports, strict=True))
-        return {**cleared, **exports, named["link"]: view_link(state)}
+        side = present.compare(engine.compare(state.query, *state.params, box=state.box))
+        side = dict(zip((named["side_image"], named["side_table"]), side, strict=True))
+        return {**cleared, **exports, **side, named["link"]: view_link(state)}
 
     def follow(event) -> None:
         event.success(refresh, named["state"], outputs, api_name=False, show_progress="hidden")
@@ -221,7 +232,7 @@ def wire_queries(
     # file, two messages) and also on clearing the box, which is not a request. Refusals show one
     # message and leave every panel as it was: no progress badge (a search takes well under a second)
     # that would turn into a red "Error" on each panel.
-    follow = after_search(named)
+    follow = after_search(engine, present, named)
     upload = query.upload(search, [query, *params], outputs, api_name="search", show_progress="hidden")
     upload.failure(restore_query, state, query, api_name=False)
     example = named["examples"].dataset.select(
@@ -282,7 +293,7 @@ def wire_clicks(engine: Engine, present: Presenter, named: dict, show: Callable)
     named["reranked"].select(
         why, [state, theta, top_l], [named["why_image"], named["why_text"]], api_name=False
     )
-    follow = after_search(named)
+    follow = after_search(engine, present, named)
     for event in (
         named["cam"].select(point, [state, theta, top_l, n_coarse], outputs, api_name=False),
         named["clear"].click(clear_box, [state, theta, top_l, n_coarse], outputs, api_name=False),
@@ -297,7 +308,7 @@ def wire_picks(engine: Engine, present: Presenter, named: dict, search: Callable
     """Any query-split or gallery image by its id, and a random one."""
     query, params = named["query"], [named["theta"], named["top_l"], named["n_coarse"]]
     outputs = [query, *(named[name] for name in (*SEARCH_OUTPUTS, "state"))]
-    follow = after_search(named)
+    follow = after_search(engine, present, named)
     rng = np.random.default_rng()
 
     def show_picture(split: str, index, *values) -> dict:
