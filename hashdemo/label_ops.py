@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+import numpy as np
+
 Labels = TypeVar("Labels")  # a numpy array or a torch tensor of 0/1 integers
 
 OPERATORS = ("union", "intersection", "difference")
@@ -61,3 +63,15 @@ def compose_labels(operator: str, labels_a: Labels, labels_b: Labels) -> Labels:
     if operator not in LABEL_OPS:
         raise ValueError(f"unknown operator {operator!r}; expected one of {OPERATORS}")
     return LABEL_OPS[operator](labels_a, labels_b)
+
+
+def label_route_ranking(
+    operators: tuple[str, ...], operand_probs: list[np.ndarray], gallery_probs: np.ndarray, k: int = 100
+) -> np.ndarray:
+    """The label-route baseline (SPEC 3): each operand's predicted labels (probability > 0.5), the set
+    operations on them, then the gallery ranked by Jaccard with its own predicted labels, ties by id.
+    `operand_probs`: one (n, C) array per operand; returns (n, k) gallery ids and their Jaccard."""
+    predicted = compose_chain(operators, [(probs > 0.5).astype(np.uint8) for probs in operand_probs])
+    similarity = jaccard(predicted, (gallery_probs > 0.5).astype(np.uint8))
+    ids = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+    return ids, np.take_along_axis(similarity, ids, axis=1)

@@ -290,6 +290,31 @@ def test_compose_each_operator_from_example_tiles(page):
         expect_captions_name_classes(tiles(page, COMPOSED), 20)
 
 
+def test_the_baselines_toggle_shows_every_route_s_exact_matches(served, page):
+    """Issue 22: with the toggle, the summary's exact-match count for the composed code is joined by
+    bitwise's and the label route's, the engine's own counts for this pair."""
+    app, _ = served
+    fill_slots(page, 2, 5)
+    compose(page, "union")
+    line = page.locator("#compose-baselines")
+    expect(line).to_be_hidden()
+    page.get_by_label("Show the baselines", exact=False).check()
+    images = [app.engine.examples[f"query-{i}"][0] for i in (2, 5)]
+    answer = app.engine.compose(*images, "union")
+    counts = [answer.exact_in_top(r) for r in (answer.composed, answer.bitwise, answer.label_route)]
+    expect(line).to_have_text(
+        "Exactly T in the top 10: composed code (DCOH) {} · bitwise {} · label route {} (of 10).".format(
+            *counts
+        )
+    )
+    expect(tiles(page, "Bitwise baseline")).to_have_count(20)
+    compose(page, "intersection")  # a new composition: the line is its own
+    answer = app.engine.compose(*images, "intersection")
+    expect(line).to_contain_text(f"label route {answer.exact_in_top(answer.label_route)} (of 10)")
+    page.get_by_label("Show the baselines", exact=False).uncheck()
+    expect(line).to_be_hidden()
+
+
 def drag(page, source, target) -> None:
     """A real mouse drag: press on `source`, move in steps onto `target`, release. Both must be on screen
     (the page does not scroll while the button is down), so the drag tests use a tall viewport."""
@@ -619,7 +644,7 @@ def test_save_screenshots(served, page):
     page.screenshot(path=ASSETS / "screenshot_search.png", full_page=True)
 
     fill_slots(page, 2, 5)
-    page.get_by_label("Show the bitwise baseline").check()
+    page.get_by_label("Show the baselines", exact=False).check()
     compose(page, "union")
     expect(tiles(page, "Bitwise baseline")).to_have_count(20)
     _load_all_images(page)

@@ -64,7 +64,10 @@ def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
             operator = gr.Radio(list(OPERATORS), value="union", label="Operator")
             then = gr.Radio([NO_CHAIN, *OPERATORS], value=NO_CHAIN, label="Then, with slot C: (A op B) op' C")
             active = gr.Radio(["Slot A", "Slot B", "Slot C"], value="Slot A", label="A tile click fills")
-            show_bitwise = gr.Checkbox(label="Show the bitwise baseline (OR / AND / AND-NOT of the codes)")
+            show_bitwise = gr.Checkbox(
+                label="Show the baselines: the bitwise row (OR / AND / AND-NOT of the codes) and the exact "
+                "matches of bitwise and the label route"
+            )
             compose_button = gr.Button("Compose", variant="primary")
     presets = present.engine.presets()
     with gr.Row():
@@ -86,6 +89,7 @@ def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
         "any other set; no frame when an input is not a dataset image."
     )
     summary = gr.Markdown("Fill slots A and B to compose.")
+    baselines = gr.Markdown(visible=False, elem_id="compose-baselines")
     with gr.Row():
         composed = gr.Gallery(label="Top 20 for the composed code", columns=5, height="auto")
         bitwise = gr.Gallery(label="Bitwise baseline, top 20", columns=5, height="auto", visible=False)
@@ -93,6 +97,8 @@ def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
         "summary": summary,
         "composed": composed,
         "bitwise": bitwise,
+        "baselines": baselines,
+        "baselines_text": gr.State(""),  # the last composition's baseline line, shown with the toggle
         "slot_a": slot_a,
         "slot_b": slot_b,
         "slot_c": slot_c,
@@ -114,7 +120,11 @@ def wire_compose(present: Presenter, named: dict) -> None:
         named[k] for k in ("slot_a", "slot_b", "slot_c", "operator", "then")
     )
     summary, composed, bitwise = named["summary"], named["composed"], named["bitwise"]
-    inputs, outputs = [slot_a, slot_b, operator, slot_c, then], [named[name] for name in COMPOSE_OUTPUTS]
+    baselines, baselines_text, show_bitwise = (
+        named[k] for k in ("baselines", "baselines_text", "show_bitwise")
+    )
+    inputs = [slot_a, slot_b, operator, slot_c, then]
+    outputs = [*(named[name] for name in COMPOSE_OUTPUTS), baselines_text]
 
     @user_errors
     def compose(image_a_path, image_b_path, operator, image_c_path=None, then=None):
@@ -133,7 +143,8 @@ def wire_compose(present: Presenter, named: dict) -> None:
         answer = present.engine.compose(
             image_a, image_b, operator, image_c=image_c, then=then if chain else None
         )
-        return {named[name]: value for name, value in present.compose(answer).items()}
+        shown = {named[name]: value for name, value in present.compose(answer).items()}
+        return {**shown, baselines_text: present.baselines(answer)}
 
     @user_errors
     def compose_when_filled(image_a_path, image_b_path, operator, image_c_path, then):
@@ -146,12 +157,17 @@ def wire_compose(present: Presenter, named: dict) -> None:
         image_a_path, image_b_path, image_c_path = paths
         if not image_a_path or not image_b_path or (then != NO_CHAIN and not image_c_path):
             missing = "slots A and B" if then == NO_CHAIN else "slots A, B and C"
-            return {summary: f"Fill {missing} to compose.", composed: [], bitwise: []}
+            return {summary: f"Fill {missing} to compose.", composed: [], bitwise: [], baselines_text: ""}
         return compose(image_a_path, image_b_path, operator, image_c_path, then)
 
-    named["compose_button"].click(compose, inputs, outputs, api_name="compose")
+    def show_baselines(show: bool, text: str):
+        return gr.Gallery(visible=show), gr.Markdown(text, visible=show and bool(text))
+
+    toggled = [show_bitwise, baselines_text], [bitwise, baselines]
+    composing = named["compose_button"].click(compose, inputs, outputs, api_name="compose")
+    composing.success(show_baselines, *toggled, api_name=False, show_progress="hidden")
     # the page's own events read the files themselves (preprocess=False: hashdemo.app.widgets.image_input)
-    gr.on(
+    changed = gr.on(
         [slot_a.change, slot_b.change, slot_c.change, operator.change, then.change],
         compose_when_filled,
         inputs,
@@ -159,9 +175,8 @@ def wire_compose(present: Presenter, named: dict) -> None:
         api_name=False,
         preprocess=False,
     )
-    named["show_bitwise"].change(
-        lambda show: gr.Gallery(visible=show), named["show_bitwise"], bitwise, api_name=False
-    )
+    changed.success(show_baselines, *toggled, api_name=False, show_progress="hidden")
+    show_bitwise.change(show_baselines, *toggled, api_name=False)
 
 
 def wire_presets(present: Presenter, named: dict) -> None:

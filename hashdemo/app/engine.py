@@ -25,7 +25,7 @@ from hashdemo.evaluation.hierarchical import activation_orders, random_orders
 from hashdemo.evaluation.localization import Items, attended_slots
 from hashdemo.gallery_codes import load_codes, save_codes
 from hashdemo.images import load_image
-from hashdemo.label_ops import OPERATORS, compose_chain, jaccard
+from hashdemo.label_ops import OPERATORS, compose_chain, jaccard, label_route_ranking
 from hashdemo.models import Encoded, HashNet, signs_of
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 from hashdemo.retrieval.metrics import relevance
@@ -109,6 +109,7 @@ class ComposeAnswer:
     predicted_probs: np.ndarray  # (n_classes,) the code classifier on the composed code
     composed: Ranking  # the gallery by distance to the composed code
     bitwise: Ranking  # the bitwise OR / AND / AND-NOT baseline
+    label_route: Ranking | None = None  # predicted labels, the set operations, a label search
 
     def exact_in_top(self, ranking: Ranking, k: int = 10) -> int | None:
         return None if ranking.relevant is None else int(ranking.relevant[:k].sum())
@@ -515,12 +516,20 @@ class Engine:
         images = [image_a, image_b] if image_c is None else [image_a, image_b, image_c]
         labels = tuple(self.known_labels(image) for image in images)
         target = None if any(lab is None for lab in labels) else self.target_labels(chain, list(labels))
-        bits = self.dcoh.model.encode(np.stack(images)).global_bits  # (2 or 3, K)
-        operands = [bits[i : i + 1] for i in range(len(images))]  # (1, K) each
+        encoded = self.dcoh.model.encode(np.stack(images))
+        operands = [encoded.global_bits[i : i + 1] for i in range(len(images))]  # (1, K) each
         rows = []
         for operators in (self.dcoh.operators, None):  # the learned operators, then bitwise
             distances, ids = self.dcoh_index.search(chain_bits(operators, chain, operands), k)
             rows.append(self._against_target(target, ids[0], distances[0]))
+        route, similarity = label_route_ranking(
+            chain,
+            [encoded.label_probs[i : i + 1] for i in range(len(images))],
+            self.dcoh_codes.label_probs,
+            k,
+        )
+        # its "distance": the Jaccard distance of a result's predicted labels to the composed prediction
+        rows.append(self._against_target(target, route[0], 1.0 - similarity[0]))
         probs = _classifier_probs(self.dcoh.model, chain_bits(self.dcoh.operators, chain, operands))
         return ComposeAnswer(chain, labels, target, probs, *rows)
 

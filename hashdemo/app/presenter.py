@@ -279,6 +279,16 @@ class Presenter:
             "bitwise": self.tiles(answer.bitwise, captions(answer.bitwise)),
         }
 
+    def baselines(self, answer: ComposeAnswer) -> str:
+        """The line shown with the baselines toggle: exact matches in the top 10 of every route."""
+        if answer.target is None:
+            return "Exact matches of the baselines unknown: an input is not a dataset image."
+        routes = {"composed code (DCOH)": answer.composed, "bitwise": answer.bitwise}
+        if answer.label_route is not None:
+            routes["label route"] = answer.label_route
+        counts = " · ".join(f"{name} **{answer.exact_in_top(r)}**" for name, r in routes.items())
+        return f"**Exactly T in the top 10:** {counts} (of 10)."
+
 
 def search_info(answer: SearchAnswer, state: SearchState, engine: Engine) -> str:
     """The text beside the panels: the query's labels, the selection, the box, the notes."""

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
 from hashdemo.code_ops import chain_bits
 from hashdemo.data import load_outfits
-from hashdemo.label_ops import OPERATORS, compose_chain, jaccard
+from hashdemo.label_ops import OPERATORS, label_route_ranking
 from hashdemo.models import signs_of
 from hashdemo.retrieval.metrics import mean_average_precision
 from hashdemo.retrieval.protocol import (
@@ -143,10 +143,8 @@ def label_route(
     g_labels: np.ndarray,
 ) -> dict[str, float]:
     """Predict labels, apply the set operations, rank the gallery by Jaccard with its predicted labels."""
-    labels = (query_probs > 0.5).astype(np.uint8)
-    predicted = compose_chain(chain, [labels[ids[:, i]] for i in range(ids.shape[1])])
-    similarity = jaccard(predicted, (gallery_probs > 0.5).astype(np.uint8))
-    ranked = np.argsort(-similarity, axis=1, kind="stable")[:, :100]
+    operands = [query_probs[ids[:, i]] for i in range(ids.shape[1])]
+    ranked = label_route_ranking(chain, operands, gallery_probs, 100)[0]
     return {
         "map@100": mean_average_precision(ranked, targets, g_labels, exact=True, k=100),
         "jaccard@10": jaccard_at_k(ranked, targets, g_labels),
