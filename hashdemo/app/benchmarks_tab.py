@@ -21,7 +21,7 @@ def benchmarks_tab(
 
     def plot(draw: Callable[..., Figure], *args, label: str) -> None:
         figure = files.figure(draw, *args)
-        gr.Image(figure, label=label, show_label=False, buttons=["fullscreen"])
+        gr.Image(figure, label=label, show_label=False, buttons=["fullscreen"], elem_classes="scroll-wide")
 
     with gr.Accordion("What the method names and columns mean", open=True):
         gr.Markdown(report.method_names() + "\n\n" + report.glossary())

@@ -119,13 +119,18 @@ def result_panels() -> dict:
         "Side by side: every method's top 10 for this query", open=False, elem_id="side-by-side"
     ):
         named["side_table"] = gr.Markdown()
-        named["side_image"] = panel("Top 10 of each method (rows as in the table)", "side", height=None)
+        named["side_image"] = panel(
+            "Top 10 of each method (rows as in the table)", "side", height=None, wide=True
+        )
     named["maps"] = gr.Gallery(
         label="3. Activation maps of the top-scoring Conv7 feature maps", columns=6, height=300
     )
     named["scores"] = panel("Overlap scores of all Conv7 maps", "scores", height=None)
     named["strip"] = panel(
-        "4. Codes: H_g, then H_l in rows of 64 (selected bits framed; click a bit)", "strip", height=None
+        "4. Codes: H_g, then H_l in rows of 64 (selected bits framed; click a bit)",
+        "strip",
+        height=None,
+        wide=True,
     )
     with gr.Row():
         with gr.Column():

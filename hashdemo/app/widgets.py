@@ -89,12 +89,18 @@ def read_image(engine: Engine, path: str | None, what: str) -> np.ndarray:
         raise ImageError(f"{what[0].upper()}{what[1:]}: {error}") from None  # "slot A", not "slot a"
 
 
-def panel(title: str, elem_id: str, height: int | None = 256) -> gr.Image:
+def panel(title: str, elem_id: str, height: int | None = 256, wide: bool = False) -> gr.Image:
     """A picture with its title above it: Gradio's floating label would cover the picture's top rows
-    (the H_g row of the codes, the corners a user clicks)."""
+    (the H_g row of the codes, the corners a user clicks). A `wide` picture keeps its own size on a
+    phone and scrolls sideways (style.css), and has no fullscreen icon over its row ends."""
     gr.Markdown(f"**{title}**", elem_classes="panel-title")
     return gr.Image(
-        label=title, show_label=False, height=height, elem_id=f"{elem_id}-panel", buttons=["fullscreen"]
+        label=title,
+        show_label=False,
+        height=height,
+        elem_id=f"{elem_id}-panel",
+        buttons=[] if wide else ["fullscreen"],
+        elem_classes="scroll-wide" if wide else None,
     )
 
 
