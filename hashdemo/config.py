@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# What each method trains with when a field is left at None.
+# hier: H = 32 of C = 256 local bits, where H + L stay far below C (the method's regime, SPEC 1; C = 512
+# cost 1.45x per step and could not train within 20 minutes here); 5 epochs of 30k images, ~210 s each.
+# dcoh: h(x) uses the global code only; K = 96 bits at C = 96 was chosen on val over 32 / 48 / 64 (at
+# C = 64; the head needs C >= K) and 10 epochs over 5 (docs/results.md, "choosing h(x)").
+METHOD_DEFAULTS = {
+    "hier": {"conv7_channels": 256, "bits": 32, "epochs": 5},
+    "dcoh": {"conv7_channels": 96, "bits": 96, "epochs": 10},
+}
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     method: str = "hier"  # "hier" (two-level, SPEC 1) or "dcoh" (code operators, SPEC 2)
     seed: int = 0
-    epochs: int = 5  # 5 epochs of 30k images (~210 s each at C = 256 on these 2 cores) stay within 20 minutes
+    epochs: int | None = None  # None: the method's own (METHOD_DEFAULTS)
     batch_size: int = 128  # enough pairs per batch for the pairwise loss, small enough for CPU speed
     lr: float = 2e-3  # AdamW with cosine decay; stable for BatchNorm nets at this batch size
     weight_decay: float = 1e-4
     image_size: int = 64  # input side in pixels; travels with the checkpoint so the app resizes to it
-    # C: Conv7 maps, so local bits. None: 256 for hier, where H + L must stay far below C (the method's
-    # regime, SPEC 1; 512 cost 1.45x per step and could not train within 20 minutes here), and 64 for
-    # dcoh, whose h(x) uses the global code only.
-    conv7_channels: int | None = None
-    bits: int = 32  # H (global code) for hier, K for dcoh
+    conv7_channels: int | None = None  # C: Conv7 maps, so local bits; None: the method's own
+    bits: int | None = None  # H (global code) for hier, K for dcoh; None: the method's own
     local_weight: float = 1.0  # 0 trains the one-level (DPSH-style) baseline
     quant_weight: float = 0.1  # pull tanh outputs toward +-1 without fighting the likelihood
     label_weight: float = 1.0  # label prediction from codes (semantic discriminability)
@@ -36,8 +43,9 @@ class TrainConfig:
     n_classes: int = 10  # label classes (the code classifier's outputs); an imported set's own count
 
     def __post_init__(self) -> None:
-        if self.conv7_channels is None:
-            object.__setattr__(self, "conv7_channels", 256 if self.method == "hier" else 64)
+        for name, value in METHOD_DEFAULTS[self.method if self.method in METHOD_DEFAULTS else "hier"].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         if self.method == "hier" and self.local_weight > 0 and self.bits >= self.conv7_channels:
             raise ValueError(
                 f"the global code (H = {self.bits}) must be shorter than the local code "

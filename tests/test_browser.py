@@ -475,6 +475,26 @@ def test_a_link_restores_the_view_and_a_bad_link_says_why(served, browser):
     context.close()
 
 
+def test_a_composition_link_opens_compose_with_its_slots_and_a_bad_one_says_why(served, browser):
+    """Issue 21: the URL carries a composition (each slot by split and id, the operators) and the tab."""
+    app, url = served
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(url + "?a=query:2&b=gallery:5&op=intersection")
+    expect(page.get_by_role("tab", name="Compose", selected=True)).to_be_visible()
+    expect(page.get_by_text("Target set T = A intersection B")).to_be_visible()
+    labels = app.engine.label_text(app.engine.gallery_labels[5])
+    expect(page.get_by_text(f"B: {labels}")).to_be_visible()
+    link = page.locator("label", has_text="Link to this composition").locator("textarea, input").first
+    expect(link).to_have_value("?tab=compose&a=query%3A2&b=gallery%3A5&op=intersection")
+    page.goto(url + "?tab=benchmarks")
+    expect(page.get_by_role("tab", name="Benchmarks", selected=True)).to_be_visible()
+    page.goto(url + "?a=query:2&b=gallery:99999&op=union")
+    expect(page.locator(".toast-body").filter(has_text="The link's composition was not used")).to_be_visible()
+    expect(page.get_by_text("Fill slots A and B to compose.")).to_be_attached()
+    context.close()
+
+
 def test_download_the_shown_result(served, page):
     """Issue 21: the current result as JSON: query, parameters, selected bits, both rows."""
     import json

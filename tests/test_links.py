@@ -71,3 +71,53 @@ def test_the_rest_of_a_link_applies_when_one_part_is_bad():
     view = parse_link({"split": "gallery", "id": "5", "L": "0", "box": "1,1,9,9"}, FakeEngine())
     assert view.source == ("gallery", 5) and view.box == (1, 1, 9, 9) and view.params is None
     assert len(view.problems) == 1
+
+
+def _query(link: str) -> dict:
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(link.lstrip("?")))
+
+
+def test_a_composition_round_trips_through_its_link():
+    from hashdemo.app.links import composition_link, linked_tab, parse_composition
+
+    link = composition_link((("query", 2), ("gallery", 40), ("query", 7)), ("union", "difference"))
+    assert link == "?tab=compose&a=query%3A2&b=gallery%3A40&c=query%3A7&op=union&then=difference"
+    linked = parse_composition(_query(link), FakeEngine())
+    assert linked.sources == (("query", 2), ("gallery", 40), ("query", 7))
+    assert linked.operators == ("union", "difference") and linked.problems == ()
+    assert linked_tab(_query(link)) == ("compose", None)
+    pair = parse_composition(_query("?a=query:1&b=query:3&op=intersection"), FakeEngine())
+    assert pair.sources == (("query", 1), ("query", 3)) and pair.operators == ("intersection",)
+    assert linked_tab(_query("?a=query:1&b=query:3&op=union")) == ("compose", None)  # no tab= needed
+    assert composition_link((("query", 1), None), ("union",)) == ""  # an uploaded image has no link
+
+
+@pytest.mark.parametrize(
+    ("link", "problem"),
+    [
+        ("?a=query:20&b=query:1&op=union", "A query id must be an integer between 0 and 19"),
+        ("?a=query:1&op=union", "slot B is missing"),
+        ("?a=query:1&b=shelf:2&op=union", "Pick an image from the query split or the gallery"),
+        ("?a=query:1&b=query:2&op=xor", "an operator is one of union, intersection, difference"),
+        ("?a=query:1&b=query:2&c=query:3&op=union", "an operator is one of"),  # a chain needs `then`
+        ("?a=query:x&b=query:2&op=union", "A query id must be an integer"),
+    ],
+)
+def test_a_bad_composition_link_is_dropped_with_a_sentence(link, problem):
+    from hashdemo.app.links import parse_composition
+
+    linked = parse_composition(_query(link), FakeEngine())
+    assert linked.sources == () and len(linked.problems) == 1
+    assert linked.problems[0].startswith("the link's composition was not used: ")
+    assert problem in linked.problems[0]
+
+
+def test_a_bad_tab_name_is_dropped_with_a_sentence():
+    from hashdemo.app.links import linked_tab
+
+    assert linked_tab({"tab": "benchmarks"}) == ("benchmarks", None)
+    assert linked_tab({}) == (None, None)
+    tab, problem = linked_tab({"tab": "../etc"})
+    assert tab is None and "a tab is one of search, compose, benchmarks, how" in problem

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 import gradio as gr
 
+from hashdemo.app.links import composition_link, parse_composition
 from hashdemo.app.presenter import COMPOSE_OUTPUTS, Presenter
 from hashdemo.app.widgets import image_input, image_path, read_image, user_errors
 from hashdemo.images import ImageError
@@ -42,12 +43,13 @@ def dropped_file(payload: str, roots: list[Path]) -> tuple[str, str]:
     return slot, str(path)
 
 
-def compose_tab(present: Presenter, example_paths: list[str], roots: list[Path]) -> None:
+def compose_tab(demo: gr.Blocks, present: Presenter, example_paths: list[str], roots: list[Path]) -> None:
     """The layout, then the events: the composition itself, then how slots are filled."""
     named = compose_layout(present, example_paths)
     wire_compose(present, named)
     wire_slots(present, example_paths, roots, named)
     wire_presets(present, named)
+    wire_link(demo, present, named)
 
 
 def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
@@ -90,6 +92,12 @@ def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
     )
     summary = gr.Markdown("Fill slots A and B to compose.")
     baselines = gr.Markdown(visible=False, elem_id="compose-baselines")
+    link = gr.Textbox(
+        label="Link to this composition (add it to the page's address)",
+        interactive=False,
+        buttons=["copy"],
+        max_lines=1,
+    )
     with gr.Row():
         composed = gr.Gallery(label="Top 20 for the composed code", columns=5, height="auto")
         bitwise = gr.Gallery(label="Bitwise baseline, top 20", columns=5, height="auto", visible=False)
@@ -98,7 +106,9 @@ def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
         "composed": composed,
         "bitwise": bitwise,
         "baselines": baselines,
-        "baselines_text": gr.State(""),  # the last composition's baseline line, shown with the toggle
+        "link": link,
+        # the last composition's baseline line (shown with the toggle) and its link
+        "extras": gr.State({"baselines": "", "link": ""}),
         "slot_a": slot_a,
         "slot_b": slot_b,
         "slot_c": slot_c,
@@ -120,11 +130,9 @@ def wire_compose(present: Presenter, named: dict) -> None:
         named[k] for k in ("slot_a", "slot_b", "slot_c", "operator", "then")
     )
     summary, composed, bitwise = named["summary"], named["composed"], named["bitwise"]
-    baselines, baselines_text, show_bitwise = (
-        named[k] for k in ("baselines", "baselines_text", "show_bitwise")
-    )
+    baselines, extras, show_bitwise = (named[k] for k in ("baselines", "extras", "show_bitwise"))
     inputs = [slot_a, slot_b, operator, slot_c, then]
-    outputs = [*(named[name] for name in COMPOSE_OUTPUTS), baselines_text]
+    outputs = [*(named[name] for name in COMPOSE_OUTPUTS), extras]
 
     @user_errors
     def compose(image_a_path, image_b_path, operator, image_c_path=None, then=None):
@@ -144,7 +152,8 @@ def wire_compose(present: Presenter, named: dict) -> None:
             image_a, image_b, operator, image_c=image_c, then=then if chain else None
         )
         shown = {named[name]: value for name, value in present.compose(answer).items()}
-        return {**shown, baselines_text: present.baselines(answer)}
+        link = composition_link(answer.sources, answer.operators)
+        return {**shown, extras: {"baselines": present.baselines(answer), "link": link}}
 
     @user_errors
     def compose_when_filled(image_a_path, image_b_path, operator, image_c_path, then):
@@ -157,13 +166,15 @@ def wire_compose(present: Presenter, named: dict) -> None:
         image_a_path, image_b_path, image_c_path = paths
         if not image_a_path or not image_b_path or (then != NO_CHAIN and not image_c_path):
             missing = "slots A and B" if then == NO_CHAIN else "slots A, B and C"
-            return {summary: f"Fill {missing} to compose.", composed: [], bitwise: [], baselines_text: ""}
+            empty = {"baselines": "", "link": ""}
+            return {summary: f"Fill {missing} to compose.", composed: [], bitwise: [], extras: empty}
         return compose(image_a_path, image_b_path, operator, image_c_path, then)
 
-    def show_baselines(show: bool, text: str):
-        return gr.Gallery(visible=show), gr.Markdown(text, visible=show and bool(text))
+    def show_baselines(show: bool, shown: dict):
+        text = shown["baselines"]
+        return gr.Gallery(visible=show), gr.Markdown(text, visible=show and bool(text)), shown["link"]
 
-    toggled = [show_bitwise, baselines_text], [bitwise, baselines]
+    toggled = [show_bitwise, extras], [bitwise, baselines, named["link"]]
     composing = named["compose_button"].click(compose, inputs, outputs, api_name="compose")
     composing.success(show_baselines, *toggled, api_name=False, show_progress="hidden")
     # the page's own events read the files themselves (preprocess=False: hashdemo.app.widgets.image_input)
@@ -199,6 +210,24 @@ def wire_presets(present: Presenter, named: dict) -> None:
 
     for name, button in named["preset_buttons"].items():
         button.click(preset(name), None, [*slots, named["operator"], named["then"]], api_name=False)
+
+
+def wire_link(demo: gr.Blocks, present: Presenter, named: dict) -> None:
+    """A link's composition fills the slots and the operators on the first load; the slots' change events
+    then compose. A bad part of it is dropped with a sentence (hashdemo.app.links)."""
+    slots = [named["slot_a"], named["slot_b"], named["slot_c"]]
+
+    def open_page(request: gr.Request):
+        linked = parse_composition(dict(request.query_params) if request else {}, present.engine)
+        if linked is None or linked.problems:
+            for problem in () if linked is None else linked.problems:
+                gr.Warning(problem[0].upper() + problem[1:] + ".")
+            return tuple(gr.skip() for _ in range(5))
+        paths = [present.files(present.engine.picture(split, index)[0]) for split, index in linked.sources]
+        ops = linked.operators
+        return *paths, *([None] * (3 - len(paths))), ops[0], ops[1] if len(ops) > 1 else NO_CHAIN
+
+    demo.load(open_page, None, [*slots, named["operator"], named["then"]], api_name=False)
 
 
 def wire_slots(present: Presenter, example_paths: list[str], roots: list[Path], named: dict) -> None:

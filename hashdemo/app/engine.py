@@ -110,6 +110,7 @@ class ComposeAnswer:
     composed: Ranking  # the gallery by distance to the composed code
     bitwise: Ranking  # the bitwise OR / AND / AND-NOT baseline
     label_route: Ranking | None = None  # predicted labels, the set operations, a label search
+    sources: tuple[tuple[str, int] | None, ...] = ()  # each slot's (split, id), None when not a dataset image
 
     def exact_in_top(self, ranking: Ranking, k: int = 10) -> int | None:
         return None if ranking.relevant is None else int(ranking.relevant[:k].sum())
@@ -180,11 +181,15 @@ class Engine:
             np.stack([img for img, _ in examples.values()]),
             np.stack([lab for _, lab in examples.values()]),
         )
-        self._known, self._items = {}, {}
-        for images, labels in ((self.query_images, self.query_labels), (gallery_images, gallery_labels)):
-            self._known.update(
-                {hashlib.sha1(i.tobytes()).digest(): lab for i, lab in zip(images, labels, strict=True)}
-            )
+        self._known, self._items, self._sources = {}, {}, {}
+        for split, images, labels in (
+            ("query", self.query_images, self.query_labels),
+            ("gallery", gallery_images, gallery_labels),
+        ):
+            for index, (image, lab) in enumerate(zip(images, labels, strict=True)):
+                digest = hashlib.sha1(image.tobytes()).digest()
+                self._known[digest] = lab
+                self._sources.setdefault(digest, (split, index))
         if items is not None:
             images = np.concatenate([self.query_images, gallery_images])
             self._items = {
@@ -336,6 +341,10 @@ class Engine:
     def label_text(self, labels: np.ndarray) -> str:
         """This dataset's class names of one multi-hot row."""
         return label_text(labels, self.classes)
+
+    def source_of(self, image: np.ndarray) -> tuple[str, int] | None:
+        """(split, id) of a dataset image (the query split first), None for any other image."""
+        return self._sources.get(hashlib.sha1(np.ascontiguousarray(image).tobytes()).digest())
 
     def known_labels(self, image: np.ndarray) -> np.ndarray | None:
         """The label set of a dataset image (an example or a gallery image), None for others."""
@@ -531,7 +540,8 @@ class Engine:
         # its "distance": the Jaccard distance of a result's predicted labels to the composed prediction
         rows.append(self._against_target(target, route[0], 1.0 - similarity[0]))
         probs = _classifier_probs(self.dcoh.model, chain_bits(self.dcoh.operators, chain, operands))
-        return ComposeAnswer(chain, labels, target, probs, *rows)
+        sources = tuple(self.source_of(image) for image in images)
+        return ComposeAnswer(chain, labels, target, probs, *rows, sources)
 
     def _against_target(self, target: np.ndarray | None, ids: np.ndarray, distances: np.ndarray) -> Ranking:
         if target is None:

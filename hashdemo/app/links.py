@@ -1,4 +1,5 @@
-"""A link that restores the search tab's view: the query (by split and id), theta, L, K and the box.
+"""Links that restore a view: the search tab's (the query by split and id, theta, L, K, the box) and the
+compose tab's (each slot's image by split and id, the operators), and which tab is open.
 
 The query string is input like an upload: every value is checked at the boundary, and a value that
 does not fit is dropped with a sentence saying which and why; the rest of the link still applies.
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from hashdemo.app.state import SearchState
+from hashdemo.label_ops import OPERATORS
+
+TABS = ("search", "compose", "benchmarks", "how")  # the `tab` values, in the page's order
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,59 @@ def _box(text: str, size: int) -> tuple[int, int, int, int]:
     if not (0 <= top <= bottom < size and 0 <= left <= right < size):
         raise ValueError(f"a box lies inside the {size}x{size} image, top <= bottom and left <= right")
     return top, left, bottom, right
+
+
+@dataclass(frozen=True)
+class LinkedComposition:
+    operators: tuple[str, ...]  # one, or two for a chain with slot C
+    sources: tuple[tuple[str, int], ...]  # (split, id) of slots A, B (and C)
+    problems: tuple[str, ...]
+
+
+def composition_link(sources: tuple, operators: tuple[str, ...]) -> str:
+    """The query string of a composition, "" when a slot holds an image that is not a dataset image."""
+    if not sources or any(source is None for source in sources):
+        return ""
+    fields = {"tab": "compose"}
+    fields.update({slot: f"{split}:{index}" for slot, (split, index) in zip("abc", sources, strict=False)})
+    fields["op"] = operators[0]
+    if len(operators) > 1:
+        fields["then"] = operators[1]
+    return "?" + urlencode(fields)
+
+
+def parse_composition(query: Mapping[str, str], engine) -> LinkedComposition | None:
+    """The composition a link asks for (a=split:id, b=..., op=..., optional c=... with then=...), each
+    part checked; None when the link names no slot. A bad part drops the composition with a sentence."""
+    if not any(key in query for key in ("a", "b", "c", "op", "then")):
+        return None
+    try:
+        chain = "c" in query or "then" in query
+        slots = ("a", "b", "c") if chain else ("a", "b")
+        sources = tuple(_source(slot, query.get(slot), engine) for slot in slots)
+        operators = tuple(query.get(key, "") for key in (("op", "then") if chain else ("op",)))
+        for name in operators:
+            if name not in OPERATORS:
+                raise ValueError(f"an operator is one of {', '.join(OPERATORS)} (got {name!r})")
+    except ValueError as error:
+        return LinkedComposition((), (), (f"the link's composition was not used: {error}",))
+    return LinkedComposition(operators, sources, ())
+
+
+def linked_tab(query: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(the tab a link opens, or None; a problem, or None). A composition opens the compose tab."""
+    tab = query.get("tab")
+    if tab is None:
+        return ("compose" if any(key in query for key in ("a", "b", "op")) else None), None
+    if tab not in TABS:
+        return None, f"the link's tab was not used: a tab is one of {', '.join(TABS)} (got {tab!r})"
+    return tab, None
+
+
+def _source(slot: str, text: str | None, engine) -> tuple[str, int]:
+    """(split, id) from "query:12" or "gallery:5", checked against the split's size."""
+    if text is None:
+        raise ValueError(f"slot {slot.upper()} is missing (give {slot}=query:ID or {slot}=gallery:ID)")
+    split, _, index = text.partition(":")
+    engine.picture(split, _integer(index))  # says which split and range are valid
+    return split, int(index)

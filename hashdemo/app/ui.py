@@ -14,6 +14,7 @@ import gradio as gr
 from hashdemo.app.benchmarks_tab import benchmarks_tab
 from hashdemo.app.compose_tab import compose_tab
 from hashdemo.app.engine import Engine
+from hashdemo.app.links import linked_tab
 from hashdemo.app.picture_files import PictureFiles
 from hashdemo.app.presenter import Presenter
 from hashdemo.app.search_tab import search_tab
@@ -37,20 +38,29 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
             f"{engine.data_description}. "
             "Every number comes from the shipped checkpoints."
         )
-        with gr.Tab("Attention & search"):
-            search_tab(demo, engine, present, example_paths)
-        with gr.Tab("Compose"):
-            compose_tab(
-                present, example_paths, [examples_dir, outputs_dir, Path(gr.utils.get_upload_folder())]
-            )
-        with gr.Tab("Benchmarks"):
-            benchmarks_tab(engine.hier.metrics, engine.dcoh.metrics, files, engine.dataset)
-        with gr.Tab("How it works"):
-            gr.Markdown(
-                HOW_IT_WORKS,
-                latex_delimiters=[
-                    {"left": "$$", "right": "$$", "display": True},
-                    {"left": "$", "right": "$", "display": False},
-                ],
-            )
+        with gr.Tabs() as tabs:
+            with gr.Tab("Attention & search", id="search"):
+                search_tab(demo, engine, present, example_paths)
+            with gr.Tab("Compose", id="compose"):
+                roots = [examples_dir, outputs_dir, Path(gr.utils.get_upload_folder())]
+                compose_tab(demo, present, example_paths, roots)
+            with gr.Tab("Benchmarks", id="benchmarks"):
+                benchmarks_tab(engine.hier.metrics, engine.dcoh.metrics, files, engine.dataset)
+            with gr.Tab("How it works", id="how"):
+                gr.Markdown(
+                    HOW_IT_WORKS,
+                    latex_delimiters=[
+                        {"left": "$$", "right": "$$", "display": True},
+                        {"left": "$", "right": "$", "display": False},
+                    ],
+                )
+
+        def open_tab(request: gr.Request):
+            """The tab a link names (a composition opens Compose); a bad name is dropped with a sentence."""
+            tab, problem = linked_tab(dict(request.query_params) if request else {})
+            if problem:
+                gr.Warning(problem[0].upper() + problem[1:] + ".")
+            return gr.Tabs(selected=tab) if tab else gr.skip()
+
+        demo.load(open_tab, None, tabs, api_name=False)
     return demo
