@@ -611,6 +611,21 @@ def test_the_first_screen_holds_the_query_panels_both_rows_and_the_notes(served,
     context.close()
 
 
+def test_benchmark_tables_fit_the_page_at_1400(served, browser):
+    """Issue 21, item 6: the first (widest) results table was cut at the right edge."""
+    _, url = served
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(url + "?tab=benchmarks")
+    expect(page.get_by_role("heading", name=re.compile("^Hierarchical hashing"))).to_be_visible()
+    widths = page.evaluate(
+        "() => [...document.querySelectorAll('table')].filter(t => t.offsetParent)"
+        ".map(t => [t.scrollWidth, t.clientWidth])"
+    )
+    assert widths and all(scroll <= client + 1 for scroll, client in widths), widths
+    context.close()
+
+
 OVERFLOWING = """() => [...document.querySelectorAll('.block, .grid-wrap, .grid-container, [id$="-panel"]')]
     .filter(e => e.offsetParent && !e.closest('table') && !e.closest('.scroll-wide')
         && e.scrollWidth > e.clientWidth + 1)
