@@ -34,11 +34,12 @@ from hashdemo.app.disk import budget_from_env  # noqa: E402
 from hashdemo.app.engine import Engine  # noqa: E402
 from hashdemo.app.serving import listen_settings  # noqa: E402
 from hashdemo.app.ui import CSS, JS, MAX_UPLOAD, build_demo  # noqa: E402
+from hashdemo.app.widgets import examples_dir  # noqa: E402
 from hashdemo.checkpoints import CheckpointError  # noqa: E402
 from hashdemo.retrieval.index import GalleryUnavailable  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")
-EXAMPLES_DIR = default_cache_dir() / "examples" / DATASET
+EXAMPLES_DIR = examples_dir(DATASET)
 OUTPUTS_DIR = default_cache_dir() / "outputs"
 try:
     disk_budget = budget_from_env([OUTPUTS_DIR, Path(os.environ["GRADIO_TEMP_DIR"])], named_by=OUTPUTS_DIR)

@@ -5,10 +5,9 @@ import pytest
 from gradio_client import Client, handle_file
 
 from hashdemo.app.presenter import SEARCH_OUTPUTS
-from hashdemo.app.widgets import user_errors
+from hashdemo.app.widgets import example_files, user_errors
 from hashdemo.cli.bench import run_load
 from hashdemo.cli.soak import run_soak
-from hashdemo.data import default_cache_dir
 from hashdemo.harness.served_app import ServedApp
 
 pytestmark = [pytest.mark.slow, pytest.mark.soak]
@@ -37,7 +36,9 @@ def server(tmp_path_factory):
 
 def examples() -> list[str]:
     """The example images the app writes at start (so after the server fixture)."""
-    return sorted(str(p) for p in (default_cache_dir() / "examples").glob("query-*.png"))
+    files = example_files()
+    assert files, "the served app wrote no example images"
+    return files
 
 
 def test_64_concurrent_clients_are_answered_or_told_the_server_is_busy(server):

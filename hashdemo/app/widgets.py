@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from hashdemo.app.engine import Engine
+from hashdemo.data import default_cache_dir
 from hashdemo.images import ImageError
 from hashdemo.retrieval.index import GalleryUnavailable
 
@@ -102,6 +103,16 @@ def panel(title: str, elem_id: str, height: int | None = 256, wide: bool = False
         buttons=[] if wide else ["fullscreen"],
         elem_classes="scroll-wide" if wide else None,
     )
+
+
+def examples_dir(dataset: str = "outfits") -> Path:
+    """Where the app writes a dataset's example images (one folder per dataset: ids repeat across sets)."""
+    return default_cache_dir() / "examples" / dataset
+
+
+def example_files(dataset: str = "outfits") -> list[str]:
+    """The example images a running app has written, for the load and soak clients."""
+    return sorted(str(path) for path in examples_dir(dataset).glob("query-*.png"))
 
 
 def write_examples(engine: Engine, examples_dir: Path) -> list[str]:

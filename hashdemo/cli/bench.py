@@ -157,15 +157,14 @@ def run_app_bench(repeats: int = 50) -> dict:
     from hashdemo.app.picture_files import PictureFiles
     from hashdemo.app.presenter import Presenter
     from hashdemo.app.state import SearchState
-    from hashdemo.app.widgets import write_examples
-    from hashdemo.data import default_cache_dir
+    from hashdemo.app.widgets import examples_dir, write_examples
 
     root = Path(__file__).resolve().parents[2]
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import app"], cwd=root, check=True, capture_output=True)
     ready_s = time.perf_counter() - started
     engine = Engine.load()
-    examples = [engine.read_image(p) for p in write_examples(engine, default_cache_dir() / "examples")]
+    examples = [engine.read_image(p) for p in write_examples(engine, examples_dir())]
     present = Presenter(engine, PictureFiles(Path(tempfile.mkdtemp(prefix="hashdemo-bench-"))))
     theta, top_l, n_coarse = (engine.defaults[key] for key in ("theta", "L", "K"))
     cycle = iter(range(10**9))
@@ -288,12 +287,11 @@ def load_summary(outcomes: list[tuple[float, str]]) -> dict:
 
 def cmd_load(args: argparse.Namespace) -> None:
     """Serve `app.py` in its own process (as a user would), then load it from this one."""
-    from hashdemo.data import default_cache_dir
+    from hashdemo.app.widgets import example_files
     from hashdemo.harness.served_app import ServedApp
 
-    examples = sorted(str(p) for p in (default_cache_dir() / "examples").glob("query-*.png"))
-    with ServedApp() as app:
-        result = run_load(app.url, examples, args.callers, args.calls_each, download_files=args.download)
+    with ServedApp() as app:  # the app writes its examples at start
+        result = run_load(app.url, example_files(), args.callers, args.calls_each, download_files=args.download)
     print(
         f"{result['callers']} concurrent callers, {result['calls']} calls mixing /search and /compose; "
         f"each call's latency {'includes' if args.download else 'excludes'} fetching its ~35 output pictures"
