@@ -291,7 +291,9 @@ def cmd_load(args: argparse.Namespace) -> None:
     from hashdemo.harness.served_app import ServedApp
 
     with ServedApp() as app:  # the app writes its examples at start
-        result = run_load(app.url, example_files(), args.callers, args.calls_each, download_files=args.download)
+        result = run_load(
+            app.url, example_files(), args.callers, args.calls_each, download_files=args.download
+        )
     print(
         f"{result['callers']} concurrent callers, {result['calls']} calls mixing /search and /compose; "
         f"each call's latency {'includes' if args.download else 'excludes'} fetching its ~35 output pictures"
