@@ -112,15 +112,15 @@ def examples_dir(dataset: str = "outfits") -> Path:
 
 def example_files(dataset: str = "outfits") -> list[str]:
     """The example images a running app has written, for the load and soak clients."""
-    return sorted(str(path) for path in examples_dir(dataset).glob("query-*.png"))
+    return sorted(str(path) for path in examples_dir(dataset).glob("*.png"))
 
 
-def write_examples(engine: Engine, examples_dir: Path) -> list[str]:
+def write_examples(engine: Engine, folder: Path) -> list[str]:
     """The example images as PNG files Gradio can serve; written once."""
-    examples_dir.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, (image, _) in engine.examples.items():
-        path = examples_dir / f"{name}.png"
+        path = folder / f"{name}.png"
         if not path.exists():
             Image.fromarray(image).save(path)
         paths.append(str(path))
