@@ -7,11 +7,11 @@ from dataclasses import dataclass
 # What each method trains with when a field is left at None.
 # hier: H = 32 of C = 256 local bits, where H + L stay far below C (the method's regime, SPEC 1; C = 512
 # cost 1.45x per step and could not train within 20 minutes here); 5 epochs of 30k images, ~210 s each.
-# dcoh: h(x) uses the global code only; K = 32 at C = 64, 5 epochs: the shipped checkpoints. A val
-# sweep (issue 22, open) preferred K = 96 at C = 96 (selection 0.560 against 0.475); not yet shipped.
+# dcoh: h(x) uses the global code only; K = 96 at C = 96, 10 epochs, chosen on val (issue 22, the
+# sweep in docs/results.md: composed map@100 0.615 against 0.475 at K = 32, C = 64, 5 epochs).
 METHOD_DEFAULTS = {
     "hier": {"conv7_channels": 256, "bits": 32, "epochs": 5},
-    "dcoh": {"conv7_channels": 64, "bits": 32, "epochs": 5},
+    "dcoh": {"conv7_channels": 96, "bits": 96, "epochs": 10},
 }
 
 

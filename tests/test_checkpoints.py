@@ -2,6 +2,7 @@
 `python -m hashdemo evaluate` wrote into their metrics.json."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -36,7 +37,11 @@ SHIPPED = [
     "hier",
     "single_level",
     "single_level_local",
-    *(f"{name}{seed}" for name in ("dcoh", "dcoh_no_adv") for seed in ("", "_seed1", "_seed2")),
+    *(
+        f"{name}{seed}"
+        for name in ("dcoh", "dcoh_no_adv")
+        for seed in ("", "_seed1", "_seed2", "_ops1", "_ops2")
+    ),
 ]
 
 
@@ -44,9 +49,26 @@ SHIPPED = [
 def test_checkpoint_files_agree(name):
     loaded = load_checkpoint(name)
     config = json.loads((CHECKPOINT_DIR / name / "config.json").read_text())
-    assert TrainConfig(**config) == loaded.config and loaded.config.name == name.split("_seed")[0]
+    assert TrainConfig(**config) == loaded.config and loaded.config.name == re.sub(
+        r"_(seed|ops)\d$", "", name
+    )
     assert loaded.metrics["train_seconds"] <= 1200, "a shipped model trains in at most 20 minutes"
     assert loaded.metrics["selected_epoch"] >= 1
+
+
+def _same_h(a: str, b: str) -> bool:
+    left, right = load_checkpoint(a).model.state_dict(), load_checkpoint(b).model.state_dict()
+    return all(left[key].equal(right[key]) for key in left)
+
+
+def test_dcoh_seed_runs_are_what_their_names_say():
+    """Full retrains learn their own h(x); the ablation and the operator-only runs reuse their source's."""
+    assert not _same_h("dcoh", "dcoh_seed1") and not _same_h("dcoh_seed1", "dcoh_seed2")
+    for seed in ("", "_seed1", "_seed2"):
+        assert _same_h(f"dcoh{seed}", f"dcoh_no_adv{seed}")
+    for run in ("dcoh_ops1", "dcoh_ops2", "dcoh_no_adv_ops1", "dcoh_no_adv_ops2"):
+        assert _same_h("dcoh", run)
+    assert load_checkpoint("dcoh_ops1").config.operator_seed == 1
 
 
 def test_dcoh_reproduces_its_subset_map(splits):

@@ -174,6 +174,12 @@ def speed_lines(result: dict) -> list[str]:
     return lines
 
 
+SEED_TABLES = {  # result key: title (hashdemo.evaluation.dcoh.SPREADS)
+    "seeds": "map@100 over three full retrains, both phases (mean ± std)",
+    "operator_seeds": "map@100 over three operator-phase seeds on the shipped h(x) (mean ± std)",
+}
+
+
 def dcoh_tables(result: dict) -> str:
     first = next((row for row in result["operators"].values() if row.get("pairs")), {})
     methods = [m for m in DCOH_METHODS if m in first]  # the ablation only when it was trained
@@ -188,27 +194,23 @@ def dcoh_tables(result: dict) -> str:
             f"{row[m]['map@100']:.3f} / {row[m]['jaccard@10']:.3f}" if m in row else "-" for m in methods
         ]
         lines.append(f"| {operator} | {row['pairs']} | " + " | ".join(cells) + " |")
-    if "seeds" in result:
-        lines += [
-            "",
-            "map@100 over three training seeds (mean ± std)",
-            "",
-            "| operator | dcoh | dcoh_no_adv |",
-            "|---|---|---|",
-        ]
-        for operator in result["operators"]:
-            cells = [
-                f"{result['seeds'][m][operator]['mean']:.3f} ± {result['seeds'][m][operator]['std']:.3f}"
-                for m in ("dcoh", "dcoh_no_adv")
-            ]
-            lines.append(f"| {operator} | " + " | ".join(cells) + " |")
+    for key, title in SEED_TABLES.items():
+        if key in result:
+            lines += ["", title, "", "| operator | dcoh | dcoh_no_adv |", "|---|---|---|"]
+            for operator in result["operators"]:
+                spread = [result[key][m][operator] for m in ("dcoh", "dcoh_no_adv")]
+                cells = [f"{s['mean']:.3f} ± {s['std']:.3f}" for s in spread]
+                lines.append(f"| {operator} | " + " | ".join(cells) + " |")
     if "chains" in result:
         lines += ["", "chains (A op B) op' C: map@100 / jaccard@10", ""]
         lines += ["| chain | triples | " + " | ".join(methods) + " |", "|---" * (len(methods) + 2) + "|"]
         for chain, row in result["chains"].items():
             cells = [f"{row[m]['map@100']:.3f} / {row[m]['jaccard@10']:.3f}" for m in methods]
             lines.append(f"| {chain} | {row['triples']} | " + " | ".join(cells) + " |")
-    lines += ["", f"single-image mAP of h(x): {result['single_image']['map']:.4f}"]
+    single = result["single_image"]
+    lines += ["", f"single-image mAP of h(x): {single['map']:.4f} (shares a label)"]
+    if "exact_map@100" in single:
+        lines[-1] += f"; exact label set map@100 {single['exact_map@100']:.4f}"
     lines += [f"\nSkipped: {note}." for note in result.get("skipped", [])]
     if "distribution" not in result:
         return "\n".join(lines)
