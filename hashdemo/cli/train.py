@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", choices=list(MODELS), help="what to train (hier, dcoh and their baselines)")
     parser.add_argument("--single-level", action="store_true", help="hier: the one-level baseline (H bits)")
     parser.add_argument("--no-adv", action="store_true", help="dcoh: train without the adversarial term")
-    tunable = {f.name for f in fields(TrainConfig)} - {"method", "local_weight", "adv_weight", "n_classes"}
+    tunable = {f.name for f in fields(TrainConfig)} - {"method", "local_weight", "n_classes"}
     defaults = TrainConfig()
     for name in sorted(tunable):
         default = getattr(defaults, name)
