@@ -25,18 +25,19 @@ DATASET = os.environ.get("HASHDEMO_DATASET") or "outfits"
 
 
 # hashdemo's first import sets glibc's malloc for a long-running server (hashdemo/runtime.py).
-from hashdemo.data import DatasetMissingError, default_cache_dir  # noqa: E402
+from hashdemo.data.outfits import DatasetMissingError  # noqa: E402
+from hashdemo.storage.locations import default_cache_dir  # noqa: E402
 
 # Gradio's upload and output cache lives beside the app's pictures, so one disk budget covers both.
 os.environ.setdefault("GRADIO_TEMP_DIR", str(default_cache_dir() / "gradio"))
 
-from hashdemo.app.disk import budget_from_env  # noqa: E402
-from hashdemo.app.engine import Engine  # noqa: E402
 from hashdemo.app.serving import listen_settings  # noqa: E402
 from hashdemo.app.ui import CSS, JS, MAX_UPLOAD, build_demo  # noqa: E402
 from hashdemo.app.widgets import examples_dir  # noqa: E402
-from hashdemo.checkpoints import CheckpointError  # noqa: E402
+from hashdemo.model.checkpoints import CheckpointError  # noqa: E402
 from hashdemo.retrieval.index import GalleryUnavailable  # noqa: E402
+from hashdemo.service.engine import Engine  # noqa: E402
+from hashdemo.storage.disk import budget_from_env  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 EXAMPLES_DIR = examples_dir(DATASET)

@@ -14,7 +14,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def engine():
     """One in-process engine for every test that only reads it (searches and compositions)."""
-    from hashdemo.app.engine import Engine
+    from hashdemo.service.engine import Engine
 
     return Engine.load()
 

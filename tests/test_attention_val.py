@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from hashdemo.cam import attend_code, attention_region, bit_cams, normalise, select_bits
-from hashdemo.checkpoints import load_checkpoint
-from hashdemo.data import load_outfits
+from hashdemo.data.outfits import load_outfits
 from hashdemo.evaluation.hierarchical import THETAS
+from hashdemo.model.cam import attend_code, attention_region, bit_cams, normalise, select_bits
+from hashdemo.model.checkpoints import load_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from hashdemo.app.presenter import SHOWN_MAPS, SHOWN_RESULTS
-from hashdemo.data import CLASS_NAMES
+from hashdemo.data.outfits import CLASS_NAMES
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -540,7 +540,7 @@ def test_an_out_of_range_number_goes_back_to_the_value_in_use(page):
 def test_an_image_unlike_the_training_data_gets_a_note_and_an_example_does_not(served, page, tmp_path):
     from PIL import Image
 
-    from hashdemo.data import label_text
+    from hashdemo.data.outfits import label_text
 
     app, _ = served
     noise = tmp_path / "noise.png"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from hashdemo.cam import (
+from hashdemo.model.cam import (
     attend,
     attention_region,
     bit_cams,
@@ -15,7 +15,7 @@ from hashdemo.cam import (
     select_bits,
     upsample,
 )
-from hashdemo.models import HashNet, preprocess
+from hashdemo.model.networks import HashNet, preprocess
 
 
 def test_largest_component_is_the_bigger_blob():

@@ -7,11 +7,12 @@ import re
 import numpy as np
 import pytest
 
-from hashdemo.cam import attend_code
-from hashdemo.checkpoints import CHECKPOINT_DIR, load_checkpoint
-from hashdemo.config import TrainConfig
-from hashdemo.data import load_outfits
+from hashdemo.data.outfits import load_outfits
+from hashdemo.model.cam import attend_code
+from hashdemo.model.checkpoints import load_checkpoint
+from hashdemo.model.config import TrainConfig
 from hashdemo.retrieval.protocol import SUBSET, subset_scores
+from hashdemo.storage.locations import CHECKPOINT_DIR
 
 # Bits are signs of float outputs; a different BLAS thread count may flip a near-zero one.
 TOLERANCE = 0.005

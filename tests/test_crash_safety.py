@@ -2,7 +2,8 @@
 missing, and gives the same data and the same answers.
 
 The kill is a real SIGKILL, sent by the process to itself at the worst moment (a complete temporary
-file, not yet renamed) through the HASHDEMO_KILL_BEFORE_RENAME fault-injection point of hashdemo.files.
+file, not yet renamed) through the HASHDEMO_KILL_BEFORE_RENAME fault-injection point of
+hashdemo.storage.files.
 """
 
 import os
@@ -16,11 +17,12 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from hashdemo.app.engine import Engine
 from hashdemo.app.presenter import SEARCH_OUTPUTS
-from hashdemo.data import OutfitRecipe, cache_path, default_cache_dir
-from hashdemo.gallery_codes import large_gallery_codes
+from hashdemo.data.outfits import OutfitRecipe, cache_path
 from hashdemo.harness.served_app import ServedApp, link_default_caches, plain_answer
+from hashdemo.retrieval.gallery_codes import large_gallery_codes
+from hashdemo.service.engine import Engine
+from hashdemo.storage.locations import default_cache_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
@@ -72,7 +74,7 @@ def reference_caches():
 
 def test_dataset_killed_mid_write_is_rebuilt_identically(tmp_path):
     reference = cache_path(OutfitRecipe())
-    build = ["-c", "from hashdemo.data import load_outfits; load_outfits()"]
+    build = ["-c", "from hashdemo.data.outfits import load_outfits; load_outfits()"]
     _killed_mid_write(build, tmp_path, "outfits-*.npz")
     assert _run(build, tmp_path).returncode == 0
     assert not list(tmp_path.glob(".*.tmp")), "the partial write must be removed"
@@ -81,7 +83,7 @@ def test_dataset_killed_mid_write_is_rebuilt_identically(tmp_path):
 
 def test_gallery_codes_killed_mid_write_are_rebuilt_identically(tmp_path):
     link_default_caches(tmp_path, ("outfits-*.npz",))  # the dataset only: this test builds the codes
-    load = ["-c", "from hashdemo.app.engine import Engine; Engine.load()"]
+    load = ["-c", "from hashdemo.service.engine import Engine; Engine.load()"]
     _killed_mid_write(load, tmp_path, "gallery-codes-*.npz")
     assert _run(load, tmp_path).returncode == 0
     assert not list(tmp_path.glob(".*.tmp"))

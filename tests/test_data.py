@@ -1,4 +1,4 @@
-"""Tests for hashdemo.data: the Fashion-MNIST outfits dataset (SPEC sec. 3)."""
+"""Tests for hashdemo.data.outfits: the Fashion-MNIST outfits dataset (SPEC sec. 3)."""
 
 import gzip
 import json
@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hashdemo import data
 from hashdemo.cli import data as data_cli
+from hashdemo.data import outfits as data
 
 SMALL = data.OutfitRecipe(train_size=300, val_size=100, query_size=50, gallery_size=300)
 
@@ -165,12 +165,12 @@ def test_damaged_cache_is_detected_and_rebuilt(tmp_path, splits, damage, caplog)
         other = replace(SMALL, seed=7)
         data.load_outfits(other, cache_dir=tmp_path)
         data.cache_path(other, tmp_path).replace(path)
-    with caplog.at_level(logging.WARNING, logger="hashdemo.data"):
+    with caplog.at_level(logging.WARNING, logger="hashdemo.data.outfits"):
         rebuilt = data.load_outfits(SMALL, cache_dir=tmp_path)
     assert "rebuilding" in caplog.text
     assert_same(rebuilt, splits)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="hashdemo.data"):
+    with caplog.at_level(logging.WARNING, logger="hashdemo.data.outfits"):
         assert_same(data.load_outfits(SMALL, cache_dir=tmp_path), splits)  # now a clean hit
     assert caplog.text == ""
     assert not list(tmp_path.glob("*.tmp"))

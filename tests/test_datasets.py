@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hashdemo import datasets
 from hashdemo.cli.data import main as data_main
-from hashdemo.datasets import MIN_IMAGES, DatasetError, describe_dataset, import_dataset, load_dataset
+from hashdemo.data import imported as datasets
+from hashdemo.data.imported import MIN_IMAGES, DatasetError, describe_dataset, import_dataset, load_dataset
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring")
 
@@ -238,7 +238,7 @@ def trained(shapes, tmp_path_factory):
 @pytest.mark.slow
 def test_train_each_app_model_for_one_epoch_on_an_imported_folder(trained):
     """`train MODEL --dataset NAME`: checkpoints go under the dataset's cache, with its classes."""
-    from hashdemo.checkpoints import load_checkpoint
+    from hashdemo.model.checkpoints import load_checkpoint
 
     checkpoints = trained / "datasets" / "shapes" / "checkpoints"
     for model in ("hier", "single_level", "single_level_local", "dcoh"):

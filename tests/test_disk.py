@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from hashdemo.app.disk import LOW_WATER, DiskBudget, budget_from_env
+from hashdemo.storage.disk import LOW_WATER, DiskBudget, budget_from_env
 
 NOW = 1_000_000.0
 

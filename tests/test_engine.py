@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hashdemo.data import load_outfits
+from hashdemo.data.outfits import load_outfits
 
 
 @pytest.mark.parametrize("n_coarse", [5, 50, 1000])

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hashdemo.label_ops import OPERATORS
-from hashdemo.models import Encoded
+from hashdemo.data.label_ops import OPERATORS
+from hashdemo.model.networks import Encoded
 from hashdemo.retrieval.protocol import (
     composed_map,
     hierarchical_ranking,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hashdemo import images
-from hashdemo.images import MAX_PIXELS, ImageError, load_image
+from hashdemo.data import images
+from hashdemo.data.images import MAX_PIXELS, ImageError, load_image
 
 
 def save(image: Image.Image, path: Path, **params) -> Path:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hashdemo.label_ops import compose_labels, difference, intersection, union
+from hashdemo.data.label_ops import compose_labels, difference, intersection, union
 
 N_CLASSES = 6
 
@@ -106,7 +106,7 @@ def test_unknown_operator_is_refused(operator: str) -> None:
 
 
 def test_compose_chain_folds_left_and_checks_the_operand_count() -> None:
-    from hashdemo.label_ops import compose_chain
+    from hashdemo.data.label_ops import compose_chain
 
     a, b, c = (np.array([[1, 1, 0, 0]]), np.array([[0, 1, 1, 0]]), np.array([[0, 0, 1, 1]]))
     expected = compose_labels("intersection", compose_labels("union", a, b), c)

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
-from hashdemo.app.engine import Engine
 from hashdemo.app.presenter import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
 from hashdemo.cli.query import main as query_main
 from hashdemo.harness.milvus_server import StandaloneServer
 from hashdemo.harness.served_app import ServedApp, free_port, plain_answer
 from hashdemo.retrieval import milvus
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
+from hashdemo.service.engine import Engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.milvus]
 

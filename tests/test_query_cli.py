@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from hashdemo.cli.query import main
-from hashdemo.data import load_outfits
+from hashdemo.data.outfits import load_outfits
 
 
 @pytest.fixture(scope="module")

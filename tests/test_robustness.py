@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from hashdemo.checkpoints import CHECKPOINT_DIR, MANIFEST, CheckpointError, load_checkpoint, sha256_of
 from hashdemo.cli.bench import run_load
-from hashdemo.gallery_codes import load_codes, save_codes
-from hashdemo.models import Encoded
+from hashdemo.model.checkpoints import MANIFEST, CheckpointError, load_checkpoint, sha256_of
+from hashdemo.model.networks import Encoded
+from hashdemo.retrieval.gallery_codes import load_codes, save_codes
+from hashdemo.storage.locations import CHECKPOINT_DIR
 
 
 @pytest.fixture
@@ -92,7 +93,9 @@ def test_server_binds_loopback_without_a_share_link(served):
     assert app.demo.share is False or app.demo.share_url is None
 
 
-@pytest.mark.parametrize("target", ["/etc/passwd", "/work/../etc/passwd", "app.py", "hashdemo/app/engine.py"])
+@pytest.mark.parametrize(
+    "target", ["/etc/passwd", "/work/../etc/passwd", "app.py", "hashdemo/service/engine.py"]
+)
 def test_files_outside_the_app_assets_are_refused(served, target):
     _, url = served
     with pytest.raises(urllib.error.HTTPError) as error:

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import hashdemo.retrieval.protocol
-import hashdemo.train
-from hashdemo import data
-from hashdemo.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from hashdemo.label_ops import OPERATORS, compose_labels
-from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet, preprocess
-from hashdemo.train import OperatorTraining, TrainConfig, fit, keys_to_labels, label_keys
+import hashdemo.training.loop
+from hashdemo.data import outfits as data
+from hashdemo.data.label_ops import OPERATORS, compose_labels
+from hashdemo.model.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from hashdemo.model.networks import CodeDiscriminator, CodeOperators, HashNet, preprocess
+from hashdemo.training.loop import OperatorTraining, TrainConfig, fit, keys_to_labels, label_keys
 
 # ----------------------------------------------------------------------------- code operators
 
@@ -252,7 +252,7 @@ def test_an_interrupted_run_resumes_from_its_last_epoch_bit_for_bit(
     where the uninterrupted run ends (`runs` made that one)."""
     cfg, uninterrupted, _ = runs
     progress = tmp_path / "progress.pt"
-    real_write, writes = hashdemo.train.write_atomic, []
+    real_write, writes = hashdemo.training.loop.write_atomic, []
 
     def write_then_stop(path, data, **kwargs):
         real_write(path, data, **kwargs)
@@ -261,13 +261,13 @@ def test_an_interrupted_run_resumes_from_its_last_epoch_bit_for_bit(
             raise KeyboardInterrupt
 
     monkeypatch.setattr(hashdemo.retrieval.protocol, "VAL_QUERIES", VAL_QUERIES)  # as `runs` trained
-    monkeypatch.setattr(hashdemo.train, "write_atomic", write_then_stop)
+    monkeypatch.setattr(hashdemo.training.loop, "write_atomic", write_then_stop)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with pytest.raises(KeyboardInterrupt):
             fit(cfg, splits, progress=False, resume_path=progress)
-        monkeypatch.setattr(hashdemo.train, "write_atomic", real_write)
+        monkeypatch.setattr(hashdemo.training.loop, "write_atomic", real_write)
         resumed = fit(cfg, splits, progress=False, resume_path=progress)
     finally:
         torch.set_num_threads(threads)
@@ -277,4 +277,4 @@ def test_an_interrupted_run_resumes_from_its_last_epoch_bit_for_bit(
     assert resumed["metrics"]["history"] == uninterrupted["metrics"]["history"]
     # a progress file of another configuration is not taken: training starts over
     other = dataclasses.replace(cfg, seed=1)
-    assert hashdemo.train.read_progress(progress, other) is None
+    assert hashdemo.training.loop.read_progress(progress, other) is None

@@ -52,8 +52,8 @@ def test_a_click_on_the_code_rows_names_the_bit():
 
 
 def test_two_corners_make_the_box_that_replaces_the_region():
-    from hashdemo.app.engine import box_mask
     from hashdemo.app.state import corner_box
+    from hashdemo.service.engine import box_mask
 
     box = corner_box((40, 10), (20, 30))  # clicks (x, y) in any order
     assert box == (10, 20, 30, 40)

@@ -1,5 +1,5 @@
 """The "Benchmarks" tab: the evaluation's `test` sections from the checkpoints' metrics.json, in words,
-tables and figures (hashdemo.app.report draws them; nothing is computed here)."""
+tables and figures (hashdemo.evaluation.report draws them; nothing is computed here)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Callable
 import gradio as gr
 from matplotlib.figure import Figure
 
-from hashdemo.app import report
 from hashdemo.app.picture_files import PictureFiles
+from hashdemo.evaluation import report
 
 
 def benchmarks_tab(

@@ -11,8 +11,8 @@ import gradio as gr
 from hashdemo.app.links import composition_link, parse_composition
 from hashdemo.app.presenter import COMPOSE_OUTPUTS, Presenter
 from hashdemo.app.widgets import image_input, image_path, read_image, user_errors
-from hashdemo.images import ImageError
-from hashdemo.label_ops import OPERATORS
+from hashdemo.data.images import ImageError
+from hashdemo.data.label_ops import OPERATORS
 
 NO_CHAIN = "(no chain)"
 

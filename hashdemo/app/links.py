@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from hashdemo.app.state import SearchState
-from hashdemo.label_ops import OPERATORS
+from hashdemo.data.label_ops import OPERATORS
 
 TABS = ("search", "compose", "benchmarks", "how")  # the `tab` values, in the page's order
 

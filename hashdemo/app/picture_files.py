@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from matplotlib.figure import Figure
 
-from hashdemo.files import write_atomic
+from hashdemo.storage.files import write_atomic
 
 
 class PictureFiles:

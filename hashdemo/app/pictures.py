@@ -6,13 +6,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-DISPLAY = 256  # the 64x64 model images are shown at 4x
+from hashdemo.evaluation.figures import DISPLAY, captioned, enlarge  # noqa: F401 - the tiles of every picture
+
 GREEN, RED, GOLD, TEAL = (40, 180, 60), (220, 50, 50), (245, 190, 20), (30, 160, 170)
-
-
-def enlarge(image: np.ndarray, size: int = DISPLAY) -> np.ndarray:
-    """Nearest-neighbour upscaling keeps the 64x64 pixels honest."""
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST)
 
 
 def heat_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, size: int = DISPLAY) -> np.ndarray:
@@ -175,26 +171,6 @@ def scores_chart(scores: np.ndarray, selected: np.ndarray, height: int = 150, ba
         1,
     )
     return canvas
-
-
-def captioned(
-    image: np.ndarray,
-    lines: list[str],
-    size: int = 128,
-    frame: tuple[int, int, int] | None = None,
-    n_lines: int | None = None,
-) -> np.ndarray:
-    """A tile: the picture enlarged, then a white band below it with one caption line per entry
-    (room for `n_lines`, so tiles of a grid line up). Captions never cover the picture."""
-    tile = np.ascontiguousarray(enlarge(image, size))
-    if frame is not None:
-        cv2.rectangle(tile, (0, 0), (size - 1, size - 1), frame, 6)
-    band = np.full((14 * max(n_lines or 0, len(lines)) + 4, size, 3), 255, np.uint8)
-    for i, line in enumerate(lines):
-        cv2.putText(
-            band, line, (3, 13 + 14 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (40, 40, 40), 1, cv2.LINE_AA
-        )
-    return np.concatenate([tile, band])
 
 
 def comparison_grid(rows: list[tuple[str, list[np.ndarray], list, list]], tile: int = 80) -> np.ndarray:

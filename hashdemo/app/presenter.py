@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdemo.app import pictures, report
-from hashdemo.app.engine import Comparison, ComposeAnswer, Engine, Ranking, SearchAnswer
+from hashdemo.app import pictures
 from hashdemo.app.picture_files import PictureFiles
 from hashdemo.app.state import SearchState
+from hashdemo.evaluation import report
+from hashdemo.service.engine import Comparison, ComposeAnswer, Engine, Ranking, SearchAnswer
 
 SHOWN_RESULTS = 10  # tiles per result row
 SHOWN_MAPS = 12  # activation maps shown, highest score first

@@ -10,11 +10,11 @@ import gradio as gr
 import numpy as np
 
 from hashdemo.app import pictures
-from hashdemo.app.engine import Engine
 from hashdemo.app.links import parse_link, view_link
 from hashdemo.app.presenter import COARSE_TITLE, RERANK_TITLE, SEARCH_OUTPUTS, Presenter
 from hashdemo.app.state import SearchState
 from hashdemo.app.widgets import image_input, image_path, panel, read_image, user_errors
+from hashdemo.service.engine import Engine
 
 
 def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_paths: list[str]) -> None:

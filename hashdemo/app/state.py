@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from hashdemo.app.engine import Query
+from hashdemo.service.engine import Query
 
 
 @dataclass(frozen=True)

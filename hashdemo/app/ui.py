@@ -13,12 +13,12 @@ import gradio as gr
 
 from hashdemo.app.benchmarks_tab import benchmarks_tab
 from hashdemo.app.compose_tab import compose_tab
-from hashdemo.app.engine import Engine
 from hashdemo.app.links import linked_tab
 from hashdemo.app.picture_files import PictureFiles
 from hashdemo.app.presenter import Presenter
 from hashdemo.app.search_tab import search_tab
 from hashdemo.app.widgets import write_examples
+from hashdemo.service.engine import Engine
 
 HERE = Path(__file__).resolve().parent
 CSS = (HERE / "style.css").read_text()

@@ -12,10 +12,10 @@ import gradio as gr
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from hashdemo.app.engine import Engine
-from hashdemo.data import default_cache_dir
-from hashdemo.images import ImageError
+from hashdemo.data.images import ImageError
 from hashdemo.retrieval.index import GalleryUnavailable
+from hashdemo.service.engine import Engine
+from hashdemo.storage.locations import default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def user_errors(handler: Callable) -> Callable:
 
 
 def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image:
-    """An image input that hands the handler the file (hashdemo.images converts every mode), even one
+    """An image input that hands the handler the file (hashdemo.data.images converts every mode), even one
     Gradio cannot open: the handler's reader refuses it with a sentence naming the input.
 
     Gradio opens an upload with PIL before any handler runs; a file that is not an image would
@@ -67,7 +67,7 @@ def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image
         try:
             return check(payload)
         except (Image.DecompressionBombError, UnidentifiedImageError, OSError):
-            return payload.path  # hashdemo.images refuses it with a sentence (size, not an image)
+            return payload.path  # hashdemo.data.images refuses it with a sentence (size, not an image)
 
     component.preprocess = preprocess
     return component

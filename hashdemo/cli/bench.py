@@ -26,8 +26,8 @@ import faiss
 import numpy as np
 
 from hashdemo.cli import bench_milvus, soak
-from hashdemo.files import write_atomic
 from hashdemo.retrieval.index import HammingIndex
+from hashdemo.storage.files import write_atomic
 from hashdemo.timing import median_ms
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -153,11 +153,11 @@ def run_app_bench(repeats: int = 50) -> dict:
     import sys
     import tempfile
 
-    from hashdemo.app.engine import Engine
     from hashdemo.app.picture_files import PictureFiles
     from hashdemo.app.presenter import Presenter
     from hashdemo.app.state import SearchState
     from hashdemo.app.widgets import examples_dir, write_examples
+    from hashdemo.service.engine import Engine
 
     root = Path(__file__).resolve().parents[2]
     started = time.perf_counter()

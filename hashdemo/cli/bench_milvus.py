@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdemo.files import write_atomic
 from hashdemo.retrieval.index import HammingIndex
+from hashdemo.storage.files import write_atomic
 from hashdemo.timing import median_ms
 
 K = 100
@@ -31,9 +31,9 @@ NPROBES = (8, 32, 128)
 
 def real_codes(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """H_g of the first `size` large-gallery images, their labels, and H_g of 100 query images."""
-    from hashdemo.checkpoints import load_checkpoint
-    from hashdemo.data import load_outfits
-    from hashdemo.gallery_codes import large_gallery_codes
+    from hashdemo.data.outfits import load_outfits
+    from hashdemo.model.checkpoints import load_checkpoint
+    from hashdemo.retrieval.gallery_codes import large_gallery_codes
 
     codes, labels, _ = large_gallery_codes(("hier",), size, progress=True)
     query = load_outfits()["query"].images[:N_QUERIES]

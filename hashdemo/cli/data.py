@@ -6,32 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 
-import cv2
-import numpy as np
-import torch
-from torchvision.utils import make_grid
-
-from hashdemo import datasets
-from hashdemo.app.pictures import captioned
-from hashdemo.data import DatasetMissingError, OutfitRecipe, Split, describe, label_text, load_outfits
+from hashdemo.data import imported as datasets
+from hashdemo.data.outfits import DatasetMissingError, OutfitRecipe, describe, load_outfits
+from hashdemo.evaluation.figures import save_montage
 
 logger = logging.getLogger(__name__)
-
-
-def save_montage(split: Split, path: str | os.PathLike, rows: int = 4, cols: int = 8) -> None:
-    """Write a PNG grid of the first rows*cols images of `split`, each captioned with its labels."""
-    tiles = [
-        captioned(split.images[i], label_text(split.labels[i]).split(", "), n_lines=3)
-        for i in range(min(rows * cols, len(split)))
-    ]
-    batch = torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2)  # (N, 3, h, w) uint8
-    grid = make_grid(batch, nrow=cols, padding=6, pad_value=255).permute(1, 2, 0).numpy()
-    cv2.imwrite(str(path), np.ascontiguousarray(grid[..., ::-1]))
 
 
 DATASET_VERBS = ("import", "describe", "export-outfits")

@@ -13,13 +13,14 @@ import logging
 import sys
 from pathlib import Path
 
-from hashdemo.app.report import format_tables, frontier, scaling
-from hashdemo.checkpoints import CHECKPOINT_DIR, CheckpointError
-from hashdemo.datasets import DatasetError, load_dataset
+from hashdemo.data.imported import DatasetError, load_dataset
 from hashdemo.evaluation.dcoh import evaluate_dcoh
 from hashdemo.evaluation.hierarchical import evaluate_hier
 from hashdemo.evaluation.imported import checkpoints_of, evaluate_dcoh_imported, evaluate_hier_imported
-from hashdemo.files import write_atomic
+from hashdemo.evaluation.report import format_tables, frontier, scaling
+from hashdemo.model.checkpoints import CheckpointError
+from hashdemo.storage.files import write_atomic
+from hashdemo.storage.locations import CHECKPOINT_DIR
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 EVALUATIONS = {"hier": evaluate_hier, "dcoh": evaluate_dcoh}

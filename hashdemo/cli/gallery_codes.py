@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from hashdemo.gallery_codes import large_gallery_codes
+from hashdemo.retrieval.gallery_codes import large_gallery_codes
 
 DEFAULT_MODELS = (
     "hier",
@@ -25,8 +25,8 @@ DEFAULT_MODELS = (
 def build_milvus(uri: str) -> int:
     from tqdm import tqdm
 
-    from hashdemo.app.engine import Engine
     from hashdemo.retrieval.index import GalleryUnavailable
+    from hashdemo.service.engine import Engine
 
     bars: dict[str, tqdm] = {}
 

@@ -14,12 +14,12 @@ import argparse
 import json
 import sys
 
-from hashdemo.app.engine import Engine
-from hashdemo.checkpoints import CheckpointError
-from hashdemo.data import DatasetMissingError
-from hashdemo.images import ImageError
-from hashdemo.label_ops import OPERATORS
+from hashdemo.data.images import ImageError
+from hashdemo.data.label_ops import OPERATORS
+from hashdemo.data.outfits import DatasetMissingError
+from hashdemo.model.checkpoints import CheckpointError
 from hashdemo.retrieval.index import GalleryUnavailable
+from hashdemo.service.engine import Engine
 
 
 def _results(engine: Engine, ids, distances) -> list[dict]:

@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hashdemo.files import write_atomic
+from hashdemo.storage.files import write_atomic
 
 FIRST_OUTFIT_ID = 5_000_000  # far past the large gallery's 100k (and its 1M scale rows)
 
 
 def make_uploads(folder: Path, n: int, seed: int) -> list[str]:
     """n distinct PNG files: seeded outfits (even) and seeded noise (odd), 64x64 RGB."""
-    from hashdemo.data import OutfitRecipe, render_large_gallery
+    from hashdemo.data.outfits import OutfitRecipe, render_large_gallery
 
     rng = np.random.default_rng(seed)
     outfits = render_large_gallery(

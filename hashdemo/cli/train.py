@@ -16,11 +16,12 @@ from pathlib import Path
 
 import torch
 
-from hashdemo.checkpoints import CHECKPOINT_DIR, CheckpointError, save_checkpoint
-from hashdemo.config import TrainConfig
-from hashdemo.data import load_outfits
-from hashdemo.datasets import DatasetError, dataset_dir, load_dataset
-from hashdemo.train import fit
+from hashdemo.data.imported import DatasetError, dataset_dir, load_dataset
+from hashdemo.data.outfits import load_outfits
+from hashdemo.model.checkpoints import CheckpointError, save_checkpoint
+from hashdemo.model.config import TrainConfig
+from hashdemo.storage.locations import CHECKPOINT_DIR
+from hashdemo.training.loop import fit
 
 log = logging.getLogger(__name__)
 

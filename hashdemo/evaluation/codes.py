@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hashdemo.models import Encoded
+from hashdemo.model.networks import Encoded
 
 
 @dataclass

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
-from hashdemo.code_ops import chain_bits
-from hashdemo.data import load_outfits
-from hashdemo.label_ops import OPERATORS, label_route_ranking
-from hashdemo.models import signs_of
+from hashdemo.data.label_ops import OPERATORS, label_route_ranking
+from hashdemo.data.outfits import load_outfits
+from hashdemo.model.checkpoints import Checkpoint, load_checkpoint
+from hashdemo.model.code_ops import chain_bits
+from hashdemo.model.networks import signs_of
 from hashdemo.retrieval.metrics import mean_average_precision
 from hashdemo.retrieval.protocol import (
     composed_map,
@@ -27,6 +27,7 @@ from hashdemo.retrieval.protocol import (
     sample_compositions,
     subset_scores,
 )
+from hashdemo.storage.locations import CHECKPOINT_DIR
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 COMPOSED_PAIRS = 1000  # per operator, from the query split

@@ -23,14 +23,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hashdemo.cam import attend_code
-from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint
-from hashdemo.data import load_outfits
+from hashdemo.data.outfits import load_outfits
 from hashdemo.evaluation.codes import Codes
 from hashdemo.evaluation.localization import Items, attended_slots, localization, multi_item
 from hashdemo.evaluation.speed import SCALE_SIZES, attention_ms, scale_rows, two_level_ratios
-from hashdemo.gallery_codes import large_gallery_codes
-from hashdemo.models import Encoded
+from hashdemo.model.cam import attend_code
+from hashdemo.model.checkpoints import Checkpoint, load_checkpoint
+from hashdemo.model.networks import Encoded
+from hashdemo.retrieval.gallery_codes import large_gallery_codes
 from hashdemo.retrieval.metrics import (
     jaccard_ndcg,
     mean_average_precision,
@@ -39,6 +39,7 @@ from hashdemo.retrieval.metrics import (
 )
 from hashdemo.retrieval.novelty import VAL_QUANTILE, detail, detail_threshold, novelty, unit_rows
 from hashdemo.retrieval.protocol import hamming_ranking, hierarchical_ranking, subset_scores, validation_ids
+from hashdemo.storage.locations import CHECKPOINT_DIR
 
 log = logging.getLogger(__name__)
 THETAS = (0.3, 0.4, 0.5, 0.6, 0.7)

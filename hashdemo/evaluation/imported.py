@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdemo.checkpoints import CheckpointError, load_checkpoint
-from hashdemo.datasets import ImportedDataset, dataset_dir
+from hashdemo.data.imported import ImportedDataset, dataset_dir
+from hashdemo.data.label_ops import OPERATORS
 from hashdemo.evaluation.codes import Codes
 from hashdemo.evaluation.dcoh import COMPOSED_PAIRS, baselines, composed_codes
 from hashdemo.evaluation.hierarchical import (
@@ -28,7 +28,7 @@ from hashdemo.evaluation.hierarchical import (
     rankers,
     tune,
 )
-from hashdemo.label_ops import OPERATORS
+from hashdemo.model.checkpoints import CheckpointError, load_checkpoint
 from hashdemo.retrieval.metrics import mean_average_precision
 from hashdemo.retrieval.protocol import (
     composed_map,

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hashdemo.cam import attend_code
 from hashdemo.evaluation.codes import Codes
+from hashdemo.model.cam import attend_code
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 
 log = logging.getLogger(__name__)

@@ -105,7 +105,7 @@ def link_default_caches(
 ) -> None:
     """Hard-link the default cache's files matching `patterns` (the dataset, the 10k gallery's codes)
     into `cache`, so a server or build there starts without rebuilding them (copied across file systems)."""
-    from hashdemo.data import default_cache_dir
+    from hashdemo.storage.locations import default_cache_dir
 
     cache.mkdir(parents=True, exist_ok=True)
     for pattern in patterns:

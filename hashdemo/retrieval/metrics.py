@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hashdemo.checks import binary_matrix, positive_int
-from hashdemo.label_ops import jaccard
+from hashdemo.data.label_ops import jaccard
 
 
 def relevance(query_labels: np.ndarray, db_labels: np.ndarray, *, exact: bool = False) -> np.ndarray:

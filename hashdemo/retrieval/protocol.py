@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hashdemo.code_ops import operator_bits
-from hashdemo.data import Split
-from hashdemo.label_ops import OPERATORS, compose_chain, jaccard
-from hashdemo.models import CodeOperators, Encoded, HashNet
+from hashdemo.data.label_ops import OPERATORS, compose_chain, jaccard
+from hashdemo.data.outfits import Split
+from hashdemo.model.code_ops import operator_bits
+from hashdemo.model.networks import CodeOperators, Encoded, HashNet
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 from hashdemo.retrieval.metrics import mean_average_precision
 

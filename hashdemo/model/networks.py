@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hashdemo.label_ops import OPERATORS
+from hashdemo.data.label_ops import OPERATORS
 
 
 def preprocess(images: np.ndarray) -> torch.Tensor:

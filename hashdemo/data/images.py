@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from hashdemo.config import TrainConfig
-
-MODEL_SIZE = TrainConfig.image_size  # the default; the engine passes its checkpoint's own size
+MODEL_SIZE = 64  # the outfits' side; the service passes its checkpoint's own size
 MAX_PIXELS = 40_000_000  # refused from the header, before decoding: decompression bombs stop here
 MAX_FILE_BYTES = 20 * 1024 * 1024
 NOT_AN_IMAGE = "This file is not an image that can be read (PNG, JPEG, GIF, BMP, WebP...)."

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, load_checkpoint, sha256_of
-from hashdemo.data import CACHE_ERRORS, OutfitRecipe, default_cache_dir, recipe_hash, render_large_gallery
-from hashdemo.files import remove_orphaned_writes, savez_atomic
-from hashdemo.models import Encoded
+from hashdemo.data.outfits import OutfitRecipe, recipe_hash, render_large_gallery
+from hashdemo.model.checkpoints import Checkpoint, load_checkpoint, sha256_of
+from hashdemo.model.networks import Encoded
+from hashdemo.storage.files import remove_orphaned_writes, savez_atomic
+from hashdemo.storage.locations import CACHE_ERRORS, CHECKPOINT_DIR, default_cache_dir
 
 log = logging.getLogger(__name__)
 CACHED_FIELDS = ("global_bits", "local_bits", "pooled", "label_probs")  # Encoded without the Conv7 maps
@@ -52,7 +53,7 @@ def save_codes(path: Path, codes: dict[str, Encoded], **extra: np.ndarray) -> No
 def large_gallery_codes(
     names: tuple[str, ...] = ("hier",),
     size: int = 100_000,
-    recipe: OutfitRecipe = OutfitRecipe(),  # noqa: B008 - frozen, as in hashdemo.data
+    recipe: OutfitRecipe = OutfitRecipe(),  # noqa: B008 - frozen, as in hashdemo.data.outfits
     checkpoints: Path = CHECKPOINT_DIR,
     cache_dir: Path | None = None,
     progress: bool = False,

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from hashdemo.config import TrainConfig
-from hashdemo.files import write_atomic
-from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet
+from hashdemo.model.config import TrainConfig
+from hashdemo.model.networks import CodeDiscriminator, CodeOperators, HashNet
+from hashdemo.storage.files import write_atomic
+from hashdemo.storage.locations import CHECKPOINT_DIR
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 CHECKPOINT_FORMAT = 1  # bumped when the checkpoint's layout changes
 MANIFEST = "MANIFEST.json"
 TRAIN_COMMANDS = {

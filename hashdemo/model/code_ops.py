@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hashdemo.models import CodeOperators, signs_of
+from hashdemo.model.networks import CodeOperators, signs_of
 
 
 @torch.no_grad()

@@ -34,9 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdemo.data import CLASS_NAMES, SPLIT_NAMES, Split, default_cache_dir, load_outfits
-from hashdemo.files import write_atomic
-from hashdemo.images import ImageError, load_image
+from hashdemo.data.images import ImageError, load_image
+from hashdemo.data.outfits import CLASS_NAMES, SPLIT_NAMES, Split, load_outfits
+from hashdemo.storage.files import write_atomic
+from hashdemo.storage.locations import default_cache_dir
 
 log = logging.getLogger(__name__)
 MIN_IMAGES = 200  # below this the splits are too small to train, select on val and evaluate

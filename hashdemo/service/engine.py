@@ -15,21 +15,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hashdemo.cam import Attention, attend_code, bit_cams, normalise, upsample
-from hashdemo.checkpoints import CHECKPOINT_DIR, Checkpoint, CheckpointError, load_checkpoint, sha256_of
 from hashdemo.checks import number_in_range
-from hashdemo.code_ops import chain_bits
-from hashdemo.data import CLASS_NAMES, OutfitRecipe, default_cache_dir, label_text, load_outfits, recipe_hash
-from hashdemo.datasets import dataset_dir, load_dataset
+from hashdemo.data.images import load_image
+from hashdemo.data.imported import dataset_dir, load_dataset
+from hashdemo.data.label_ops import OPERATORS, compose_chain, jaccard, label_route_ranking
+from hashdemo.data.outfits import CLASS_NAMES, OutfitRecipe, label_text, load_outfits, recipe_hash
 from hashdemo.evaluation.hierarchical import activation_orders, random_orders
 from hashdemo.evaluation.localization import Items, attended_slots
-from hashdemo.gallery_codes import load_codes, save_codes
-from hashdemo.images import load_image
-from hashdemo.label_ops import OPERATORS, compose_chain, jaccard, label_route_ranking
-from hashdemo.models import Encoded, HashNet, signs_of
+from hashdemo.model.cam import Attention, attend_code, bit_cams, normalise, upsample
+from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint, sha256_of
+from hashdemo.model.code_ops import chain_bits
+from hashdemo.model.networks import Encoded, HashNet, signs_of
+from hashdemo.retrieval.gallery_codes import load_codes, save_codes
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 from hashdemo.retrieval.metrics import relevance
 from hashdemo.retrieval.novelty import VAL_QUANTILE, detail, detail_threshold, novelty, unit_rows
+from hashdemo.storage.locations import CHECKPOINT_DIR, default_cache_dir
 
 log = logging.getLogger(__name__)
 # Used until the evaluation has chosen theta, L and K on the val split.

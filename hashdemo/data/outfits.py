@@ -14,8 +14,6 @@ import itertools
 import json
 import logging
 import os
-import zipfile
-import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hashdemo.files import remove_orphaned_writes, savez_atomic
+from hashdemo.storage.files import remove_orphaned_writes, savez_atomic
+from hashdemo.storage.locations import CACHE_ERRORS, default_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -403,12 +402,6 @@ def recipe_hash(recipe: OutfitRecipe) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def default_cache_dir() -> Path:
-    """``$HASHDEMO_CACHE_DIR`` or ``~/.cache/hashdemo``."""
-    env = os.environ.get("HASHDEMO_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "hashdemo"
-
-
 def cache_path(recipe: OutfitRecipe, cache_dir: str | os.PathLike | None = None) -> Path:
     """Where the splits of ``recipe`` are cached."""
     directory = default_cache_dir() if cache_dir is None else Path(cache_dir)
@@ -471,9 +464,6 @@ def _load(recipe: OutfitRecipe, path: Path) -> dict[str, Split]:
 
 
 # what np.load raises for a truncated, damaged or foreign .npz file
-CACHE_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
-
-
 def load_outfits(
     recipe: OutfitRecipe = OutfitRecipe(), cache_dir: str | os.PathLike | None = None, progress: bool = False
 ) -> dict[str, Split]:

@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hashdemo import losses
-from hashdemo.checkpoints import CHECKPOINT_FORMAT
-from hashdemo.config import TrainConfig
-from hashdemo.data import NUM_CLASSES, Split
-from hashdemo.files import write_atomic
-from hashdemo.label_ops import compose_labels, jaccard
-from hashdemo.models import CodeDiscriminator, CodeOperators, HashNet, preprocess, signs_of
+from hashdemo.data.label_ops import compose_labels, jaccard
+from hashdemo.data.outfits import NUM_CLASSES, Split
+from hashdemo.model import losses
+from hashdemo.model.checkpoints import CHECKPOINT_FORMAT
+from hashdemo.model.config import TrainConfig
+from hashdemo.model.networks import CodeDiscriminator, CodeOperators, HashNet, preprocess, signs_of
 from hashdemo.retrieval.protocol import dcoh_validation, hier_validation
+from hashdemo.storage.files import write_atomic
 
 log = logging.getLogger(__name__)
 

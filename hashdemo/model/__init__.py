@@ -1,0 +1,1 @@
+"""The models: backbones, hash heads, losses, CAM, code operators, configs and checkpoints."""

@@ -1,0 +1,1 @@
+"""The search service beneath the web app and the command line: one call per user action."""

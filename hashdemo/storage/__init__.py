@@ -1,0 +1,1 @@
+"""Storage: atomic files, cached arrays, the disk budget."""
