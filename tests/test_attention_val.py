@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hashdemo.data.outfits import load_outfits
-from hashdemo.evaluation.hierarchical import THETAS
+from hashdemo.evaluation.tuning import THETAS
 from hashdemo.model.cam import attend_code, attention_region, bit_cams, normalise, select_bits
 from hashdemo.model.checkpoints import load_checkpoint
 

@@ -11,6 +11,7 @@ from hashdemo.data.outfits import load_outfits
 from hashdemo.model.cam import attend_code
 from hashdemo.model.checkpoints import load_checkpoint
 from hashdemo.model.config import TrainConfig
+from hashdemo.model.registry import name_of
 from hashdemo.retrieval.protocol import SUBSET, subset_scores
 from hashdemo.storage.locations import CHECKPOINT_DIR
 
@@ -50,7 +51,7 @@ SHIPPED = [
 def test_checkpoint_files_agree(name):
     loaded = load_checkpoint(name)
     config = json.loads((CHECKPOINT_DIR / name / "config.json").read_text())
-    assert TrainConfig(**config) == loaded.config and loaded.config.name == re.sub(
+    assert TrainConfig(**config) == loaded.config and name_of(loaded.config) == re.sub(
         r"_(seed|ops)\d$", "", name
     )
     assert loaded.metrics["train_seconds"] <= 1200, "a shipped model trains in at most 20 minutes"

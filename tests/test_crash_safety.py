@@ -18,6 +18,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from hashdemo.app.presenter import SEARCH_OUTPUTS
+from hashdemo.data.dataset import open_dataset
 from hashdemo.data.outfits import OutfitRecipe, cache_path
 from hashdemo.harness.served_app import ServedApp, link_default_caches, plain_answer
 from hashdemo.retrieval.gallery_codes import large_gallery_codes
@@ -96,7 +97,7 @@ def test_large_gallery_killed_mid_write_is_rebuilt_identically(tmp_path):
     _killed_mid_write(command, tmp_path / "crashed", "large-gallery-*.npz")
     assert _run(command, tmp_path / "crashed").returncode == 0
     assert not list((tmp_path / "crashed").glob(".*.tmp"))
-    large_gallery_codes(("hier",), 2000, cache_dir=tmp_path / "clean")
+    large_gallery_codes(open_dataset(cache_dir=tmp_path / "clean"), ("hier",), 2000)
     (built,) = (tmp_path / "crashed").glob("large-gallery-*.npz")
     _same_arrays(built, tmp_path / "clean" / built.name)
 

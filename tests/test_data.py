@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 
 from hashdemo.cli import data as data_cli
+from hashdemo.data import fashion_mnist
 from hashdemo.data import outfits as data
+from hashdemo.data import split as data_split
 
 SMALL = data.OutfitRecipe(train_size=300, val_size=100, query_size=50, gallery_size=300)
 
 needs_fmnist = pytest.mark.skipif(
-    not data.fmnist_present(),
+    not fashion_mnist.fmnist_present(),
     reason="Fashion-MNIST idx files not installed",
 )
 
@@ -35,7 +37,7 @@ def assert_same(a: dict, b: dict) -> None:
 def test_same_seed_same_arrays_different_seed_different(splits):
     assert_same(splits, data.build_outfits(SMALL))
     other = data.build_outfits(replace(SMALL, seed=1))
-    for name in data.SPLIT_NAMES:
+    for name in data_split.SPLIT_NAMES:
         assert not np.array_equal(splits[name].images, other[name].images)
         assert not np.array_equal(splits[name].items, other[name].items)
 
@@ -54,7 +56,7 @@ def test_shapes_and_dtypes(splits):
 
 @needs_fmnist
 def test_labels_are_the_distinct_classes_of_the_items(splits):
-    sources = {part: data.load_fashion_mnist(part)[1] for part in ("train", "t10k")}
+    sources = {part: fashion_mnist.load_fashion_mnist(part)[1] for part in ("train", "t10k")}
     for name, split in splits.items():
         source_labels = sources["train" if name in ("train", "val") else "t10k"]
         for labels_row, items_row in zip(split.labels, split.items, strict=True):
@@ -88,7 +90,9 @@ def test_query_gallery_and_train_val_share_no_item(splits):
 @needs_fmnist
 def test_gallery_holds_all_175_label_sets(splits):
     assert len(data.all_label_sets()) == 175
-    assert set(data.label_sets_of(splits["gallery"].labels)) == {frozenset(s) for s in data.all_label_sets()}
+    assert set(data_split.label_sets_of(splits["gallery"].labels)) == {
+        frozenset(s) for s in data.all_label_sets()
+    }
     assert data.describe(splits)["gallery_distinct_label_sets"] == 175
 
 
@@ -144,9 +148,9 @@ def test_large_gallery_images_are_redrawn_from_their_id_alone(splits):
 def test_label_helpers():
     row = np.zeros(10, dtype=np.uint8)
     row[[0, 9]] = 1
-    assert data.label_text(row) == "T-shirt/top, Ankle boot"
-    assert data.label_text(np.zeros(10, dtype=np.uint8)) == "(empty set)"
-    assert data.label_sets_of(np.stack([row, np.eye(10, dtype=np.uint8)[3]])) == [
+    assert data_split.label_text(row, fashion_mnist.CLASS_NAMES) == "T-shirt/top, Ankle boot"
+    assert data_split.label_text(np.zeros(10, dtype=np.uint8), fashion_mnist.CLASS_NAMES) == "(empty set)"
+    assert data_split.label_sets_of(np.stack([row, np.eye(10, dtype=np.uint8)[3]])) == [
         frozenset({0, 9}),
         frozenset({3}),
     ]
@@ -203,7 +207,7 @@ def test_missing_data_raises_with_both_remedies(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("HASHDEMO_FMNIST_DIR", str(empty))
-    with pytest.raises(data.DatasetMissingError) as info:
+    with pytest.raises(fashion_mnist.DatasetMissingError) as info:
         data.load_outfits(SMALL, cache_dir=tmp_path / "cache")
     message = str(info.value)
     assert isinstance(info.value, RuntimeError)
@@ -220,7 +224,7 @@ def test_bad_idx_magic_is_rejected(tmp_path):
     with gzip.open(path, "wb") as f:
         f.write((0x0801).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\x00")
     with pytest.raises(ValueError, match="magic"):
-        data.read_idx(path, 3)
+        fashion_mnist.read_idx(path, 3)
 
 
 @pytest.mark.parametrize(

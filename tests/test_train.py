@@ -8,10 +8,12 @@ import torch
 
 import hashdemo.retrieval.protocol
 import hashdemo.training.loop
+from hashdemo.data import fashion_mnist
 from hashdemo.data import outfits as data
 from hashdemo.data.label_ops import OPERATORS, compose_labels
 from hashdemo.model.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from hashdemo.model.networks import CodeDiscriminator, CodeOperators, HashNet, preprocess
+from hashdemo.model.registry import name_of
 from hashdemo.training.loop import OperatorTraining, TrainConfig, fit, keys_to_labels, label_keys
 
 # ----------------------------------------------------------------------------- code operators
@@ -103,7 +105,7 @@ def test_operator_steps_lower_the_similarity_loss() -> None:
 # ----------------------------------------------------------------------------- training runs
 
 needs_fmnist = pytest.mark.skipif(
-    not data.fmnist_present(),
+    not fashion_mnist.fmnist_present(),
     reason="Fashion-MNIST idx files not installed",
 )
 # val holds 120 images: 40 queries against 80 (VAL_QUERIES is patched from 500 to 40 below)
@@ -174,9 +176,9 @@ def test_main_loss_terms_fall(runs) -> None:
 @needs_fmnist
 def test_checkpoint_round_trip(runs, splits, tmp_path) -> None:
     cfg, checkpoint, _ = runs
-    save_checkpoint(checkpoint, tmp_path / cfg.name)
-    torch.load(tmp_path / cfg.name / "model.pt", map_location="cpu", weights_only=True)  # plain data only
-    loaded = load_checkpoint(cfg.name, tmp_path)
+    save_checkpoint(checkpoint, tmp_path / name_of(cfg))
+    torch.load(tmp_path / name_of(cfg) / "model.pt", map_location="cpu", weights_only=True)  # plain data only
+    loaded = load_checkpoint(name_of(cfg), tmp_path)
     assert loaded.config == cfg
     assert loaded.metrics["selected_epoch"] == checkpoint["metrics"]["selected_epoch"]
     assert not loaded.model.training
@@ -208,11 +210,11 @@ def test_checkpoint_round_trip(runs, splits, tmp_path) -> None:
 @needs_fmnist
 def test_truncated_checkpoint_names_the_train_command(runs, tmp_path) -> None:
     cfg, checkpoint, _ = runs
-    save_checkpoint(checkpoint, tmp_path / cfg.name)
-    path = tmp_path / cfg.name / "model.pt"
+    save_checkpoint(checkpoint, tmp_path / name_of(cfg))
+    path = tmp_path / name_of(cfg) / "model.pt"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError) as info:
-        load_checkpoint(cfg.name, tmp_path)
+        load_checkpoint(name_of(cfg), tmp_path)
     assert TRAIN_COMMANDS[cfg.method] in str(info.value)
     assert str(path) in str(info.value)
 

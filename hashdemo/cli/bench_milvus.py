@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hashdemo.evaluation.tables import markdown_table
 from hashdemo.retrieval.index import HammingIndex
 from hashdemo.storage.files import write_atomic
 from hashdemo.timing import median_ms
@@ -31,12 +32,13 @@ NPROBES = (8, 32, 128)
 
 def real_codes(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """H_g of the first `size` large-gallery images, their labels, and H_g of 100 query images."""
-    from hashdemo.data.outfits import load_outfits
+    from hashdemo.data.dataset import open_dataset
     from hashdemo.model.checkpoints import load_checkpoint
     from hashdemo.retrieval.gallery_codes import large_gallery_codes
 
-    codes, labels, _ = large_gallery_codes(("hier",), size, progress=True)
-    query = load_outfits()["query"].images[:N_QUERIES]
+    outfits = open_dataset()
+    codes, labels, _ = large_gallery_codes(outfits, ("hier",), size, progress=True)
+    query = outfits.splits["query"].images[:N_QUERIES]
     return codes["hier"].global_bits, labels, load_checkpoint("hier").model.encode(query).global_bits
 
 
@@ -138,19 +140,14 @@ def run_milvus_bench(sizes: tuple[int, ...], seed: int = 0, nprobes: tuple[int, 
 
 
 def format_table(result: dict) -> str:
-    lines = [
-        "| N | codes | backend | build s | 1 query ms | batch ms/query | recall@100 "
-        "| 1 query vs in-process |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["N", "codes", "backend", "build s", "1 query ms", "batch ms/query", "recall@100"]
     peers = {row["n"]: row["single_ms"] for row in result["rows"] if row["backend"].startswith("in-process")}
-    for row in result["rows"]:
-        lines.append(
-            f"| {row['n']:,} | {row['codes']} | {row['backend']} | {row['build_s']} | {row['single_ms']} "
-            f"| {row['batch_ms_per_query']} | {row['recall_at_100']} "
-            f"| {row['single_ms'] / peers[row['n']]:.1f}x |"
-        )
-    return "\n".join(lines)
+    keys = ("codes", "backend", "build_s", "single_ms", "batch_ms_per_query", "recall_at_100")
+    rows = [
+        [f"{row['n']:,}", *(row[key] for key in keys), f"{row['single_ms'] / peers[row['n']]:.1f}x"]
+        for row in result["rows"]
+    ]
+    return markdown_table([*header, "1 query vs in-process"], rows, digits=None)
 
 
 def add_parser(sub) -> None:

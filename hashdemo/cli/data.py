@@ -11,7 +11,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from hashdemo.data import imported as datasets
-from hashdemo.data.outfits import DatasetMissingError, OutfitRecipe, describe, load_outfits
+from hashdemo.data.fashion_mnist import CLASS_NAMES, DatasetMissingError
+from hashdemo.data.outfits import OutfitRecipe, describe, load_outfits
 from hashdemo.evaluation.figures import save_montage
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.describe:
         print(json.dumps(describe(splits), indent=2))
     if args.montage:
-        save_montage(splits["gallery"], args.montage)
+        save_montage(splits["gallery"], CLASS_NAMES, args.montage)
         logger.info("montage written to %s", args.montage)
     return 0
 

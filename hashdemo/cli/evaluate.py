@@ -13,51 +13,51 @@ import logging
 import sys
 from pathlib import Path
 
-from hashdemo.data.imported import DatasetError, load_dataset
+from hashdemo.data.dataset import OUTFITS, open_dataset
+from hashdemo.data.imported import DatasetError
 from hashdemo.evaluation.dcoh import evaluate_dcoh
+from hashdemo.evaluation.figures import FIGURE_DATA, write_figures
 from hashdemo.evaluation.hierarchical import evaluate_hier
-from hashdemo.evaluation.imported import checkpoints_of, evaluate_dcoh_imported, evaluate_hier_imported
-from hashdemo.evaluation.report import format_tables, frontier, scaling
+from hashdemo.evaluation.tables import format_tables
 from hashdemo.model.checkpoints import CheckpointError
 from hashdemo.storage.files import write_atomic
-from hashdemo.storage.locations import CHECKPOINT_DIR
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 EVALUATIONS = {"hier": evaluate_hier, "dcoh": evaluate_dcoh}
-IMPORTED = {"hier": evaluate_hier_imported, "dcoh": evaluate_dcoh_imported}
 
 
 def save_figures(method: str, result: dict, assets: Path = ASSETS) -> None:
-    if method == "hier":
-        frontier(result).savefig(assets / "frontier.png", dpi=110)
-        scaling(result).savefig(assets / "scaling.png", dpi=110)
+    """The README's figures: frontier.png and scaling.png after hier, dcoh_pca.png after dcoh."""
+    write_figures(method, result, assets)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hashdemo evaluate", description=__doc__)
     parser.add_argument("method", choices=sorted(EVALUATIONS))
     parser.add_argument("--json", type=Path, help="where to write the full result")
-    parser.add_argument("--checkpoints", type=Path, default=CHECKPOINT_DIR)
-    parser.add_argument("--dataset", default="outfits", help="outfits, or the name of an imported folder")
+    parser.add_argument(
+        "--checkpoints", type=Path, help="default: the dataset's own (checkpoints/ for outfits)"
+    )
+    parser.add_argument("--dataset", default=OUTFITS, help="outfits, or the name of an imported folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.dataset != "outfits":
-        try:
-            dataset = load_dataset(args.dataset)
-            result = IMPORTED[args.method](dataset)
-        except (DatasetError, CheckpointError) as error:
-            print(f"hashdemo evaluate: {error}", file=sys.stderr)
-            return 2
-        record(args.method, result, checkpoints_of(dataset), args.json)
-        return 0
-    result = EVALUATIONS[args.method](args.checkpoints)
-    record(args.method, result, args.checkpoints, args.json)
-    save_figures(args.method, result)
+    try:
+        dataset = open_dataset(args.dataset)
+        checkpoints = args.checkpoints or dataset.checkpoints
+        result = EVALUATIONS[args.method](dataset, checkpoints)
+    except (DatasetError, CheckpointError) as error:
+        print(f"hashdemo evaluate: {error}", file=sys.stderr)
+        return 2
+    record(args.method, result, checkpoints, args.json)
+    if dataset.name == OUTFITS:  # the README's figures are the outfits'
+        save_figures(args.method, result)
     return 0
 
 
 def record(method: str, result: dict, checkpoints: Path, json_path: Path | None) -> None:
-    """The result into --json, into the checkpoint's metrics.json (the app's Benchmarks), and printed."""
+    """The result into --json, into the checkpoint's metrics.json (the app's Benchmarks), and printed
+    (without the figures' own data, which stays in memory)."""
+    result = {key: value for key, value in result.items() if key not in FIGURE_DATA}
     if json_path:
         write_atomic(json_path, json.dumps(result, indent=2) + "\n")
     metrics_path = checkpoints / method / "metrics.json"

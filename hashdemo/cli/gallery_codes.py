@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 
+from hashdemo.data.dataset import open_dataset
 from hashdemo.retrieval.gallery_codes import large_gallery_codes
 
 DEFAULT_MODELS = (
@@ -59,6 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.milvus:
         return build_milvus(args.milvus)
-    codes, labels, _ = large_gallery_codes(tuple(args.models), args.size, progress=True)
+    codes, labels, _ = large_gallery_codes(open_dataset(), tuple(args.models), args.size, progress=True)
     print(f"{len(labels):,} images; codes of {', '.join(codes)}")
     return 0

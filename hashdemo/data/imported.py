@@ -34,8 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hashdemo.data.fashion_mnist import CLASS_NAMES
 from hashdemo.data.images import ImageError, load_image
-from hashdemo.data.outfits import CLASS_NAMES, SPLIT_NAMES, Split, load_outfits
+from hashdemo.data.outfits import load_outfits
+from hashdemo.data.split import SPLIT_NAMES, Split
 from hashdemo.storage.files import write_atomic
 from hashdemo.storage.locations import default_cache_dir
 

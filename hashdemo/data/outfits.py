@@ -8,7 +8,6 @@ All four splits come from one seed and are cached on disk as a pickle-free ``.np
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import itertools
 import json
@@ -21,41 +20,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hashdemo.data.fashion_mnist import (
+    CLASS_NAMES,
+    NUM_CLASSES,
+    PARTS,
+    _check_sources_present,
+    load_fashion_mnist,
+)
+from hashdemo.data.split import SPLIT_NAMES, Split, label_sets_of
 from hashdemo.storage.files import remove_orphaned_writes, savez_atomic
 from hashdemo.storage.locations import CACHE_ERRORS, default_cache_dir
 
 logger = logging.getLogger(__name__)
 
-CLASS_NAMES: tuple[str, ...] = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-NUM_CLASSES = len(CLASS_NAMES)
 MAX_ITEMS = 3  # width of Split.items; recipes may use fewer items, never more
-SPLIT_NAMES: tuple[str, ...] = ("train", "val", "query", "gallery")
 # Bump whenever the rendering code changes what a given recipe produces: old caches then rebuild.
 RECIPE_VERSION = 2  # 2: item classes and boxes recorded (images unchanged)
 
-DEFAULT_FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-_FMNIST_FILES = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "t10k": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
 _SOURCE_OF_SPLIT = {"train": "train", "val": "train", "query": "t10k", "gallery": "t10k"}
 _SOURCE_SIZE = {"train": 60000, "t10k": 10000}
-_IDX_MAGIC = {3: 0x00000803, 1: 0x00000801}  # unsigned-byte idx files with 3 / 1 dimensions
-
-
-class DatasetMissingError(RuntimeError):
-    """The Fashion-MNIST idx files are not where we look for them."""
 
 
 @dataclass(frozen=True)
@@ -100,78 +83,7 @@ class OutfitRecipe:
         return int(getattr(self, f"{split}_size"))
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: arrays have no truth value, compare by identity
-class Split:
-    """One split: images (N, S, S, 3) uint8 RGB, labels (N, 10) uint8 multi-hot,
-    items (N, 3) int32 source item indices (FMNIST train for train/val, test for
-    query/gallery), -1 padding after the real items; classes (N, 3) int8 and boxes (N, 3, 3)
-    int16: each item's class and (top, left, side) on the canvas, -1 padding (for the
-    object-focused evaluation and "point at the object")."""
-
-    name: str
-    images: np.ndarray  # (N, S, S, 3) uint8
-    labels: np.ndarray  # (N, 10) uint8
-    items: np.ndarray  # (N, 3) int32
-    classes: np.ndarray  # (N, 3) int8
-    boxes: np.ndarray  # (N, 3, 3) int16
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
 # --------------------------------------------------------------------------- Fashion-MNIST source
-
-
-def fmnist_dir() -> Path:
-    """The directory holding the four Fashion-MNIST idx .gz files."""
-    return Path(os.environ.get("HASHDEMO_FMNIST_DIR") or DEFAULT_FMNIST_DIR)
-
-
-def _missing_message(directory: Path) -> str:
-    return (
-        f"Fashion-MNIST not found in {directory}: run `apt-get install dataset-fashion-mnist`, "
-        "or download the four *-idx*-ubyte.gz files and set HASHDEMO_FMNIST_DIR to their "
-        "directory."
-    )
-
-
-def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """Read a gzipped unsigned-byte idx file with ``ndim`` dimensions; check magic and size."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != _IDX_MAGIC[ndim]:
-        raise ValueError(f"{path}: bad idx magic {magic:#010x}, expected {_IDX_MAGIC[ndim]:#010x}")
-    header = 4 + 4 * ndim
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    if len(raw) - header != int(np.prod(shape)):
-        raise ValueError(f"{path}: {len(raw) - header} data bytes, header says shape {shape}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
-
-
-def load_fashion_mnist(part: str, directory: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Fashion-MNIST ``part`` ("train" or "t10k") as images (N, 28, 28) and labels (N,), uint8."""
-    if part not in _FMNIST_FILES:
-        raise ValueError(f"part must be one of {sorted(_FMNIST_FILES)}, got {part!r}")
-    directory = fmnist_dir() if directory is None else Path(directory)
-    paths = [directory / name for name in _FMNIST_FILES[part]]
-    if not all(p.is_file() for p in paths):
-        raise DatasetMissingError(_missing_message(directory))
-    images, labels = read_idx(paths[0], 3), read_idx(paths[1], 1)
-    if images.shape[1:] != (28, 28) or len(images) != len(labels) or labels.max() >= NUM_CLASSES:
-        raise ValueError(f"{directory}: inconsistent {part} files {images.shape}, {labels.shape}")
-    return images, labels
-
-
-def fmnist_present(directory: Path | None = None) -> bool:
-    """Whether the four Fashion-MNIST idx files are where we look for them."""
-    directory = fmnist_dir() if directory is None else Path(directory)
-    return all((directory / n).is_file() for names in _FMNIST_FILES.values() for n in names)
-
-
-def _check_sources_present(directory: Path | None = None) -> None:
-    if not fmnist_present(directory):
-        raise DatasetMissingError(_missing_message(fmnist_dir() if directory is None else Path(directory)))
 
 
 # --------------------------------------------------------------------------- label helpers
@@ -180,17 +92,6 @@ def _check_sources_present(directory: Path | None = None) -> None:
 def all_label_sets(min_items: int = 1, max_items: int = MAX_ITEMS) -> list[tuple[int, ...]]:
     """Every label set with ``min_items..max_items`` classes (175 for 1..3), sorted by size."""
     return [c for k in range(min_items, max_items + 1) for c in itertools.combinations(range(NUM_CLASSES), k)]
-
-
-def label_text(labels_row: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES) -> str:
-    """Class names of one multi-hot row, in class order, comma-separated; "(empty set)" for none."""
-    names = [class_names[c] for c in np.flatnonzero(np.asarray(labels_row))]
-    return ", ".join(names) if names else "(empty set)"
-
-
-def label_sets_of(labels: np.ndarray) -> list[frozenset[int]]:
-    """Label set of each multi-hot row of ``labels`` (N, 10)."""
-    return [frozenset(np.flatnonzero(row).tolist()) for row in np.asarray(labels)]
 
 
 # --------------------------------------------------------------------------- building
@@ -334,7 +235,7 @@ def _pools(
 
 def build_outfits(recipe: OutfitRecipe = OutfitRecipe(), progress: bool = False) -> dict[str, Split]:
     """Build all four splits from ``recipe`` (no cache). Deterministic in ``recipe``."""
-    sources = {part: load_fashion_mnist(part) for part in _FMNIST_FILES}
+    sources = {part: load_fashion_mnist(part) for part in PARTS}
     pools, split_seeds = _pools(recipe, sources)
     splits = {}
     for name, seed in zip(SPLIT_NAMES, split_seeds, strict=True):
@@ -356,7 +257,7 @@ LARGE_GALLERY_CHUNK = 1000  # images per stream: rendered together, ~0.5 s, so a
 @functools.lru_cache(maxsize=1)
 def _large_gallery_sources(recipe: OutfitRecipe) -> tuple[np.ndarray, list[np.ndarray]]:
     """The Fashion-MNIST test images and the gallery's per-class item pool."""
-    sources = {part: load_fashion_mnist(part) for part in _FMNIST_FILES}
+    sources = {part: load_fashion_mnist(part) for part in PARTS}
     return sources["t10k"][0], _pools(recipe, sources)[0]["gallery"]
 
 

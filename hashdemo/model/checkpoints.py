@@ -16,18 +16,12 @@ import torch
 
 from hashdemo.model.config import TrainConfig
 from hashdemo.model.networks import CodeDiscriminator, CodeOperators, HashNet
+from hashdemo.model.registry import MODELS, build_model, build_operators, train_command
 from hashdemo.storage.files import write_atomic
 from hashdemo.storage.locations import CHECKPOINT_DIR
 
 CHECKPOINT_FORMAT = 1  # bumped when the checkpoint's layout changes
 MANIFEST = "MANIFEST.json"
-TRAIN_COMMANDS = {
-    "hier": "python -m hashdemo train hier",
-    "single_level": "python -m hashdemo train hier --single-level",
-    "single_level_local": "python -m hashdemo train hier --single-level --bits 256",
-    "dcoh": "python -m hashdemo train dcoh",
-    "dcoh_no_adv": "python -m hashdemo train dcoh --no-adv",
-}
 
 
 class CheckpointError(RuntimeError):
@@ -71,7 +65,8 @@ def save_checkpoint(checkpoint: dict, directory: Path) -> None:
 def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Checkpoint:
     """Build the networks of checkpoint `name` (hier, single_level, dcoh, dcoh_no_adv) in eval mode."""
     path = directory / name / "model.pt"
-    rebuild = f"rebuild it with `{TRAIN_COMMANDS.get(name, 'python -m hashdemo train ...')}`"
+    command = train_command(name) if name in MODELS else "python -m hashdemo train ..."
+    rebuild = f"rebuild it with `{command}`"
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is missing: {rebuild}")
     manifest_path = directory / MANIFEST
@@ -83,11 +78,11 @@ def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Checkpoint:
         if checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format {checkpoint.get('format')}, expected {CHECKPOINT_FORMAT}")
         config = TrainConfig(**checkpoint["config"])
-        model = HashNet(config.conv7_channels, config.bits, config.n_classes)
+        model = build_model(config)
         model.load_state_dict(checkpoint["state"]["model"])
         operators = discriminator = None
         if config.method == "dcoh":
-            operators, discriminator = CodeOperators(config.bits), CodeDiscriminator(config.bits)
+            operators, discriminator = build_operators(config)
             operators.load_state_dict(checkpoint["state"]["operators"])
             discriminator.load_state_dict(checkpoint["state"]["discriminator"])
     except Exception as error:  # any unreadable or mismatched file gets the same one-line answer

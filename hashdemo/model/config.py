@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# What each method trains with when a field is left at None.
-# hier: H = 32 of C = 256 local bits, where H + L stay far below C (the method's regime, SPEC 1; C = 512
-# cost 1.45x per step and could not train within 20 minutes here); 5 epochs of 30k images, ~210 s each.
-# dcoh: h(x) uses the global code only; K = 96 at C = 96, 10 epochs, chosen on val (issue 22, the
-# sweep in docs/results.md: composed map@100 0.615 against 0.475 at K = 32, C = 64, 5 epochs).
+# What each method trains with when a field is left at None (why, with the measurements: docs/methods.md).
+# hier: H = 32 of C = 256 local bits, so H + L stay far below C, the method's regime.
+# dcoh: h(x) uses the global code only; K = 96 at C = 96, 10 epochs, chosen on val (docs/results.md).
 METHOD_DEFAULTS = {
     "hier": {"conv7_channels": 256, "bits": 32, "epochs": 5},
     "dcoh": {"conv7_channels": 96, "bits": 96, "epochs": 10},
@@ -17,7 +15,8 @@ METHOD_DEFAULTS = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str = "hier"  # "hier" (two-level, SPEC 1) or "dcoh" (code operators, SPEC 2)
+    method: str = "hier"  # "hier" (two-level codes, method 1) or "dcoh" (code operators, method 2)
+    backbone: str = "cnn7"  # by name, from hashdemo.model.backbones
     seed: int = 0
     epochs: int | None = None  # None: the method's own (METHOD_DEFAULTS)
     batch_size: int = 128  # enough pairs per batch for the pairwise loss, small enough for CPU speed
@@ -31,7 +30,7 @@ class TrainConfig:
     label_weight: float = 1.0  # label prediction from codes (semantic discriminability)
     # Exact label sets: a second pairwise likelihood on the global code whose target is 1 only for
     # pairs with the same label set, so partial overlaps sit farther than exact matches (composed
-    # retrieval asks for exact sets, SPEC 3). 0 leaves the graded target alone.
+    # retrieval asks for exact sets). 0 leaves the graded target alone.
     set_weight: float = 0.0
     adv_weight: float = 0.05  # dcoh: distribution matching (0.05 chosen on val); 0 is the ablation
     operator_steps: int = 2000  # dcoh phase 2: operator updates on the frozen codes (~30 s)
@@ -51,11 +50,3 @@ class TrainConfig:
                 f"the global code (H = {self.bits}) must be shorter than the local code "
                 f"(C = {self.conv7_channels})"
             )
-
-    @property
-    def name(self) -> str:
-        if self.method == "hier" and self.local_weight > 0:
-            return "hier"
-        if self.method == "hier":  # one-level baselines: at H bits, or as long as the local code
-            return "single_level" if self.bits < self.conv7_channels else "single_level_local"
-        return "dcoh" if self.adv_weight > 0 else "dcoh_no_adv"

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from hashdemo.data.label_ops import OPERATORS
+from hashdemo.model.backbones import build_backbone
 
 
 def preprocess(images: np.ndarray) -> torch.Tensor:
@@ -26,35 +27,6 @@ def preprocess(images: np.ndarray) -> torch.Tensor:
 def signs_of(bits: np.ndarray) -> torch.Tensor:
     """0/1 codes as the +-1 float tensor the networks take."""
     return torch.from_numpy(bits.astype(np.float32) * 2 - 1)
-
-
-def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
-
-
-class Backbone(nn.Module):
-    """Seven 3x3 conv layers: (B, 3, 64, 64) -> Conv7 maps (B, C, 8, 8), non-negative (ReLU)."""
-
-    def __init__(self, conv7_channels: int = 64):
-        super().__init__()
-        self.features = nn.Sequential(
-            _conv(3, 32, stride=2),  # conv1: 32x32, the stride keeps 64x64 input cheap on a CPU
-            _conv(32, 32),  # conv2
-            nn.MaxPool2d(2),  # 16x16
-            _conv(32, 64),  # conv3
-            _conv(64, 64),  # conv4
-            nn.MaxPool2d(2),  # 8x8: items are ~20-30 px, so one Conv7 cell is about a third of one
-            _conv(64, 96),  # conv5
-            _conv(96, 96),  # conv6
-        )
-        self.conv7 = _conv(96, conv7_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv7(self.features(x))
 
 
 @dataclass
@@ -74,11 +46,11 @@ class HashNet(nn.Module):
     exact Zhou et al. form (see `cam_weights`). DCOH uses the same net as its h(x), global code only.
     """
 
-    def __init__(self, conv7_channels: int = 64, bits: int = 32, n_classes: int = 10):
+    def __init__(self, conv7_channels: int = 64, bits: int = 32, n_classes: int = 10, backbone: str = "cnn7"):
         super().__init__()
         if bits > conv7_channels:
             raise ValueError(f"global bits ({bits}) must not outnumber Conv7 channels ({conv7_channels})")
-        self.backbone = Backbone(conv7_channels)
+        self.backbone = build_backbone(backbone, conv7_channels)
         self.local_norm = nn.BatchNorm1d(conv7_channels)
         self.global_proj = nn.Linear(conv7_channels, bits)
         self.classifier = nn.Linear(bits, n_classes)

@@ -1,7 +1,7 @@
 """Gallery codes, cached: the app's 10k gallery and the evaluation's large (100k) gallery.
 
-A cache file is named by the recipe's hash and the sha256 of every checkpoint that encoded it, so a
-new model or recipe never reads stale codes; files are written atomically and rebuilt when unreadable.
+A cache file is named by the dataset's digest and the sha256 of every checkpoint that encoded it, so a
+new model or dataset never reads stale codes; files are written atomically and rebuilt when unreadable.
 `python -m hashdemo gallery-codes --size 100000` builds the large gallery's codes with a progress bar.
 """
 
@@ -12,22 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdemo.data.outfits import OutfitRecipe, recipe_hash, render_large_gallery
+from hashdemo.data.dataset import Dataset
 from hashdemo.model.checkpoints import Checkpoint, load_checkpoint, sha256_of
 from hashdemo.model.networks import Encoded
 from hashdemo.storage.files import remove_orphaned_writes, savez_atomic
-from hashdemo.storage.locations import CACHE_ERRORS, CHECKPOINT_DIR, default_cache_dir
+from hashdemo.storage.locations import CACHE_ERRORS
 
 log = logging.getLogger(__name__)
 CACHED_FIELDS = ("global_bits", "local_bits", "pooled", "label_probs")  # Encoded without the Conv7 maps
 ENCODE_CHUNK = 1000
 
 
-def cache_key(recipe: OutfitRecipe, names: tuple[str, ...], checkpoints: Path = CHECKPOINT_DIR) -> str:
-    """recipe hash + the first 16 hex digits of each checkpoint's sha256."""
-    return "-".join(
-        [recipe_hash(recipe), *(sha256_of(checkpoints / name / "model.pt")[:16] for name in names)]
-    )
+def cache_key(dataset: Dataset, names: tuple[str, ...], checkpoints: Path | None = None) -> str:
+    """The data's digest + the first 16 hex digits of each checkpoint's sha256."""
+    directory = checkpoints or dataset.checkpoints
+    return "-".join([dataset.digest, *(sha256_of(directory / name / "model.pt")[:16] for name in names)])
 
 
 def load_codes(path: Path, names: tuple[str, ...]) -> tuple[dict[str, Encoded], dict[str, np.ndarray]] | None:
@@ -51,21 +50,21 @@ def save_codes(path: Path, codes: dict[str, Encoded], **extra: np.ndarray) -> No
 
 
 def large_gallery_codes(
+    dataset: Dataset,
     names: tuple[str, ...] = ("hier",),
     size: int = 100_000,
-    recipe: OutfitRecipe = OutfitRecipe(),  # noqa: B008 - frozen, as in hashdemo.data.outfits
-    checkpoints: Path = CHECKPOINT_DIR,
-    cache_dir: Path | None = None,
+    checkpoints: Path | None = None,
     progress: bool = False,
 ) -> tuple[dict[str, Encoded], np.ndarray, np.ndarray]:
-    """Codes of the first `size` large-gallery images under each checkpoint in `names`, with the
-    images' labels (N, 10) and item classes (N, 3). One cache file per model, so a new checkpoint
-    re-encodes only its own codes; the images are rendered once for all models still missing."""
-    directory = Path(cache_dir or default_cache_dir())
+    """Codes of the first `size` images of the dataset's large gallery under each checkpoint in `names`,
+    with the images' labels (N, n_classes) and item classes (N, 3). One cache file per model, so a new
+    checkpoint re-encodes only its own codes; the images are drawn once for all models still missing."""
+    checkpoints = checkpoints or dataset.checkpoints
+    directory = dataset.cache
     if directory.is_dir():
         remove_orphaned_writes(directory)  # a build killed mid-write left its temporary file
     paths = {
-        name: directory / f"large-gallery-{size}-{cache_key(recipe, (name,), checkpoints)}.npz"
+        name: directory / f"large-gallery-{size}-{cache_key(dataset, (name,), checkpoints)}.npz"
         for name in names
     }
     codes, extra = {}, {}
@@ -86,7 +85,7 @@ def large_gallery_codes(
                 starts, desc=f"large gallery: encoding {size:,} images ({', '.join(missing)})", unit="chunk"
             )
         for start in starts:
-            split = render_large_gallery(np.arange(start, min(start + ENCODE_CHUNK, size)), recipe)
+            split = dataset.large_gallery(np.arange(start, min(start + ENCODE_CHUNK, size)))
             labels.append(split.labels)
             classes.append(split.classes)
             for name, checkpoint in models.items():

@@ -39,3 +39,8 @@ def detail(images: np.ndarray) -> np.ndarray:
 def detail_threshold(val_images: np.ndarray) -> float:
     """The detail below which a picture counts as too smooth: DETAIL_QUANTILE of the val images."""
     return float(np.quantile(detail(val_images), DETAIL_QUANTILE))
+
+
+def novelty_threshold(val_pooled: np.ndarray, gallery_pooled: np.ndarray) -> float:
+    """The novelty cut-off that flags VAL_QUANTILE's share of the val images."""
+    return float(np.quantile(novelty(val_pooled, unit_rows(gallery_pooled)), VAL_QUANTILE))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hashdemo.data.label_ops import OPERATORS, compose_chain, jaccard
-from hashdemo.data.outfits import Split
+from hashdemo.data.split import Split
 from hashdemo.model.code_ops import operator_bits
 from hashdemo.model.networks import CodeOperators, Encoded, HashNet
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
@@ -22,6 +22,16 @@ SUBSET = {"queries": 100, "gallery": 1000}  # what tests recompute from the ship
 def hamming_ranking(query_bits: np.ndarray, db_bits: np.ndarray, k: int | None = None) -> np.ndarray:
     """(Q, k) gallery ids by Hamming distance, ties by id; k=None ranks the whole gallery."""
     return HammingIndex(db_bits).search(query_bits, k or len(db_bits))[1]
+
+
+def coarse_candidates(share: float, n: int) -> int:
+    """K, the coarse step's candidates, as its share of a database of n images (at least one)."""
+    return max(1, round(share * n))
+
+
+def bits_per_image(global_bits: int, top_l: int, n_coarse: int, n: int) -> float:
+    """Bits the two-level search reads per database image: H for every image, L more for the K candidates."""
+    return round(global_bits + top_l * n_coarse / n, 2)
 
 
 def validation_ids(n: int) -> tuple[np.ndarray, np.ndarray]:

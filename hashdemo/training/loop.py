@@ -17,12 +17,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hashdemo.data.fashion_mnist import NUM_CLASSES
 from hashdemo.data.label_ops import compose_labels, jaccard
-from hashdemo.data.outfits import NUM_CLASSES, Split
+from hashdemo.data.split import Split
 from hashdemo.model import losses
 from hashdemo.model.checkpoints import CHECKPOINT_FORMAT
 from hashdemo.model.config import TrainConfig
-from hashdemo.model.networks import CodeDiscriminator, CodeOperators, HashNet, preprocess, signs_of
+from hashdemo.model.networks import HashNet, preprocess, signs_of
+from hashdemo.model.registry import build_model, build_operators, name_of
 from hashdemo.retrieval.protocol import dcoh_validation, hier_validation
 from hashdemo.storage.files import write_atomic
 
@@ -38,7 +40,7 @@ class HierTraining:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.local_weight = cfg.local_weight if cfg.method == "hier" else 0.0
-        self.model = HashNet(cfg.conv7_channels, cfg.bits, cfg.n_classes)
+        self.model = build_model(cfg)
         self.optimizers = [adamw(self.model.parameters(), cfg)]
 
     def step(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
@@ -106,8 +108,7 @@ class OperatorTraining:
             0, torch.from_numpy(inverse), self.signs
         )
         self.prototypes = prototypes / torch.from_numpy(np.bincount(inverse)).float()[:, None]  # (S, K)
-        self.operators = CodeOperators(cfg.bits)
-        self.discriminator = CodeDiscriminator(cfg.bits)
+        self.operators, self.discriminator = build_operators(cfg)
         self.optimizers = [adamw(self.operators.parameters(), cfg, lr=cfg.operator_lr)]
         if cfg.adv_weight > 0:  # the ablation never trains D
             self.optimizers.append(
@@ -198,7 +199,7 @@ def fit_operators(cfg: TrainConfig, model: HashNet, train: Split, val: Split, pr
     ]
     started = time.perf_counter()
     sums: dict[str, float] = {}
-    for _ in tqdm(range(cfg.operator_steps), desc=f"{cfg.name} operators", disable=not progress):
+    for _ in tqdm(range(cfg.operator_steps), desc=f"{name_of(cfg)} operators", disable=not progress):
         for name, value in training.step().items():
             sums[name] = sums.get(name, 0.0) + value
         for scheduler in schedulers:
@@ -287,7 +288,7 @@ def fit(
     saved = read_progress(resume_path, cfg)
     if saved is not None:
         history, best, first_epoch, spent = restore(saved, training, schedulers, rng, generator)
-        log.info("resuming %s after epoch %d of %d (%s)", cfg.name, first_epoch, cfg.epochs, resume_path)
+        log.info("resuming %s after epoch %d of %d (%s)", name_of(cfg), first_epoch, cfg.epochs, resume_path)
     started = time.perf_counter() - spent
     for epoch in range(first_epoch, cfg.epochs):
         training.model.train()
@@ -323,7 +324,7 @@ def train_epoch(cfg, training, train: Split, labels, order, schedulers, generato
     sums: dict[str, float] = {}
     bar = tqdm(  # counted in images, so the bar shows images/s
         range(steps),
-        desc=f"{cfg.name} epoch {epoch + 1}/{cfg.epochs}",
+        desc=f"{name_of(cfg)} epoch {epoch + 1}/{cfg.epochs}",
         unit="img",
         unit_scale=cfg.batch_size,
         disable=not progress,
@@ -389,7 +390,7 @@ def with_operators(
     cfg: TrainConfig, model_state: dict, metrics: dict, splits: dict[str, Split], progress: bool
 ) -> dict:
     """DCOH phase 2 on top of a trained h(x): the checkpoint with operators, D and both phases' metrics."""
-    model = HashNet(cfg.conv7_channels, cfg.bits, cfg.n_classes)
+    model = build_model(cfg)
     model.load_state_dict(model_state)
     phase_one = metrics.get("phase_one", metrics)
     phase_one = {k: v for k, v in phase_one.items() if k != "operators"}

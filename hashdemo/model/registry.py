@@ -1,0 +1,70 @@
+"""The model registry: every model hashdemo trains, by name, in one place: the config that makes it,
+how it is built (`build_model`: a backbone by name + the hash heads) and the command that trains it.
+
+A new model is one entry in MODELS; a new backbone is one entry in hashdemo.model.backbones.
+Checkpoints (hashdemo.model.checkpoints) are built through `build_model` and `build_operators`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hashdemo.model.config import TrainConfig
+from hashdemo.model.networks import CodeDiscriminator, CodeOperators, HashNet
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    method: str  # the training objective: "hier" (global + local codes) or "dcoh" (h(x), then operators)
+    summary: str
+    fields: dict = field(default_factory=dict)  # the config fields that make this model
+
+
+MODELS = {
+    "hier": ModelSpec("hier", "two-level codes: a global code and one local bit per feature map (method 1)"),
+    "single_level": ModelSpec(
+        "hier", "one-level baseline: the global code's length, no local code", {"local_weight": 0.0}
+    ),
+    "single_level_local": ModelSpec(
+        "hier", "one-level baseline as long as the local code", {"local_weight": 0.0, "bits": 256}
+    ),
+    "dcoh": ModelSpec("dcoh", "h(x) and the learned union / intersection / difference operators (method 2)"),
+    "dcoh_no_adv": ModelSpec("dcoh", "DCOH without the adversarial term (the ablation)", {"adv_weight": 0.0}),
+}
+
+
+def check_name(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def model_config(name: str, **overrides) -> TrainConfig:
+    """The config of model `name`; `overrides` (a dataset's, a user's) come first, the model's own last."""
+    spec = check_name(name)
+    return TrainConfig(method=spec.method, **{**overrides, **spec.fields})
+
+
+def name_of(cfg: TrainConfig) -> str:
+    """The registry's name for a config (the checkpoint folder it trains by default)."""
+    if cfg.method == "dcoh":
+        return "dcoh" if cfg.adv_weight > 0 else "dcoh_no_adv"
+    if cfg.local_weight > 0:
+        return "hier"
+    return "single_level" if cfg.bits < cfg.conv7_channels else "single_level_local"
+
+
+def train_command(name: str, dataset: str = "outfits") -> str:
+    """The command that trains model `name` (on an imported dataset with `--dataset`)."""
+    suffix = "" if dataset == "outfits" else f" --dataset {dataset}"
+    return f"python -m hashdemo train {name}{suffix}"
+
+
+def build_model(cfg: TrainConfig) -> HashNet:
+    """Backbone by name + the hash heads, untrained."""
+    return HashNet(cfg.conv7_channels, cfg.bits, cfg.n_classes, backbone=cfg.backbone)
+
+
+def build_operators(cfg: TrainConfig) -> tuple[CodeOperators, CodeDiscriminator]:
+    """DCOH's operators and discriminator on K-bit codes, untrained."""
+    return CodeOperators(cfg.bits), CodeDiscriminator(cfg.bits)
