@@ -75,3 +75,13 @@ def label_route_ranking(
     similarity = jaccard(predicted, (gallery_probs > 0.5).astype(np.uint8))
     ids = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
     return ids, np.take_along_axis(similarity, ids, axis=1)
+
+
+def label_keys(labels: np.ndarray) -> np.ndarray:
+    """(N, C) multi-hot -> (N,) int: each label set as one integer (bit c = class c)."""
+    return (labels.astype(np.int64) << np.arange(labels.shape[1])).sum(axis=1)
+
+
+def keys_to_labels(keys: np.ndarray, n_classes: int) -> np.ndarray:
+    """(N,) int -> (N, n_classes) multi-hot, the inverse of `label_keys`."""
+    return ((keys[:, None] >> np.arange(n_classes)) & 1).astype(np.uint8)
