@@ -25,7 +25,7 @@ DATASET = os.environ.get("HASHDEMO_DATASET") or "outfits"
 
 
 # hashdemo's first import sets glibc's malloc for a long-running server (hashdemo/runtime.py).
-from hashdemo.data.outfits import DatasetMissingError  # noqa: E402
+from hashdemo.data.fashion_mnist import DatasetMissingError  # noqa: E402
 from hashdemo.storage.locations import default_cache_dir  # noqa: E402
 
 # Gradio's upload and output cache lives beside the app's pictures, so one disk budget covers both.

@@ -4,7 +4,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from hashdemo.app.presenter import COMPOSE_OUTPUTS, SEARCH_OUTPUTS
-from hashdemo.data.outfits import CLASS_NAMES
+from hashdemo.data.fashion_mnist import CLASS_NAMES
 
 pytestmark = [pytest.mark.slow]
 

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from hashdemo.app.presenter import SHOWN_MAPS, SHOWN_RESULTS
-from hashdemo.data.outfits import CLASS_NAMES
+from hashdemo.data.fashion_mnist import CLASS_NAMES
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -540,7 +540,6 @@ def test_an_out_of_range_number_goes_back_to_the_value_in_use(page):
 def test_an_image_unlike_the_training_data_gets_a_note_and_an_example_does_not(served, page, tmp_path):
     from PIL import Image
 
-    from hashdemo.data.outfits import label_text
 
     app, _ = served
     noise = tmp_path / "noise.png"
@@ -552,7 +551,7 @@ def test_an_image_unlike_the_training_data_gets_a_note_and_an_example_does_not(s
     expect(page.get_by_text(re.compile(r"^Query labels unknown"))).to_be_visible()
     # clicking an example query searches it: its labels, and no note
     page.locator('img[src$="query-0.png"]').first.click()
-    labels = label_text(app.engine.examples["query-0"][1])
+    labels = app.engine.label_text(app.engine.examples["query-0"][1])
     expect(page.get_by_text(re.compile(rf"^Query labels: {re.escape(labels)}\. Selected"))).to_be_visible()
     expect(note).to_be_hidden()
 

@@ -1,4 +1,5 @@
-"""The engine's search: its global-only row is the coarse top-K a direct Hamming search gives."""
+"""The engine's searches against an independent numpy computation: a brute-force Hamming ranking of the
+gallery's codes (popcount of XOR, ties by id) and a re-ranking of its top K on the selected local bits."""
 
 import numpy as np
 import pytest
@@ -6,24 +7,83 @@ import pytest
 from hashdemo.data.outfits import load_outfits
 
 
+def hamming(codes: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """(N,) Hamming distances of 0/1 rows to a 0/1 query: the popcount of the packed XOR."""
+    xor = np.bitwise_xor(np.packbits(codes, axis=1), np.packbits(query)[None])
+    return np.unpackbits(xor, axis=1).sum(axis=1)
+
+
+def on_bits(codes: np.ndarray, query: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """Hamming distances on the chosen bits only (eq. 2.5's distance on the selected local bits)."""
+    return hamming(codes[:, bits], query[bits])
+
+
+def ranked(distances: np.ndarray, ids: np.ndarray, *later: np.ndarray) -> np.ndarray:
+    """`ids` ordered by distance, then each of `later` (tie-breakers), then id."""
+    return ids[np.lexsort((ids, *reversed(later), distances))]
+
+
+def test_the_gallery_codes_searched_are_the_models_codes(engine):
+    """The brute force below reads engine.hier_codes: they are what the model gives the gallery."""
+    sample = np.linspace(0, len(engine.gallery_images) - 1, 8).astype(int)
+    encoded = engine.hier.model.encode(engine.gallery_images[sample])
+    np.testing.assert_array_equal(encoded.global_bits, engine.hier_codes.global_bits[sample])
+    np.testing.assert_array_equal(encoded.local_bits, engine.hier_codes.local_bits[sample])
+
+
 @pytest.mark.parametrize("n_coarse", [5, 50, 1000])
-def test_coarse_row_equals_a_direct_global_search(engine, n_coarse):
+def test_search_rows_equal_a_brute_force_numpy_ranking(engine, n_coarse):
     query = load_outfits()["query"]
+    gallery = engine.hier_codes
+    every = np.arange(len(gallery.global_bits))
     for i in range(10):
         result = engine.search(query.images[i], 0.7, 16, n_coarse)
-        distances, ids = engine.global_index.search(result.query.encoded.global_bits, n_coarse)
-        np.testing.assert_array_equal(result.coarse.ids, ids[0])
-        np.testing.assert_array_equal(result.coarse.distances, distances[0])
-        assert set(result.reranked.ids) == set(ids[0])
+        codes = engine.hier.model.encode(query.images[i][None])
+        np.testing.assert_array_equal(result.query.encoded.global_bits, codes.global_bits)
+        global_d = hamming(gallery.global_bits, codes.global_bits[0])
+        coarse = ranked(global_d, every)[:n_coarse]
+        np.testing.assert_array_equal(result.coarse.ids, coarse)
+        np.testing.assert_array_equal(result.coarse.distances, global_d[coarse])
+        # the re-rank: the same K by (distance on the L selected local bits, global distance, id)
+        selected = result.attention.selected
+        assert len(selected) == len(set(selected.tolist())) == 16
+        local = codes.local_bits[0]
+        rerank = ranked(on_bits(gallery.local_bits[coarse], local, selected), coarse, global_d[coarse])
+        np.testing.assert_array_equal(result.reranked.ids, rerank)
+        np.testing.assert_array_equal(
+            result.reranked.distances, on_bits(gallery.local_bits[rerank], local, selected)
+        )
+        np.testing.assert_array_equal(result.reranked.global_distances, global_d[rerank])
         # the rows carry their relevance (a query-split image's labels are known): shares a label
-        shares = (engine.gallery_labels[result.reranked.ids] & query.labels[i]).any(axis=1)
+        shares = (engine.gallery_labels[rerank] & query.labels[i]).any(axis=1)
         np.testing.assert_array_equal(result.reranked.relevant, shares)
         assert result.reranked.precision_at(10) == shares[:10].mean()
 
 
+def test_compare_rows_equal_brute_force_rankings(engine):
+    query = load_outfits()["query"]
+    gallery, every = engine.hier_codes, np.arange(len(engine.hier_codes.global_bits))
+    for i in range(3):
+        asked = engine.make_query(query.images[i])
+        comparison = engine.compare(asked, 0.7, 16, 200, k=10)
+        codes = asked.encoded
+        global_d = hamming(gallery.global_bits, codes.global_bits[0])
+        full_d = hamming(gallery.local_bits, codes.local_bits[0])
+        for name, distances in (("global", global_d), ("local_full", full_d)):
+            top = ranked(distances, every)[:10]
+            np.testing.assert_array_equal(comparison.rows[name].ids, top)
+            np.testing.assert_array_equal(comparison.rows[name].distances, distances[top])
+        coarse = ranked(global_d, every)[:200]
+        selected = engine.search(asked, 0.7, 16, 200).attention.selected
+        local_d = on_bits(gallery.local_bits[coarse], codes.local_bits[0], selected)
+        cam_row = ranked(local_d, coarse, global_d[coarse])[:10]
+        np.testing.assert_array_equal(comparison.rows["hier_cam"].ids, cam_row)
+        assert "hier_box" not in comparison.rows
+
+
 def test_a_smooth_gradient_is_flagged_and_val_images_mostly_are_not(engine):
     """The detail check (issue 21, item 8): a gradient has no items; the features alone let it pass."""
-    from hashdemo.evaluation.hierarchical import far_from_domain_images
+    from hashdemo.evaluation.out_of_domain import far_from_domain_images
 
     gradients = far_from_domain_images("gradient", 20, seed=3)
     answers = [engine.search(image, 0.5, 32, 100) for image in gradients]

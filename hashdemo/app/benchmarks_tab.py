@@ -1,5 +1,5 @@
 """The "Benchmarks" tab: the evaluation's `test` sections from the checkpoints' metrics.json, in words,
-tables and figures (hashdemo.evaluation.report draws them; nothing is computed here)."""
+tables and figures (hashdemo.evaluation.tables and .figures draw them; nothing is computed here)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import gradio as gr
 from matplotlib.figure import Figure
 
 from hashdemo.app.picture_files import PictureFiles
-from hashdemo.evaluation import report
+from hashdemo.evaluation import figures, tables
 
 
 def benchmarks_tab(
@@ -24,7 +24,7 @@ def benchmarks_tab(
         gr.Image(figure, label=label, show_label=False, buttons=["fullscreen"], elem_classes="scroll-wide")
 
     with gr.Accordion("What the method names and columns mean", open=True):
-        gr.Markdown(report.method_names() + "\n\n" + report.glossary())
+        gr.Markdown(tables.method_names() + "\n\n" + tables.glossary())
 
     def section(title: str, method: str, result: dict | None, takeaway: Callable[[dict], str]) -> bool:
         """A method's heading, then its takeaway and tables, or the command that makes them."""
@@ -33,23 +33,23 @@ def benchmarks_tab(
             gr.Markdown(f"No test results yet: run `python -m hashdemo evaluate {method}{on}`.")
             return False
         gr.Markdown(takeaway(result))
-        gr.Markdown(report.format_tables(method, result), elem_classes="scroll-table")
+        gr.Markdown(tables.format_tables(method, result), elem_classes="scroll-table")
         return True
 
-    if section("Hierarchical hashing, query split against the gallery", "hier", hier, report.hier_takeaway):
+    if section("Hierarchical hashing, query split against the gallery", "hier", hier, tables.hier_takeaway):
         if "scale" in hier:  # the outfits' evaluation times the methods; an imported set's does not
-            plot(report.frontier, hier, label="Accuracy against cost")
+            plot(figures.frontier, hier, label="Accuracy against cost")
         with gr.Row():
-            plot(report.map_vs_parameter, hier["val_grid"], hier, "L", label="map@100 against L (val)")
-            plot(report.map_vs_parameter, hier["val_grid"], hier, "K_share", label="map@100 against K (val)")
+            plot(figures.map_vs_parameter, hier["val_grid"], hier, "L", label="map@100 against L (val)")
+            plot(figures.map_vs_parameter, hier["val_grid"], hier, "K_share", label="map@100 against K (val)")
             if "pr_curves" in hier:
-                plot(report.pr_curves, hier["pr_curves"], label="Precision-recall (test)")
+                plot(figures.pr_curves, hier["pr_curves"], label="Precision-recall (test)")
     if section(
         "DCOH, composed queries from query-split pairs against the gallery",
         "dcoh",
         dcoh,
-        report.dcoh_takeaway,
+        tables.dcoh_takeaway,
     ):
         scored = {op: row for op, row in dcoh["operators"].items() if row.get("pairs")}
-        methods = tuple(m for m in report.DCOH_METHODS if all(m in row for row in scored.values()))
-        plot(report.operator_bars, scored, methods, label="mAP@100 per operator")
+        methods = tuple(m for m in tables.DCOH_METHODS if all(m in row for row in scored.values()))
+        plot(figures.operator_bars, scored, methods, label="mAP@100 per operator")

@@ -18,8 +18,9 @@ import numpy as np
 from hashdemo.app import pictures
 from hashdemo.app.picture_files import PictureFiles
 from hashdemo.app.state import SearchState
-from hashdemo.evaluation import report
-from hashdemo.service.engine import Comparison, ComposeAnswer, Engine, Ranking, SearchAnswer
+from hashdemo.evaluation.tables import in_words, markdown_table
+from hashdemo.service.answers import Comparison, ComposeAnswer, Ranking, SearchAnswer
+from hashdemo.service.engine import Engine
 
 SHOWN_RESULTS = 10  # tiles per result row
 SHOWN_MAPS = 12  # activation maps shown, highest score first
@@ -201,15 +202,17 @@ class Presenter:
             ]
         )
         p10 = {name: row.precision_at(SHOWN_RESULTS) for name, row in rows.items()}
-        lines = [
-            "| method | in words | P@10 (shares a label) | results holding the attended item |",
-            "|---|---|---|---|",
+        header = ["method", "in words", "P@10 (shares a label)", "results holding the attended item"]
+        table = [
+            [
+                f"`{name}`",
+                in_words(name),
+                "unknown" if p10[name] is None else f"{p10[name]:.1f}",
+                count(comparison.holds_attended[name]),
+            ]
+            for name in rows
         ]
-        for name in rows:
-            shown = "unknown" if p10[name] is None else f"{p10[name]:.1f}"
-            lines.append(
-                f"| `{name}` | {report.in_words(name)} | {shown} | {count(comparison.holds_attended[name])} |"
-            )
+        lines = [markdown_table(header, table)]
         note = (
             f"The attention region sits on the query's **{attended}**; a gold bar marks the results that "
             "hold one."

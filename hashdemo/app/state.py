@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from hashdemo.service.engine import Query
+from hashdemo.service.answers import Query
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import faiss
 import numpy as np
 
 from hashdemo.cli import bench_milvus, soak
+from hashdemo.evaluation.tables import markdown_table
 from hashdemo.retrieval.index import HammingIndex
 from hashdemo.storage.files import write_atomic
 from hashdemo.timing import median_ms
@@ -111,23 +112,19 @@ def run_search_bench(
 
 def format_table(result: dict) -> str:
     """The search bench as a markdown table (times in ms, ratio = ours / faiss)."""
-    lines = [
-        "| N | bits | queries | numpy path | default backend | faiss | numpy/faiss "
-        "| default/faiss | same results |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
-    ]
+    header = ["N", "bits", "queries", "numpy path", "default backend", "faiss", "numpy/faiss"]
+    header += ["default/faiss", "same results"]
+    rows = []
     for r in result["rows"]:
         same = all(
             r[pair][check]
             for pair in ("numpy_vs_faiss", "default_vs_faiss")
             for check in ("distances_equal", "ids_equal")
         )
-        lines.append(
-            f"| {r['n']:,} | {r['nbits']} | {r['queries']} | {r['numpy_ms']:.2f} "
-            f"| {r['default_ms']:.2f} | {r['faiss_ms']:.2f} | {r['numpy_over_faiss']:.2f} "
-            f"| {r['default_over_faiss']:.2f} | {'yes' if same else 'NO'} |"
-        )
-    return "\n".join(lines)
+        times = ("numpy_ms", "default_ms", "faiss_ms", "numpy_over_faiss", "default_over_faiss")
+        cells = [f"{r[k]:.2f}" for k in times]
+        rows.append([f"{r['n']:,}", r["nbits"], r["queries"], *cells, "yes" if same else "NO"])
+    return markdown_table(header, rows, align="rrrrrrrrc")
 
 
 def cmd_search(args: argparse.Namespace) -> None:
@@ -203,9 +200,8 @@ def cmd_app(args: argparse.Namespace) -> None:
     print(
         f"app on the {result['gallery']}-image gallery, median of {args.repeats} calls, {os.cpu_count()} CPUs"
     )
-    print("| measure | value |\n|---|---|")
-    for key in ("ready_s", "search_ms", "compose_ms", "faiss_topk_ms", "search_over_faiss", "peak_rss_mb"):
-        print(f"| {key} | {result[key]} |")
+    keys = ("ready_s", "search_ms", "compose_ms", "faiss_topk_ms", "search_over_faiss", "peak_rss_mb")
+    print(markdown_table(["measure", "value"], [[key, result[key]] for key in keys], digits=None))
     _write_json(args.json, result)
 
 
@@ -298,14 +294,11 @@ def cmd_load(args: argparse.Namespace) -> None:
         f"{result['callers']} concurrent callers, {result['calls']} calls mixing /search and /compose; "
         f"each call's latency {'includes' if args.download else 'excludes'} fetching its ~35 output pictures"
     )
-    print(
-        "| calls | same as alone | different | refused, busy | errors | p50 ms | p95 ms | longest s |\n"
-        "|---|---|---|---|---|---|---|---|"
-    )
-    print(
-        f"| {result['calls']} | {result['ok']} | {result['different']} | {result['busy']} "
-        f"| {len(result['errors'])} | {result['p50_ms']} | {result['p95_ms']} | {result['longest_s']} |"
-    )
+    header = ["calls", "same as alone", "different", "refused, busy", "errors"]
+    header += ["p50 ms", "p95 ms", "longest s"]
+    counts = [result[key] for key in ("calls", "ok", "different", "busy")]
+    times = [result[key] for key in ("p50_ms", "p95_ms", "longest_s")]
+    print(markdown_table(header, [[*counts, len(result["errors"]), *times]], digits=None))
     for error in result["errors"][:5]:
         print(error)
     _write_json(args.json, result)

@@ -14,9 +14,9 @@ import argparse
 import json
 import sys
 
+from hashdemo.data.fashion_mnist import DatasetMissingError
 from hashdemo.data.images import ImageError
 from hashdemo.data.label_ops import OPERATORS
-from hashdemo.data.outfits import DatasetMissingError
 from hashdemo.model.checkpoints import CheckpointError
 from hashdemo.retrieval.index import GalleryUnavailable
 from hashdemo.service.engine import Engine

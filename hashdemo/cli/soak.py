@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from hashdemo.evaluation.tables import markdown_table
 from hashdemo.storage.files import write_atomic
 
 FIRST_OUTFIT_ID = 5_000_000  # far past the large gallery's 100k (and its 1M scale rows)
@@ -199,13 +200,10 @@ def cmd_soak(args: argparse.Namespace) -> None:
         f"{result['uploads']} distinct uploads in {result['calls']} calls from {result['clients']} clients, "
         f"{result['seconds']} s; cap {result['cap_mb']} MB, grace {result['grace_s']} s"
     )
-    print("| point | calls done | server RSS MB | outputs + uploads MB | every folder MB |")
-    print("|---|---|---|---|---|")
-    for name, point in result["checkpoints"].items():
-        print(
-            f"| {name} | {point['calls_done']} | {point['rss_mb']} | {point['budgeted_mb']} "
-            f"| {point['folders_mb']} |"
-        )
+    header = ["point", "calls done", "server RSS MB", "outputs + uploads MB", "every folder MB"]
+    keys = ("calls_done", "rss_mb", "budgeted_mb", "folders_mb")
+    rows = [[name, *(point[key] for key in keys)] for name, point in result["checkpoints"].items()]
+    print(markdown_table(header, rows, digits=None))
     print(
         f"errors {len(result['errors'])}; outputs + uploads at most {result['budgeted_max_mb']} MB "
         f"({result['pruned_files']} files pruned); "

@@ -1,5 +1,5 @@
-"""`python -m hashdemo evaluate dcoh`: composed queries from query-split pairs against the gallery
-(SPEC sec. 3).
+"""Method 2's evaluation on any dataset (`python -m hashdemo evaluate dcoh`): composed queries from
+query-split pairs against the gallery (docs/methods.md, "Evaluation").
 
 Per operator, 1,000 seeded pairs whose target set T is non-empty and occurs in the gallery; relevance is
 "gallery label set equals T". DCOH against the bitwise, label-route and oracle baselines.
@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
+from hashdemo.data.dataset import Dataset
 from hashdemo.data.label_ops import OPERATORS, label_route_ranking
-from hashdemo.data.outfits import load_outfits
-from hashdemo.model.checkpoints import Checkpoint, load_checkpoint
+from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from hashdemo.model.code_ops import chain_bits
-from hashdemo.model.networks import signs_of
+from hashdemo.model.networks import Encoded, signs_of
 from hashdemo.retrieval.metrics import mean_average_precision
 from hashdemo.retrieval.protocol import (
     composed_map,
@@ -27,15 +26,15 @@ from hashdemo.retrieval.protocol import (
     sample_compositions,
     subset_scores,
 )
-from hashdemo.storage.locations import CHECKPOINT_DIR
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 COMPOSED_PAIRS = 1000  # per operator, from the query split
+PCA_POINTS = 2000  # per cloud of the PCA figure
 
 
 # Two spreads per model. "full": three training seeds, both phases retrained (the ablation's operators
 # on the same seed's h(x), since phase 1 never sees the adversary). "operators": the shipped h(x), three
 # seeds of the operator phase alone, so the two tables tell code noise from operator noise.
+SHIPPED = ("dcoh", "dcoh_no_adv")  # the method and its ablation: the rows of every table
 SPREADS = {
     "seeds": (
         "full",
@@ -67,53 +66,137 @@ def composed_codes(
     return chain_bits(operators if learned else None, chain, [bits[ids[:, i]] for i in range(ids.shape[1])])
 
 
-def evaluate_dcoh(checkpoints: Path = CHECKPOINT_DIR) -> dict:
-    names = dict.fromkeys(name for _, runs in SPREADS.values() for seeds in runs.values() for name in seeds)
-    runs = {name: load_checkpoint(name, checkpoints) for name in names}
-    dcoh, ablation = runs["dcoh"], runs["dcoh_no_adv"]
-    splits = load_outfits()
+def evaluate_dcoh(dataset: Dataset, checkpoints: Path | None = None) -> dict:
+    """Every operator and chain on seeded query-split compositions against the gallery (DCOH against
+    its baselines), the seed spreads, h(x)'s single-image mAP and how far operator outputs sit from real
+    codes. The keys are the JSON's, plus "pca": the PCA figure's points (`pca_points`, numpy arrays,
+    drawn by `hashdemo.evaluation.figures.dcoh_pca` and never written to the JSON)."""
+    runs, skipped = load_runs(checkpoints or dataset.checkpoints)
+    splits = dataset.splits
+    codes = encode_runs(runs, splits)
+    query, gallery = codes["dcoh"]
     q_labels, g_labels = splits["query"].labels, splits["gallery"].labels
-    # The ablation and the operator-only runs share their source's h(x): encode each distinct one once.
-    encoded: dict[bytes, tuple] = {}
+    gallery_sets = np.unique(g_labels, axis=0)
+    operators, spreads, generated = score_operators(runs, codes, q_labels, g_labels, gallery_sets)
+    skipped += [
+        f"{key} of {name}: {note}" for key, notes in spreads.pop("missing").items() for name, note in notes
+    ]
+    chains = score_chains(runs, codes, q_labels, g_labels, gallery_sets)
+    real = {name: codes[name][1].global_bits for name in generated}
+    ranked = hamming_ranking(query.global_bits, gallery.global_bits)
+    single = {  # shares a label (the usual protocol), and the exact label set, as composed queries ask
+        "map": mean_average_precision(ranked, q_labels, g_labels),
+        "exact_map@100": mean_average_precision(ranked, q_labels, g_labels, exact=True, k=100),
+    }
+    return {
+        "dataset": dataset.name,
+        "classes": list(dataset.classes),
+        "bits": int(query.global_bits.shape[1]),
+        "operators": operators,
+        **spreads,
+        "chains": chains,
+        "single_image": single,
+        "distribution": {
+            name: distribution_gap(runs[name], real[name], generated[name]) for name in generated
+        },
+        "subset": subset_scores(query, gallery, q_labels, g_labels),
+        "pca": {name: pca_points(real[name], generated[name]) for name in generated},
+        "skipped": skipped,
+    }
+
+
+def load_runs(checkpoints: Path) -> tuple[dict[str, Checkpoint], list[str]]:
+    """`dcoh` and every other checkpoint the spreads name that is trained (the ablation second), and a
+    note for each that is not."""
+    names = dict.fromkeys(name for _, runs in SPREADS.values() for seeds in runs.values() for name in seeds)
+    runs, skipped = {"dcoh": load_checkpoint("dcoh", checkpoints)}, []
+    for name in names:
+        try:
+            runs[name] = runs.get(name) or load_checkpoint(name, checkpoints)
+        except CheckpointError:
+            skipped.append(f"{name}: not trained")
+    return runs, skipped
+
+
+def encode_runs(runs: dict[str, Checkpoint], splits: dict) -> dict[str, tuple[Encoded, Encoded]]:
+    """Each run's (query, gallery) codes. The ablation and the operator-only runs share their source's
+    h(x): each distinct one is encoded once."""
+    encoded: dict[bytes, tuple[Encoded, Encoded]] = {}
     codes = {}
     for name, run in runs.items():
         weights = b"".join(t.numpy().tobytes() for t in run.model.state_dict().values())
         if weights not in encoded:
             encoded[weights] = tuple(run.model.encode(splits[s].images) for s in ("query", "gallery"))
         codes[name] = encoded[weights]
-    query, gallery = codes["dcoh"]
-    gallery_sets = np.unique(g_labels, axis=0)
+    return codes
+
+
+def score_operators(
+    runs: dict[str, Checkpoint],
+    codes: dict[str, tuple[Encoded, Encoded]],
+    q_labels: np.ndarray,
+    g_labels: np.ndarray,
+    gallery_sets: np.ndarray,
+) -> tuple[dict, dict, dict[str, np.ndarray]]:
+    """Per operator, COMPOSED_PAIRS seeded pairs: DCOH, its ablation and the baselines (the operators'
+    rows), every run's map@100 (the seed spreads), and the shipped models' operator outputs."""
     rng = np.random.default_rng(0)
-    operators_result = {}
-    spreads = {
-        key: {"kind": kind, **{method: {} for method in seeds}} for key, (kind, seeds) in SPREADS.items()
+    query, gallery = codes["dcoh"]
+    rows = {}
+    complete = {
+        key: {m: s for m, s in seeds.items() if set(s) <= set(runs)} for key, (_, seeds) in SPREADS.items()
     }
-    generated_all: dict[str, list[np.ndarray]] = {"dcoh": [], "dcoh_no_adv": []}
+    spreads = {key: {"kind": SPREADS[key][0], **{m: {} for m in seeds}} for key, seeds in complete.items()}
+    generated: dict[str, list[np.ndarray]] = {name: [] for name in SHIPPED if name in runs}
     for operator in OPERATORS:
         ids, targets = sample_compositions(q_labels, (operator,), COMPOSED_PAIRS, rng, gallery_sets)
+        if len(targets) == 0:
+            rows[operator] = {"pairs": 0, "note": "no query pair has a target set the gallery holds"}
+            continue
         scores = {}
         for name, run in runs.items():
             q_codes, g_codes = codes[name]
-            generated = composed_codes(run.operators, (operator,), q_codes.global_bits, ids, learned=True)
-            scores[name] = composed_map(generated, targets, g_codes.global_bits, g_labels)
-            if name in generated_all:
-                generated_all[name].append(generated)
-        for key, (_, seeds) in SPREADS.items():
+            outputs = composed_codes(run.operators, (operator,), q_codes.global_bits, ids, learned=True)
+            scores[name] = composed_map(outputs, targets, g_codes.global_bits, g_labels)
+            if name in generated:
+                generated[name].append(outputs)
+        for key, seeds in complete.items():
             for method, seed_names in seeds.items():
-                values = [scores[name]["map@100"] for name in seed_names]
-                spreads[key][method][operator] = {
-                    "mean": float(np.mean(values)),
-                    "std": float(np.std(values)),
-                    "n": len(values),
-                }
-        row = {"dcoh": scores["dcoh"], "dcoh_no_adv": scores["dcoh_no_adv"]}
+                spreads[key][method][operator] = spread([scores[name]["map@100"] for name in seed_names])
+        row = {name: scores[name] for name in generated}
         row.update(baselines((operator,), ids, targets, query, gallery, g_labels, rng))
         row["pairs"] = len(targets)
-        operators_result[operator] = row
+        rows[operator] = row
+    spreads["missing"] = {
+        key: [(m, "not every seed is trained") for m in SPREADS[key][1] if m not in complete[key]]
+        for key in SPREADS
+    }
+    return rows, spreads, {name: np.concatenate(outputs) for name, outputs in generated.items() if outputs}
+
+
+def spread(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
+
+
+def score_chains(
+    runs: dict[str, Checkpoint],
+    codes: dict[str, tuple[Encoded, Encoded]],
+    q_labels: np.ndarray,
+    g_labels: np.ndarray,
+    gallery_sets: np.ndarray,
+) -> dict[str, dict]:
+    """Per chain (A op B) op' C, CHAIN_TRIPLES seeded triples: DCOH, its ablation and the baselines."""
+    query, gallery = codes["dcoh"]
     chains = {}
-    chain_rng = np.random.default_rng(1)
+    rng = np.random.default_rng(1)
     for chain in CHAINS:
-        ids, targets = sample_compositions(q_labels, chain, CHAIN_TRIPLES, chain_rng, gallery_sets)
+        ids, targets = sample_compositions(q_labels, chain, CHAIN_TRIPLES, rng, gallery_sets)
+        if len(targets) == 0:
+            chains[chain_name(chain)] = {
+                "triples": 0,
+                "note": "no query triple has a target set the gallery holds",
+            }
+            continue
         row = {
             name: composed_map(
                 composed_codes(runs[name].operators, chain, codes[name][0].global_bits, ids, learned=True),
@@ -121,34 +204,13 @@ def evaluate_dcoh(checkpoints: Path = CHECKPOINT_DIR) -> dict:
                 codes[name][1].global_bits,
                 g_labels,
             )
-            for name in ("dcoh", "dcoh_no_adv")
+            for name in SHIPPED
+            if name in runs
         }
-        row.update(baselines(chain, ids, targets, query, gallery, g_labels, chain_rng))
+        row.update(baselines(chain, ids, targets, query, gallery, g_labels, rng))
         row["triples"] = len(targets)
         chains[chain_name(chain)] = row
-    distribution = {
-        name: distribution_gap(run, codes[name][1].global_bits, np.concatenate(generated_all[name]))
-        for name, run in (("dcoh", dcoh), ("dcoh_no_adv", ablation))
-    }
-    plot_pca(
-        {name: (codes[name][1].global_bits, np.concatenate(g)) for name, g in generated_all.items()},
-        ASSETS / "dcoh_pca.png",
-    )
-    ranked = hamming_ranking(query.global_bits, gallery.global_bits)
-    single = {  # shares a label (the usual protocol), and the exact label set, as composed queries ask
-        "map": mean_average_precision(ranked, q_labels, g_labels),
-        "exact_map@100": mean_average_precision(ranked, q_labels, g_labels, exact=True, k=100),
-    }
-    subset = subset_scores(query, gallery, q_labels, g_labels)
-    return {
-        "bits": int(query.global_bits.shape[1]),
-        "operators": operators_result,
-        **spreads,
-        "chains": chains,
-        "single_image": single,
-        "distribution": distribution,
-        "subset": subset,
-    }
+    return chains
 
 
 def baselines(chain, ids, targets, query, gallery, g_labels, rng) -> dict:
@@ -206,23 +268,13 @@ def distribution_gap(
     return {"discriminator_accuracy": (real_ok + fake_ok) / 2, "per_bit_mean_gap": gap}
 
 
-def plot_pca(codes: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
-    """2-D PCA of real gallery codes against operator outputs, one panel per model (the seed's
-    distribution figure); the axes are the real codes' first two principal components."""
-    fig = Figure(figsize=(5 * len(codes), 5))
-    axes = fig.subplots(1, len(codes))
-    jitter = np.random.default_rng(0)
-    for ax, (name, (real_bits, generated_bits)) in zip(np.atleast_1d(axes), codes.items(), strict=True):
-        real, generated = real_bits.astype(np.float32), generated_bits.astype(np.float32)
-        mean = real.mean(0)
-        _, _, vt = np.linalg.svd(real - mean, full_matrices=False)
-        for data, label, color in (
-            (real, "real codes h(x)", "tab:blue"),
-            (generated, "operator outputs", "tab:orange"),
-        ):
-            xy = (data[:2000] - mean) @ vt[:2].T + jitter.normal(0, 0.05, (min(len(data), 2000), 2))
-            ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.4, label=label, color=color)
-        ax.set(title=f"{name}: real vs generated codes (PCA)", xlabel="PC 1", ylabel="PC 2")
-        ax.legend(loc="upper right", markerscale=4)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def pca_points(real_bits: np.ndarray, generated_bits: np.ndarray) -> dict[str, np.ndarray]:
+    """The first PCA_POINTS real codes and operator outputs, (n, 2) each, on the real codes' first two
+    principal components (the seed's distribution figure)."""
+    real, generated = real_bits.astype(np.float32), generated_bits.astype(np.float32)
+    mean = real.mean(0)
+    _, _, vt = np.linalg.svd(real - mean, full_matrices=False)
+    return {
+        "real": (real[:PCA_POINTS] - mean) @ vt[:2].T,
+        "generated": (generated[:PCA_POINTS] - mean) @ vt[:2].T,
+    }

@@ -190,7 +190,7 @@ def evaluate_hier(
             )
     else:
         skipped.append(
-            f"the largest-item and attended-object protocols, localization: {dataset.lacks('items')}"
+            f"largest-item and attended-object protocols, localization: {dataset.lacks('items')}"
         )
     add_costs(methods, scale, setup, len(g_labels))
     sizes = {"queries": len(setup.q_labels), "gallery": len(g_labels)}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hashdemo.data.outfits import Split
+from hashdemo.data.split import Split
 
 COVERED_SHARE = 0.2  # an item counts as covered when this share of its box lies inside the region
 

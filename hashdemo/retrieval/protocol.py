@@ -159,10 +159,15 @@ def subset_scores(
     n_coarse: int | None = None,
 ) -> dict:
     """mAP of the first 100 queries against the first 1000 gallery images: small enough for a test
-    to recompute from the shipped weights (global code; and the CAM re-rank when `selected` is given)."""
-    q, g = np.arange(SUBSET["queries"]), np.arange(SUBSET["gallery"])
+    to recompute from the shipped weights (global code; and the CAM re-rank when `selected` is given).
+    A smaller dataset's whole query split and gallery."""
+    sizes = {
+        "queries": min(SUBSET["queries"], len(q_labels)),
+        "gallery": min(SUBSET["gallery"], len(g_labels)),
+    }
+    q, g = np.arange(sizes["queries"]), np.arange(sizes["gallery"])
     scores = {
-        **SUBSET,
+        **sizes,
         "global_map": mean_average_precision(
             hamming_ranking(query.global_bits[q], gallery.global_bits[g]), q_labels[q], g_labels[g]
         ),

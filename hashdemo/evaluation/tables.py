@@ -1,0 +1,376 @@
+"""The evaluation's results in words and Markdown tables, as printed by `python -m hashdemo evaluate`,
+pasted into the README and shown on the app's Benchmarks tab; `markdown_table` draws every table of
+the project (the benchmarks' too). Figures are in `hashdemo.evaluation.figures`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+DCOH_METHODS = ("dcoh", "dcoh_no_adv", "bitwise", "label_route", "oracle")  # the columns of the DCOH table
+HIER_KEYS = (
+    "map",
+    "map_exact",
+    "map@100",
+    "map_exact@100",
+    "p@10",
+    "jaccard_ndcg@100",
+    "attended_map@100",
+    "object_map@100",
+)
+# One colour per method in every figure (matplotlib's tab10 and tab20 colours), and a name a reader knows
+METHODS = {
+    "hier_cam": ("#d62728", "two-level, CAM-selected bits (the method)"),
+    "hier_cam_all_components": ("#ff9896", "two-level, CAM bits from every component"),
+    "hier_random": ("#7f7f7f", "two-level, random bits"),
+    "hier_activation": ("#bcbd22", "two-level, most active maps"),
+    "hier_box": ("#e377c2", "two-level, the item's own box as the region"),
+    "hier_box_any_item": ("#f7b6d2", "two-level, any item's box"),
+    "global": ("#1f77b4", "global code only (H bits)"),
+    "local_full": ("#2ca02c", "full local code (C bits)"),
+    "single_level": ("#9467bd", "one-level code, H bits"),
+    "single_level_local": ("#8c564b", "one-level code, C bits"),
+    "float_cosine": ("#17becf", "cosine on pooled Conv7 features"),
+    "dcoh": ("#d62728", "DCOH (learned operators)"),
+    "dcoh_no_adv": ("#ff9896", "DCOH without the adversarial term"),
+    "bitwise": ("#7f7f7f", "bitwise OR / AND / AND-NOT of the codes"),
+    "label_route": ("#1f77b4", "predicted labels, set operation, label search"),
+    "oracle": ("#2ca02c", "a real gallery code with the target set (ceiling)"),
+}
+GLOSSARY = {
+    "map / map@100": "mean average precision over the whole gallery / the top 100; relevant = shares a label",
+    "map_exact": "the same, relevant = exactly the query's label set",
+    "jaccard_ndcg@100": "nDCG@100 with gain = Jaccard of the label sets (partial matches count partly)",
+    "attended_map@100": "attended object: queries with 2-3 items; relevant = holds the class of the item "
+    "the CAM region overlaps most (the object the method picked)",
+    "object_map@100": "largest item: queries with 2-3 items; relevant = holds the class of the query's "
+    "largest item, wherever the attention looks",
+    "bits/image": "bits compared per gallery image: H everywhere, plus L on the K candidates only",
+    "ms/query": "one query's top 100 on this 2-core machine, bit selection included",
+    "label_route": "predict each input's labels, apply the set operation, rank by predicted labels",
+    "oracle": "query with a real gallery code whose label set is T: the ceiling of code search",
+    "bitwise": "OR / AND / AND-NOT of the two codes",
+}
+SEED_TABLES = {  # result key: title (hashdemo.evaluation.dcoh.SPREADS)
+    "seeds": "map@100 over three full retrains, both phases (mean ± std)",
+    "operator_seeds": "map@100 over three operator-phase seeds on the shipped h(x) (mean ± std)",
+}
+ALIGNMENTS = {"-": "---", "l": ":---", "r": "---:", "c": ":---:"}
+
+
+def markdown_table(
+    header: Sequence[str], rows: Iterable[Sequence[object]], align: str = "", digits: int | None = 4
+) -> str:
+    """A Markdown table: the header line, the alignment line, then one line per row.
+
+    A cell is written as it is when a str, "-" when None, with `digits` decimals when a float (str() when
+    `digits` is None), str() otherwise; "|" is escaped and a line break becomes a space, so no cell
+    breaks the table. `align` holds one letter per column (l, r, c, or - for Markdown's default);
+    empty means the default everywhere. A row of another width than the header raises ValueError.
+    """
+    if align and len(align) != len(header):
+        raise ValueError(f"{len(align)} alignments for {len(header)} columns")
+    lines = [_line(header, digits), "|" + "|".join(ALIGNMENTS[a] for a in align or "-" * len(header)) + "|"]
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"a row of {len(row)} cells under {len(header)} columns: {row!r}")
+        lines.append(_line(row, digits))
+    return "\n".join(lines)
+
+
+def cell(value: object, digits: int | None = 4) -> str:
+    """One table cell as text (see `markdown_table`)."""
+    if value is None:
+        text = "-"
+    elif isinstance(value, float) and digits is not None:
+        text = f"{value:.{digits}f}"
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\r\n", " ").replace("\n", " ")
+
+
+def _line(cells: Sequence[object], digits: int | None) -> str:
+    return "| " + " | ".join(cell(value, digits) for value in cells) + " |"
+
+
+def colour(method: str) -> str:
+    return METHODS.get(method, ("#000000", method))[0]
+
+
+def in_words(method: str) -> str:
+    return METHODS.get(method, ("#000000", method))[1]
+
+
+def method_names() -> str:
+    """The table's method identifiers in words, for the top of the Benchmarks tab."""
+    return "\n".join(f"- `{method}`: {name}" for method, (_, name) in METHODS.items())
+
+
+def glossary() -> str:
+    return "\n".join(f"- **{term}**: {meaning}" for term, meaning in GLOSSARY.items())
+
+
+def format_tables(name: str, result: dict) -> str:
+    """Markdown tables of a result, as printed and pasted into the README."""
+    return hier_tables(result) if name == "hier" else dcoh_tables(result)
+
+
+def hier_tables(result: dict) -> str:
+    present = next(iter(result["methods"].values()))
+    columns = [key for key in HIER_KEYS if key in present]  # a set without item boxes has no object keys
+    lines = [
+        f"theta={result['theta']} L={result['L']} K={result['K']} (chosen on val); "
+        f"{result['bits']['global']}-bit global, {result['bits']['local']}-bit local code; "
+        f"{result.get('gallery', 10_000):,}-image gallery",
+        "",
+        methods_table(result["methods"], columns),
+    ]
+    if "large_gallery" in result:
+        large = result["large_gallery"]
+        keys = [key for key in columns if key.endswith("@100") or key == "p@10"]
+        rows = [[method, *(row[key] for key in keys)] for method, row in large["methods"].items()]
+        lines += ["", f"{large['n']:,}-image gallery", "", markdown_table(["method", *keys], rows)]
+    if "scale" in result:
+        lines += speed_lines(result)
+    lines += object_lines(result)
+    if "localization" in result:
+        lines += ["", localization_table(result["localization"])]
+    lines += note_lines(result)
+    lines += [f"\nSkipped: {note}." for note in result.get("skipped", [])]
+    return "\n".join(lines)
+
+
+def methods_table(methods: dict[str, dict], columns: list[str]) -> str:
+    """Every method's scores on the 10k gallery (± the std over seeds where there is one), its bits
+    compared per gallery image and its ms per query."""
+    rows = []
+    for method, row in methods.items():
+        cells = [
+            cell(row[key]) + (f" ± {row[key + '_std']:.4f}" if key + "_std" in row else "") for key in columns
+        ]
+        ms = row["ms_per_query"]
+        rows.append([method, *cells, row["bits_per_gallery_image"], None if ms is None else f"{ms:.3f}"])
+    return markdown_table(["method", *columns, "bits/image", "ms/query"], rows)
+
+
+def speed_lines(result: dict) -> list[str]:
+    """ms per query against gallery size, the two-level / full ratios and the attention's own time."""
+    sizes = sorted({row["n"] for row in result["scale"]})
+    rows = []
+    for method in dict.fromkeys(row["method"] for row in result["scale"]):
+        timed = {r["n"]: r["ms_per_query"] for r in result["scale"] if r["method"] == method}
+        rows.append([method, *(f"{timed[n]:.3f}" if n in timed else None for n in sizes)])
+    lines = ["", "ms per query (top 100, one query at a time)", ""]
+    lines.append(markdown_table(["method", *(f"{n:,}" for n in sizes)], rows))
+    random_sizes = sorted({r["n"] for r in result["scale"] if r["codes"] == "random"})
+    lines += ["", f"(random codes with the real shapes at {', '.join(f'{n:,}' for n in random_sizes)})"]
+    if "two_level_ratio" in result:
+        header = [
+            "codes",
+            "hier_cam / local_full",
+            "hier_random / local_full",
+            "bits ratio (H + L K / N) / C",
+        ]
+        rows = [
+            [
+                f"{row['n']:,}",
+                f"{row['hier_cam_over_local_full']:.3f}",
+                f"{row['hier_random_over_local_full']:.3f}",
+                f"{row['bits_ratio']:.4f}",
+            ]
+            for row in result["two_level_ratio"]
+        ]
+        timing = result["attention_timing"]
+        lines += [
+            "",
+            markdown_table(header, rows),
+            "",
+            f"Attention for one query (CAM, region, eq. 2.4 scores, selection) at C = {timing['channels']}: "
+            f"median {timing['median']:.3f} ms, p90 {timing['p90']:.3f} ms over {timing['queries']} queries.",
+        ]
+    return lines
+
+
+def object_lines(result: dict) -> list[str]:
+    """map@100 under the attended-object and the largest-item protocols, where the result has them."""
+    lines = []
+    for key, title in (("attended_object", "attended object"), ("object_focused", "largest item")):
+        if key not in result:
+            continue
+        lines += [
+            "",
+            f"{title} map@100 ({result['object_queries']} queries with 2-3 items): "
+            + result.get("protocols", {}).get(key, ""),
+            "",
+        ]
+        rows = [
+            [method, f"{row['map@100']:.4f}" + (f" ± {row['std']:.4f}" if "std" in row else "")]
+            for method, row in result[key].items()
+        ]
+        lines.append(markdown_table(["method", "map@100"], rows))
+    return lines
+
+
+def note_lines(result: dict) -> list[str]:
+    """The out-of-domain note and the attention's overlap with the selected bits, in sentences."""
+    lines = []
+    if "out_of_domain" in result:
+        ood = result["out_of_domain"]
+        rates = ", ".join(f"{kind.replace('_', ' ')} {rate:.0%}" for kind, rate in ood["flagged"].items())
+        lines += [
+            "",
+            f"Out-of-domain note: novelty above {ood['threshold']:.4f}"
+            + (f" or detail below {ood['smooth_below']:.2f}" if "smooth_below" in ood else "")
+            + f" (flags {ood['val_flagged']:.1%} of val); "
+            f"flagged among {ood['images_per_kind']} images of each kind: {rates}.",
+        ]
+    if "attention" in result:
+        att = result["attention"]
+        lines += [
+            "",
+            f"Selected bits that overlap the attention region (of L = {result['L']}), over the query split: "
+            f"median {att['positive_overlap_median']:g}, 10th-90th percentile "
+            f"{att['positive_overlap_p10']:g}-{att['positive_overlap_p90']:g}; "
+            f"{att['empty_region_queries']} queries with an empty region.",
+        ]
+    return lines
+
+
+def localization_table(loc: dict) -> str:
+    """Where the CAM region falls, at each theta of the grid."""
+    header = [
+        "theta",
+        "touches an item",
+        "on the largest item",
+        "items covered 0/1/2/3",
+        "pointing game",
+        "energy in boxes",
+    ]
+    rows = [
+        [
+            f"{row['theta']}" + (" (chosen)" if row["theta"] == loc["theta"] else ""),
+            row["touches_item"],
+            row["attended_is_largest"],
+            "/".join(map(str, row["items_covered"])),
+            row["pointing_game"],
+            row["energy_in_boxes"],
+        ]
+        for row in loc["by_theta"]
+    ]
+    title = (
+        f"Where the CAM region falls ({loc['images']} queries with 2-3 items; definitions in docs/results.md)"
+    )
+    return title + "\n\n" + markdown_table(header, rows, digits=3)
+
+
+def dcoh_tables(result: dict) -> str:
+    first = next((row for row in result["operators"].values() if row.get("pairs")), {})
+    methods = [m for m in DCOH_METHODS if m in first]  # the ablation only when it was trained
+    rows = [
+        [operator, row["pairs"], *(_pair(row[m]) if m in row else None for m in methods)]
+        for operator, row in result["operators"].items()
+    ]
+    lines = [
+        f"{result['bits']}-bit codes; map@100 / jaccard@10 per operator",
+        "",
+        markdown_table(["operator", "pairs", *methods], rows),
+    ]
+    for key, title in SEED_TABLES.items():
+        spread = [m for m in ("dcoh", "dcoh_no_adv") if m in result.get(key, {})]
+        if spread:
+            rows = [
+                [operator, *(_spread(result[key][m][operator]) for m in spread)]
+                for operator in result["operators"]
+            ]
+            lines += ["", title, "", markdown_table(["operator", *spread], rows)]
+    if "chains" in result:
+        rows = [
+            [chain, row["triples"], *(_pair(row[m]) if m in row else None for m in methods)]
+            for chain, row in result["chains"].items()
+        ]
+        lines += ["", "chains (A op B) op' C: map@100 / jaccard@10", ""]
+        lines.append(markdown_table(["chain", "triples", *methods], rows))
+    single = result["single_image"]
+    lines += ["", f"single-image mAP of h(x): {single['map']:.4f} (shares a label)"]
+    if "exact_map@100" in single:
+        lines[-1] += f"; exact label set map@100 {single['exact_map@100']:.4f}"
+    lines += [f"\nSkipped: {note}." for note in result.get("skipped", [])]
+    if "distribution" in result:
+        lines += ["", distribution_table(result["distribution"])]
+    return "\n".join(lines)
+
+
+def distribution_table(distribution: dict[str, dict]) -> str:
+    """How far operator outputs are from real codes: the trained discriminator's accuracy, the bits' gap."""
+    header = ["operator outputs of", "D accuracy (real vs generated)", "per-bit mean gap"]
+    rows = []
+    for name, dist in distribution.items():
+        accuracy = dist["discriminator_accuracy"]
+        rows.append(
+            [name, "(no D trained)" if accuracy is None else f"{accuracy:.3f}", dist["per_bit_mean_gap"]]
+        )
+    return markdown_table(header, rows)
+
+
+def _pair(scores: dict) -> str:
+    return f"{scores['map@100']:.3f} / {scores['jaccard@10']:.3f}"
+
+
+def _spread(spread: dict) -> str:
+    return f"{spread['mean']:.3f} ± {spread['std']:.3f}"
+
+
+def hier_takeaway(result: dict) -> str:
+    """The hierarchical tables in plain words, from their own numbers; each claim names its protocol."""
+    m = result["methods"]
+    cam, full, rand, act, glob = (
+        m[k] for k in ("hier_cam", "local_full", "hier_random", "hier_activation", "global")
+    )
+    text = (
+        f"**In plain words.** *Shares a label* (every query): the two-level search on L = {result['L']} "
+        f"attention-selected bits reaches map@100 {cam['map@100']:.3f} against {full['map@100']:.3f} for the "
+        f"full {result['bits']['local']}-bit local code, reading {cam['bits_per_gallery_image']:g} bits per "
+        f"gallery image instead of {result['bits']['local']}."
+    )
+    if "attended_object" in result:
+        att = result["attended_object"]
+        loc = result["localization"]
+        text += (
+            f" *Attended object* ({result['object_queries']} queries with 2-3 items, relevant = the class of "
+            f"the item the region covers): attention bits score {att['hier_cam']['map@100']:.3f} against "
+            f"{att['hier_random']['map@100']:.3f} ± {att['hier_random']['std']:.3f} for random bits, "
+            f"{att['hier_activation']['map@100']:.3f} for the most active maps, "
+            f"{att['global']['map@100']:.3f} for the global code and {att['local_full']['map@100']:.3f} for "
+            f"the full local code: the selected bits carry the object the region sits on. The region touches "
+            f"an item in {loc['touches_item']:.0%} of these queries but is on the largest item in only "
+            f"{loc['attended_is_largest']:.0%}, so under the *largest item* protocol attention scores "
+            f"{cam['object_map@100']:.3f} against {rand['object_map@100']:.3f} for random bits: "
+            "that protocol asks for an object the method did not pick."
+        )
+    ratios = {row["n"]: row for row in result.get("two_level_ratio", [])}
+    if ratios:
+        at = ", ".join(
+            f"{ratios[n]['hier_cam_over_local_full']:.2f}x at {n:,} codes"
+            for n in sorted(ratios)
+            if n >= 1_000_000
+        )
+        text += (
+            f" *Speed* (random codes with the real shapes): the two-level search, attention included, takes "
+            f"{at} the time of a full local-code scan (bits ratio {ratios[max(ratios)]['bits_ratio']:.3f}); "
+            f"attention alone {result['attention_ms']:.2f} ms."
+        )
+    return text
+
+
+def dcoh_takeaway(result: dict) -> str:
+    ops = result["operators"]
+    parts = [
+        f"{op} {row['dcoh']['map@100']:.3f} (oracle {row['oracle']['map@100']:.3f}, label route "
+        f"{row['label_route']['map@100']:.3f}, bitwise {row['bitwise']['map@100']:.3f})"
+        for op, row in ops.items()
+        if row.get("pairs")  # an imported set may hold no pair for an operator
+    ]
+    return (
+        "**In plain words.** Composed queries find exactly the target label set at map@100: "
+        + "; ".join(parts)
+        + "."
+    )

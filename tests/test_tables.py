@@ -1,0 +1,319 @@
+"""The Markdown tables (hashdemo.evaluation.tables and the benchmarks' tables) against hand-written output
+for small hand-made results."""
+
+import pytest
+
+from hashdemo.evaluation import tables
+from hashdemo.evaluation.tables import markdown_table
+
+
+def test_markdown_table_lines():
+    assert markdown_table(["a", "b"], [["x", "y"], ["z", "w"]]).split("\n") == [
+        "| a | b |",
+        "|---|---|",
+        "| x | y |",
+        "| z | w |",
+    ]
+
+
+def test_markdown_table_with_no_rows_is_its_header():
+    assert markdown_table(["only"], []) == "| only |\n|---|"
+
+
+def test_markdown_table_alignment():
+    table = markdown_table(["l", "r", "c", "d"], [[1, 2, 3, 4]], align="lrc-")
+    assert table.split("\n")[1] == "|:---|---:|:---:|---|"
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "expected"),
+    [
+        (0.5, 4, "0.5000"),  # a float: `digits` decimals
+        (0.12345, 2, "0.12"),
+        (2 / 3, 3, "0.667"),
+        (0.5, None, "0.5"),  # digits None: str()
+        (32, 4, "32"),  # an int as it is, never with decimals
+        (1_000, 4, "1000"),
+        (None, 4, "-"),  # no value
+        ("1.0", 2, "1.0"),  # a str is never reformatted
+        (True, 4, "True"),
+    ],
+)
+def test_cell_formats_numbers(value, digits, expected):
+    assert tables.cell(value, digits) == expected
+    assert markdown_table(["x"], [[value]], digits=digits).split("\n")[2] == f"| {expected} |"
+
+
+def test_markdown_table_escapes_pipes_and_line_breaks():
+    table = markdown_table(["a|b"], [["x | y"], ["two\nlines"], ["crlf\r\nend"]])
+    assert table.split("\n") == ["| a\\|b |", "|---|", "| x \\| y |", "| two lines |", "| crlf end |"]
+
+
+def test_markdown_table_refuses_a_ragged_row_and_wrong_alignments():
+    with pytest.raises(ValueError, match="2 cells under 3 columns"):
+        markdown_table(["a", "b", "c"], [["x", "y"]])
+    with pytest.raises(ValueError, match="2 alignments for 3 columns"):
+        markdown_table(["a", "b", "c"], [], align="lr")
+    with pytest.raises(KeyError):
+        markdown_table(["a"], [], align="x")
+
+
+def hier_result(**extra) -> dict:
+    return {
+        "theta": 0.4,
+        "L": 8,
+        "K": 50,
+        "bits": {"global": 16, "local": 64},
+        "gallery": 1000,
+        "methods": {
+            "global": {
+                "map": 0.5,
+                "map@100": 0.75,
+                "p@10": 0.8,
+                "bits_per_gallery_image": 16,
+                "ms_per_query": 0.0123,
+            },
+            "hier_random": {
+                "map": 0.25,
+                "map_std": 0.01234,
+                "map@100": 0.5,
+                "map@100_std": 0.002,
+                "p@10": 0.6,
+                "bits_per_gallery_image": 16.4,
+                "ms_per_query": 1.5,
+            },
+            "float_cosine": {
+                "map": 0.125,
+                "map@100": 1,
+                "p@10": 0.9,
+                "bits_per_gallery_image": None,
+                "ms_per_query": None,
+            },
+        },
+        **extra,
+    }
+
+
+def test_hier_tables_by_hand():
+    text = tables.format_tables("hier", hier_result(skipped=["no item boxes"]))
+    assert text.split("\n") == [
+        "theta=0.4 L=8 K=50 (chosen on val); 16-bit global, 64-bit local code; 1,000-image gallery",
+        "",
+        "| method | map | map@100 | p@10 | bits/image | ms/query |",  # only the keys the methods hold
+        "|---|---|---|---|---|---|",
+        "| global | 0.5000 | 0.7500 | 0.8000 | 16 | 0.012 |",
+        "| hier_random | 0.2500 ± 0.0123 | 0.5000 ± 0.0020 | 0.6000 | 16.4000 | 1.500 |",
+        "| float_cosine | 0.1250 | 1 | 0.9000 | - | - |",
+        "",
+        "Skipped: no item boxes.",
+    ]
+
+
+def test_large_gallery_table_keeps_the_top_100_columns():
+    large = {"n": 100_000, "methods": {"global": {"map": 0.1, "map@100": 0.25, "p@10": 0.5}}}
+    lines = tables.hier_tables(hier_result(large_gallery=large)).split("\n")
+    assert lines[7:] == [
+        "",
+        "100,000-image gallery",
+        "",
+        "| method | map@100 | p@10 |",
+        "|---|---|---|",
+        "| global | 0.2500 | 0.5000 |",
+    ]
+
+
+SCALE = [
+    {"n": 1000, "method": "global", "ms_per_query": 0.05, "codes": "real"},
+    {"n": 1000, "method": "local_full", "ms_per_query": 0.2, "codes": "real"},
+    {"n": 1_000_000, "method": "global", "ms_per_query": 1.25, "codes": "random"},
+]
+
+
+def test_speed_lines_mark_a_size_that_was_not_timed():
+    assert tables.speed_lines({"scale": SCALE}) == [
+        "",
+        "ms per query (top 100, one query at a time)",
+        "",
+        "| method | 1,000 | 1,000,000 |\n|---|---|---|\n"
+        "| global | 0.050 | 1.250 |\n| local_full | 0.200 | - |",
+        "",
+        "(random codes with the real shapes at 1,000,000)",
+    ]
+
+
+def test_speed_lines_with_the_two_level_ratio():
+    result = {
+        "scale": SCALE,
+        "two_level_ratio": [
+            {
+                "n": 1_000_000,
+                "hier_cam_over_local_full": 0.21,
+                "hier_random_over_local_full": 0.2,
+                "bits_ratio": 0.140625,
+            }
+        ],
+        "attention_timing": {"channels": 64, "median": 0.5, "p90": 0.75, "queries": 100},
+    }
+    assert tables.speed_lines(result)[6:] == [
+        "",
+        "| codes | hier_cam / local_full | hier_random / local_full | bits ratio (H + L K / N) / C |\n"
+        "|---|---|---|---|\n"
+        "| 1,000,000 | 0.210 | 0.200 | 0.1406 |",
+        "",
+        "Attention for one query (CAM, region, eq. 2.4 scores, selection) at C = 64: "
+        "median 0.500 ms, p90 0.750 ms over 100 queries.",
+    ]
+
+
+def test_object_lines_by_hand():
+    result = {
+        "object_queries": 3,
+        "protocols": {"attended_object": "relevant = the attended item's class"},
+        "attended_object": {"hier_cam": {"map@100": 0.5}, "hier_random": {"map@100": 0.25, "std": 0.05}},
+    }
+    assert tables.object_lines(result) == [
+        "",
+        "attended object map@100 (3 queries with 2-3 items): relevant = the attended item's class",
+        "",
+        "| method | map@100 |\n|---|---|\n| hier_cam | 0.5000 |\n| hier_random | 0.2500 ± 0.0500 |",
+    ]
+
+
+def test_localization_table_marks_the_chosen_theta():
+    row = {"touches_item": 1.0, "attended_is_largest": 0.5, "pointing_game": 0.5, "energy_in_boxes": 2 / 3}
+    loc = {
+        "images": 2,
+        "theta": 0.4,
+        "by_theta": [
+            {"theta": 0.2, "items_covered": [0, 1, 1, 0], **row},
+            {"theta": 0.4, "items_covered": [1, 1, 0, 0], **row, "touches_item": 0.5},
+        ],
+    }
+    assert tables.localization_table(loc).split("\n") == [
+        "Where the CAM region falls (2 queries with 2-3 items; definitions in docs/results.md)",
+        "",
+        "| theta | touches an item | on the largest item | items covered 0/1/2/3 | pointing game "
+        "| energy in boxes |",
+        "|---|---|---|---|---|---|",
+        "| 0.2 | 1.000 | 0.500 | 0/1/1/0 | 0.500 | 0.667 |",
+        "| 0.4 (chosen) | 0.500 | 0.500 | 1/1/0/0 | 0.500 | 0.667 |",
+    ]
+
+
+def dcoh_result() -> dict:
+    return {
+        "bits": 16,
+        "operators": {
+            "union": {
+                "pairs": 10,
+                "dcoh": {"map@100": 0.5, "jaccard@10": 0.25},
+                "bitwise": {"map@100": 0.125, "jaccard@10": 0.75},
+            },
+            "intersection": {"pairs": 0},  # no pair: its cells are "-"
+        },
+        "single_image": {"map": 0.5},
+        "distribution": {
+            "dcoh": {"discriminator_accuracy": 0.5, "per_bit_mean_gap": 0.01},
+            "dcoh_no_adv": {"discriminator_accuracy": None, "per_bit_mean_gap": 0.02},
+        },
+    }
+
+
+def test_dcoh_tables_by_hand():
+    assert tables.format_tables("dcoh", dcoh_result()).split("\n") == [
+        "16-bit codes; map@100 / jaccard@10 per operator",
+        "",
+        "| operator | pairs | dcoh | bitwise |",  # the methods the first scored operator holds
+        "|---|---|---|---|",
+        "| union | 10 | 0.500 / 0.250 | 0.125 / 0.750 |",
+        "| intersection | 0 | - | - |",
+        "",
+        "single-image mAP of h(x): 0.5000 (shares a label)",
+        "",
+        "| operator outputs of | D accuracy (real vs generated) | per-bit mean gap |",
+        "|---|---|---|",
+        "| dcoh | 0.500 | 0.0100 |",
+        "| dcoh_no_adv | (no D trained) | 0.0200 |",
+    ]
+
+
+def test_dcoh_seed_and_chain_tables():
+    result = dcoh_result()
+    del result["distribution"]
+    spread = {"mean": 0.5, "std": 0.0123, "n": 3}
+    result["operators"]["intersection"] = result["operators"]["union"]
+    result["seeds"] = {m: {"union": spread, "intersection": spread} for m in ("dcoh", "dcoh_no_adv")}
+    result["chains"] = {"union then union": {"triples": 7, **result["operators"]["union"]}}
+    result["single_image"]["exact_map@100"] = 0.25
+    assert tables.dcoh_tables(result).split("\n")[6:] == [
+        "",
+        "map@100 over three full retrains, both phases (mean ± std)",
+        "",
+        "| operator | dcoh | dcoh_no_adv |",
+        "|---|---|---|",
+        "| union | 0.500 ± 0.012 | 0.500 ± 0.012 |",
+        "| intersection | 0.500 ± 0.012 | 0.500 ± 0.012 |",
+        "",
+        "chains (A op B) op' C: map@100 / jaccard@10",
+        "",
+        "| chain | triples | dcoh | bitwise |",
+        "|---|---|---|---|",
+        "| union then union | 7 | 0.500 / 0.250 | 0.125 / 0.750 |",
+        "",
+        "single-image mAP of h(x): 0.5000 (shares a label); exact label set map@100 0.2500",
+    ]
+
+
+def test_dcoh_takeaway_leaves_out_an_operator_without_pairs():
+    scores = {m: {"map@100": v} for m, v in (("dcoh", 0.5), ("oracle", 0.75), ("label_route", 0.25))}
+    result = {"operators": {"union": {"pairs": 3, **scores, "bitwise": {"map@100": 0.125}}, "difference": {}}}
+    assert tables.dcoh_takeaway(result) == (
+        "**In plain words.** Composed queries find exactly the target label set at map@100: "
+        "union 0.500 (oracle 0.750, label route 0.250, bitwise 0.125)."
+    )
+
+
+def test_method_names_in_words():
+    assert tables.in_words("hier_cam") == "two-level, CAM-selected bits (the method)"
+    assert tables.in_words("made_up") == "made_up"
+    assert tables.colour("made_up") == "#000000"
+    assert tables.method_names().split("\n")[0] == "- `hier_cam`: two-level, CAM-selected bits (the method)"
+
+
+def test_the_search_bench_table_aligns_numbers_right():
+    from hashdemo.cli.bench import format_table
+
+    same = {"distances_equal": True, "ids_equal": True}
+    row = {
+        "n": 10_000,
+        "nbits": 256,
+        "queries": 100,
+        "numpy_ms": 1.234,
+        "default_ms": 0.5,
+        "faiss_ms": 0.25,
+        "numpy_over_faiss": 4.936,
+        "default_over_faiss": 2.0,
+        "numpy_vs_faiss": same,
+        "default_vs_faiss": {**same, "ids_equal": False},
+    }
+    assert format_table({"rows": [row]}).split("\n") == [
+        "| N | bits | queries | numpy path | default backend | faiss | numpy/faiss | default/faiss "
+        "| same results |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| 10,000 | 256 | 100 | 1.23 | 0.50 | 0.25 | 4.94 | 2.00 | NO |",
+    ]
+
+
+def test_the_milvus_bench_table_compares_with_the_in_process_index():
+    from hashdemo.cli.bench_milvus import format_table
+
+    rows = [
+        {"n": 1000, "codes": "real", "backend": "in-process", "build_s": 0.1, "single_ms": 0.5,
+         "batch_ms_per_query": 0.02, "recall_at_100": 1.0},
+        {"n": 1000, "codes": "real", "backend": "milvus lite", "build_s": 2, "single_ms": 3.25,
+         "batch_ms_per_query": 0.5, "recall_at_100": 0.987},
+    ]  # fmt: skip
+    assert format_table({"rows": rows}).split("\n")[2:] == [
+        "| 1,000 | real | in-process | 0.1 | 0.5 | 0.02 | 1.0 | 1.0x |",
+        "| 1,000 | real | milvus lite | 2 | 3.25 | 0.5 | 0.987 | 6.5x |",
+    ]
