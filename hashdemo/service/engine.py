@@ -29,7 +29,6 @@ from hashdemo.service.answers import Comparison, ComposeAnswer, Query, Ranking, 
 from hashdemo.service.known_images import KnownImages
 from hashdemo.service.loading import MilvusProgress, Report, engine_parts, log_progress
 from hashdemo.service.presets import compose_presets, target_labels
-from hashdemo.storage.locations import CHECKPOINT_DIR
 
 # Used until the evaluation has chosen theta, L and K on the val split.
 FALLBACK_PARAMS = {"theta": 0.4, "L": 24, "K": 200}
@@ -92,7 +91,7 @@ class Engine:
     @classmethod
     def load(
         cls,
-        checkpoints: Path = CHECKPOINT_DIR,
+        checkpoints: Path | None = None,
         cache_dir: Path | None = None,
         progress: Report | None = None,
         n_examples: int = 12,
@@ -102,7 +101,8 @@ class Engine:
     ) -> Engine:
         """Load both checkpoints and the gallery; gallery codes are cached by checkpoint digest.
 
-        `dataset` (default: HASHDEMO_DATASET, else the outfits) names an imported folder: its checkpoints,
+        `dataset` (default: HASHDEMO_DATASET, else the outfits) names an imported folder: its checkpoints
+        (unless `checkpoints` names others),
         gallery, query examples and classes. With `milvus_uri` (default: HASHDEMO_MILVUS_URI) the gallery
         is searched in Milvus, its collections built on first use; unset, in process."""
         report = progress or log_progress
