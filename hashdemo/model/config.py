@@ -17,6 +17,9 @@ METHOD_DEFAULTS = {
 class TrainConfig:
     method: str = "hier"  # "hier" (two-level codes, method 1) or "dcoh" (code operators, method 2)
     backbone: str = "cnn7"  # by name, from hashdemo.model.backbones
+    # the global code's loss: "pairwise" (the seed's likelihood, with the quantization and label terms)
+    # or a peer's from hashdemo.model.peer_losses (its own terms only)
+    loss: str = "pairwise"
     seed: int = 0
     epochs: int | None = None  # None: the method's own (METHOD_DEFAULTS)
     batch_size: int = 128  # enough pairs per batch for the pairwise loss, small enough for CPU speed

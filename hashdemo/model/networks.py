@@ -35,6 +35,8 @@ class HashOutput:
     local_relaxed: torch.Tensor  # (B, C) tanh relaxation of H_l, one bit per Conv7 map
     global_relaxed: torch.Tensor  # (B, H) tanh relaxation of H_g
     logits: torch.Tensor  # (B, n_classes) label prediction from the global code
+    global_pre: torch.Tensor  # (B, H) before the tanh: the bit is its sign; the peers' losses take it
+    local_pre: torch.Tensor  # (B, C) likewise for the local code
 
 
 class HashNet(nn.Module):
@@ -58,8 +60,10 @@ class HashNet(nn.Module):
     def forward(self, x: torch.Tensor) -> HashOutput:
         conv7 = self.backbone(x)  # (B, C, h, w)
         local_pre = self.local_norm(conv7.mean(dim=(2, 3)))  # (B, C)
-        global_relaxed = torch.tanh(self.global_proj(local_pre))  # (B, H)
-        return HashOutput(conv7, torch.tanh(local_pre), global_relaxed, self.classifier(global_relaxed))
+        global_pre = self.global_proj(local_pre)  # (B, H)
+        global_relaxed = torch.tanh(global_pre)
+        logits = self.classifier(global_relaxed)
+        return HashOutput(conv7, torch.tanh(local_pre), global_relaxed, logits, global_pre, local_pre)
 
     @torch.no_grad()
     def cam_weights(self) -> torch.Tensor:

@@ -20,6 +20,12 @@ class ModelSpec:
     fields: dict = field(default_factory=dict)  # the config fields that make this model
 
 
+PEERS = {  # the field's one-level hashing methods, each a loss of hashdemo.model.peer_losses
+    "hashnet": "HashNet (Cao et al. 2017)",
+    "csq": "CSQ (Yuan et al. 2020)",
+    "greedyhash": "GreedyHash (Su et al. 2018)",
+    "dsh": "DSH (Liu et al. 2016)",
+}
 MODELS = {
     "hier": ModelSpec("hier", "two-level codes: a global code and one local bit per feature map (method 1)"),
     "single_level": ModelSpec(
@@ -28,6 +34,14 @@ MODELS = {
     "single_level_local": ModelSpec(
         "hier", "one-level baseline as long as the local code", {"local_weight": 0.0, "bits": 256}
     ),
+    **{
+        name: ModelSpec(
+            "hier",
+            f"{paper}: one-level code at the global code's length",
+            {"local_weight": 0.0, "loss": name},
+        )
+        for name, paper in PEERS.items()
+    },
     "dcoh": ModelSpec("dcoh", "h(x) and the learned union / intersection / difference operators (method 2)"),
     "dcoh_no_adv": ModelSpec("dcoh", "DCOH without the adversarial term (the ablation)", {"adv_weight": 0.0}),
 }
@@ -51,6 +65,8 @@ def name_of(cfg: TrainConfig) -> str:
         return "dcoh" if cfg.adv_weight > 0 else "dcoh_no_adv"
     if cfg.local_weight > 0:
         return "hier"
+    if cfg.loss != "pairwise":
+        return cfg.loss
     return "single_level" if cfg.bits < cfg.conv7_channels else "single_level_local"
 
 

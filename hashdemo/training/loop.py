@@ -22,7 +22,8 @@ from hashdemo.data.split import Split
 from hashdemo.model import losses
 from hashdemo.model.checkpoints import CHECKPOINT_FORMAT
 from hashdemo.model.config import TrainConfig
-from hashdemo.model.networks import preprocess
+from hashdemo.model.networks import HashOutput, preprocess
+from hashdemo.model.peer_losses import CODE_LOSSES, LossInputs
 from hashdemo.model.registry import build_model, name_of
 from hashdemo.retrieval.protocol import hier_validation
 from hashdemo.storage.files import write_atomic
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 
 
 class HierTraining:
-    """SPEC 1: graded pairwise likelihood at both levels, quantization, label prediction.
+    """Method 1's codes (docs/methods.md): the seed's graded pairwise likelihood at both levels,
+    quantization and label prediction; or a peer's loss (`cfg.loss`) on each trained code.
 
     DCOH's h(x) is trained by the same loop as a one-level code (its operators come after, on frozen codes).
     """
@@ -41,12 +43,38 @@ class HierTraining:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.local_weight = cfg.local_weight if cfg.method == "hier" else 0.0
+        if cfg.loss != "pairwise" and cfg.loss not in CODE_LOSSES:
+            raise ValueError(f"unknown loss {cfg.loss!r}; choose pairwise or one of {', '.join(CODE_LOSSES)}")
+        if cfg.loss == "greedyhash" and self.local_weight > 0:
+            raise ValueError(
+                "GreedyHash's loss needs a classifier on the code: it trains the global code only"
+            )
         self.model = build_model(cfg)
         self.optimizers = [adamw(self.model.parameters(), cfg)]
 
-    def step(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
-        cfg = self.cfg
+    def step(self, x: torch.Tensor, labels: torch.Tensor, iteration: int) -> dict[str, float]:
         out = self.model(x)
+        terms = (
+            self.pairwise_terms(out, labels)
+            if self.cfg.loss == "pairwise"
+            else self.peer_terms(out, labels, iteration)
+        )
+        update(self.optimizers[0], terms.pop("total"))
+        return {name: value.item() for name, value in terms.items()}
+
+    def peer_terms(self, out: HashOutput, labels: torch.Tensor, iteration: int) -> dict[str, torch.Tensor]:
+        """The peer's own terms on the global code (two-level: and on the local code), summed as published."""
+        loss = CODE_LOSSES[self.cfg.loss]
+        terms = loss(LossInputs(out.global_pre, labels, iteration, self.model.classifier))
+        total = sum(terms.values())
+        if self.local_weight > 0:
+            local = loss(LossInputs(out.local_pre, labels, iteration, self.model.classifier))
+            terms.update({f"local_{name}": value for name, value in local.items()})
+            total = total + self.local_weight * sum(local.values())
+        return {**terms, "total": total}
+
+    def pairwise_terms(self, out: HashOutput, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
         similarity = jaccard(labels, labels)  # (B, B)
         terms = {
             "global": losses.pairwise_likelihood_loss(out.global_relaxed, out.global_relaxed, similarity),
@@ -65,8 +93,7 @@ class HierTraining:
             same_set = (similarity == 1).float()
             terms["set"] = losses.pairwise_likelihood_loss(out.global_relaxed, out.global_relaxed, same_set)
             total = total + cfg.set_weight * terms["set"]
-        update(self.optimizers[0], total)
-        return {name: value.item() for name, value in terms.items()}
+        return {**terms, "total": total}
 
     def validate(self, val: Split) -> dict[str, float]:
         return hier_validation(self.model, val, with_local=self.local_weight > 0)
@@ -167,7 +194,7 @@ def train_epoch(cfg, training, train: Split, labels, order, schedulers, generato
         x = preprocess(train.images[batch])
         flip = torch.rand(len(batch), generator=generator) < 0.5  # labels are flip-invariant
         x[flip] = x[flip].flip(-1)
-        terms = training.step(x, labels[batch], generator)
+        terms = training.step(x, labels[batch], epoch * steps + step)
         for scheduler in schedulers:
             scheduler.step()
         for name, value in terms.items():
