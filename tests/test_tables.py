@@ -317,3 +317,20 @@ def test_the_milvus_bench_table_compares_with_the_in_process_index():
         "| 1,000 | real | in-process | 0.1 | 0.5 | 0.02 | 1.0 | 1.0x |",
         "| 1,000 | real | milvus lite | 2 | 3.25 | 0.5 | 0.987 | 6.5x |",
     ]
+
+
+def test_the_peers_takeaway_names_the_best_peer_per_metric_and_whether_the_method_reaches_it():
+    row = dict.fromkeys(("map", "map_exact@100"), 0.0)
+    result = {
+        "bits": {"global": 32},
+        "methods": {
+            "hier_cam": {"map": 0.80, "map_exact@100": 0.45},
+            "hashnet": {**row, "map": 0.79, "map_exact@100": 0.50},
+            "csq": {**row, "map": 0.70, "map_exact@100": 0.40},
+        },
+    }
+    text = tables.peers_takeaway(result)
+    assert "full mAP: hashnet 0.790, csq 0.700" in text
+    assert "on full mAP hier_cam (0.800) is at or above the best peer, hashnet (0.790)" in text
+    assert "on exact-set map@100 hier_cam (0.450) is below the best peer, hashnet (0.500)" in text
+    assert tables.peers_takeaway({"methods": {"hier_cam": row}}) == ""  # no peer trained: no sentence

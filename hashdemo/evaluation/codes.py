@@ -12,9 +12,17 @@ from hashdemo.model.networks import Encoded
 @dataclass
 class Codes:
     hier: Encoded  # the hierarchical model: H_g, H_l, pooled Conv7 (and Conv7 maps for queries)
-    single: np.ndarray | None  # single-level code at H bits (None: not trained, on an imported set)
-    single_local: np.ndarray | None  # single-level code at C bits
+    one_level: dict[str, np.ndarray]  # each trained one-level model's codes by name (baselines, peers)
+
+    @property
+    def single(self) -> np.ndarray | None:
+        """The one-level baseline at the global code's length (None: not trained)."""
+        return self.one_level.get("single_level")
+
+    @property
+    def single_local(self) -> np.ndarray | None:
+        """The one-level baseline as long as the local code (None: not trained)."""
+        return self.one_level.get("single_level_local")
 
     def take(self, ids: np.ndarray) -> Codes:
-        single, local = (None if codes is None else codes[ids] for codes in (self.single, self.single_local))
-        return Codes(self.hier.take(ids), single, local)
+        return Codes(self.hier.take(ids), {name: codes[ids] for name, codes in self.one_level.items()})

@@ -32,6 +32,7 @@ from hashdemo.evaluation.scores import TOP, full_scores, mean_and_std, rankers, 
 from hashdemo.evaluation.speed import SCALE_SIZES, attention_ms, scale_rows, two_level_ratios
 from hashdemo.evaluation.tuning import tune
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
+from hashdemo.model.registry import PEERS
 from hashdemo.retrieval.gallery_codes import large_gallery_codes
 from hashdemo.retrieval.metrics import precision_recall_curve
 from hashdemo.retrieval.protocol import bits_per_image, coarse_candidates, hierarchical_ranking, subset_scores
@@ -40,7 +41,11 @@ from hashdemo.retrieval.selection import CamAttention, activation_orders, cam_at
 log = logging.getLogger(__name__)
 RANDOM_SEEDS = 5  # hier_random: this many draws of L random bits per query
 LARGE_GALLERY = 100_000
-BASELINES = ("single_level", "single_level_local")  # one-level codes, trained on request
+# The seed's loss as one-level codes (the speed rows need both), then the field's peers: every
+# one-level model gets a row where it is trained.
+BASELINES = ("single_level", "single_level_local")
+ONE_LEVEL = (*BASELINES, *PEERS)
+TIMED_AS = dict.fromkeys(PEERS, "single_level")  # a peer's 32-bit scan is single_level's: the same index
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ class Setup:
     attention, object protocols and bit selections."""
 
     hier: Checkpoint
-    baselines: dict[str, Checkpoint]  # the one-level baselines that are trained
+    one_level: dict[str, Checkpoint]  # the one-level models that are trained (baselines and peers)
     theta: float
     top_l: int
     k_share: float  # K as a share of the database, as chosen on val
@@ -63,29 +68,27 @@ class Setup:
     random_draws: list[np.ndarray]  # RANDOM_SEEDS draws of (Q, L) random bits
 
     def encode(self, images: np.ndarray) -> Codes:
-        return encode_codes(self.hier, self.baselines, images)
+        return encode_codes(self.hier, self.one_level, images)
 
 
 def encode_codes(
-    hier: Checkpoint, baselines: dict[str, Checkpoint], images: np.ndarray, conv7: bool = False
+    hier: Checkpoint, one_level: dict[str, Checkpoint], images: np.ndarray, conv7: bool = False
 ) -> Codes:
-    """Images under the hierarchical model and the one-level baselines that are trained."""
-    single, local = (
-        baselines[name].model.encode(images).global_bits if name in baselines else None for name in BASELINES
-    )
-    return Codes(hier.model.encode(images, with_conv7=conv7), single, local)
+    """Images under the hierarchical model and every trained one-level model."""
+    codes = {name: checkpoint.model.encode(images).global_bits for name, checkpoint in one_level.items()}
+    return Codes(hier.model.encode(images, with_conv7=conv7), codes)
 
 
-def make_setup(dataset: Dataset, hier: Checkpoint, baselines: dict[str, Checkpoint], tuned: dict) -> Setup:
+def make_setup(dataset: Dataset, hier: Checkpoint, one_level: dict[str, Checkpoint], tuned: dict) -> Setup:
     theta, top_l, share = (tuned["best"][key] for key in ("theta", "L", "K_share"))
     query_split, n_gallery = dataset.splits["query"], len(dataset.splits["gallery"])
-    query = encode_codes(hier, baselines, query_split.images, conv7=True)
+    query = encode_codes(hier, one_level, query_split.images, conv7=True)
     cam = cam_attention(hier, query.hier, theta)
     items = None if dataset.lacks("items") else multi_item(query_split)
     n_local = query.hier.local_bits.shape[1]
     return Setup(
         hier,
-        baselines,
+        one_level,
         theta,
         top_l,
         share,
@@ -129,16 +132,16 @@ def evaluate_hier(
     """Every protocol the dataset has what it needs for; the rest listed under "skipped" with the reason."""
     directory = checkpoints or dataset.checkpoints
     hier = load_checkpoint("hier", directory)
-    baselines, skipped = {}, []
-    for name in BASELINES:
+    one_level, skipped = {}, []
+    for name in ONE_LEVEL:
         try:
-            baselines[name] = load_checkpoint(name, directory)
+            one_level[name] = load_checkpoint(name, directory)
         except CheckpointError:
             skipped.append(f"{name}: not trained")
     splits = dataset.splits
     val = hier.model.encode(splits["val"].images, with_conv7=True)
     tuned = tune(hier, val, splits["val"].labels)
-    setup = make_setup(dataset, hier, baselines, tuned)
+    setup = make_setup(dataset, hier, one_level, tuned)
     gallery, g_labels = setup.encode(splits["gallery"].images), splits["gallery"].labels
     methods = score_gallery(setup, gallery, g_labels, whole=True)
     weights = hier.model.cam_weights().numpy()
@@ -159,8 +162,7 @@ def evaluate_hier(
         ),
     }
     galleries = {"gallery": (gallery, g_labels)}
-    scale: list[dict] = []
-    if (reason := dataset.lacks("large_gallery") or missing_baselines(baselines)) is None:
+    if (reason := dataset.lacks("large_gallery") or missing_baselines(one_level)) is None:
         large, large_labels = large_gallery(dataset, setup, directory, large_size)
         galleries["large_gallery"] = (large, large_labels)
         real = {len(g_labels): gallery, len(large_labels): large}
@@ -173,38 +175,23 @@ def evaluate_hier(
     else:
         skipped.append(f"the large gallery and the speed rows: {reason}")
     if setup.items is not None:
-        boxed = boxed_scores(
-            hier,
-            setup.query,
-            galleries,
-            setup.items,
-            box_slots(setup),
-            setup.theta,
-            setup.top_l,
-            setup.n_coarse,
-        )
-        result.update(object_parts(setup, methods, boxed))
-        if "large_gallery" in result:
-            result["large_gallery"]["attended_object"] = attended_table(
-                result["large_gallery"]["methods"], boxed["large_gallery"]
-            )
+        result.update(object_parts(setup, methods, galleries, result.get("large_gallery")))
     else:
-        skipped.append(
-            f"largest-item and attended-object protocols, localization: {dataset.lacks('items')}"
-        )
-    add_costs(methods, scale, setup, len(g_labels))
+        skipped.append(f"largest-item and attended-object protocols, localization: {dataset.lacks('items')}")
+    add_costs(methods, result.get("scale", []), setup, len(g_labels))
     sizes = {"queries": len(setup.q_labels), "gallery": len(g_labels)}
     return {"dataset": dataset.name, "classes": list(dataset.classes), **sizes, **result, "skipped": skipped}
 
 
-def missing_baselines(baselines: dict[str, Checkpoint]) -> str | None:
-    missing = [name for name in BASELINES if name not in baselines]
+def missing_baselines(one_level: dict[str, Checkpoint]) -> str | None:
+    missing = [name for name in BASELINES if name not in one_level]
     return f"{', '.join(missing)} not trained" if missing else None
 
 
 def large_gallery(dataset: Dataset, setup: Setup, checkpoints: Path, size: int) -> tuple[Codes, np.ndarray]:
-    codes, labels, _ = large_gallery_codes(dataset, ("hier", *BASELINES), size, checkpoints, progress=True)
-    return Codes(codes["hier"], *(codes[name].global_bits for name in BASELINES)), labels
+    names = ("hier", *setup.one_level)
+    codes, labels, _ = large_gallery_codes(dataset, names, size, checkpoints, progress=True)
+    return Codes(codes["hier"], {name: codes[name].global_bits for name in setup.one_level}), labels
 
 
 def box_slots(setup: Setup) -> dict[str, np.ndarray | None]:
@@ -244,8 +231,21 @@ def main_parts(setup: Setup, methods: dict) -> dict:
     }
 
 
-def object_parts(setup: Setup, methods: dict, boxed: dict) -> dict:
-    """Both object protocols and the localization figures (a dataset that records its items)."""
+def object_parts(setup: Setup, methods: dict, galleries: dict, large: dict | None) -> dict:
+    """Both object protocols and the localization figures (a dataset that records its items); the
+    large gallery's attended-object table goes into `large` where there is one."""
+    boxed = boxed_scores(
+        setup.hier,
+        setup.query,
+        galleries,
+        setup.items,
+        box_slots(setup),
+        setup.theta,
+        setup.top_l,
+        setup.n_coarse,
+    )
+    if large is not None:
+        large["attended_object"] = attended_table(large["methods"], boxed["large_gallery"])
     by_theta = localization_by_theta(setup.hier, setup.query, setup.items, setup.theta, setup.cam)
     return {
         "protocols": PROTOCOLS,
@@ -285,24 +285,14 @@ def add_costs(methods: dict, scale: list[dict], setup: Setup, n: int) -> None:
     query, top_l, n_coarse = setup.query, setup.top_l, setup.n_coarse
     bits_global, bits_local = query.hier.global_bits.shape[1], query.hier.local_bits.shape[1]
     bits = {"global": bits_global, "local_full": bits_local, "float_cosine": None}
-    bits.update(
-        {
-            name: codes.shape[1]
-            for name, codes in zip(BASELINES, (query.single, query.single_local), strict=True)
-            if codes is not None
-        }
-    )
+    bits.update({name: codes.shape[1] for name, codes in query.one_level.items()})
     for name, row in methods.items():
         two_level = name.startswith("hier")
         row["bits_compared"] = bits_global + top_l if two_level else bits[name]
         row["bits_per_gallery_image"] = (
             bits_per_image(bits_global, top_l, n_coarse, n) if two_level else bits[name]
         )
+        timed = TIMED_AS.get(name, name.replace("_all_components", ""))
         row["ms_per_query"] = next(
-            (
-                r["ms_per_query"]
-                for r in scale
-                if r["n"] == n and r["method"] == name.replace("_all_components", "")
-            ),
-            None,
+            (r["ms_per_query"] for r in scale if r["n"] == n and r["method"] == timed), None
         )

@@ -57,6 +57,9 @@ def rankers(query: Codes, gallery: Codes, orders: dict[str, np.ndarray], top_l: 
             top, np.argsort(-np.take_along_axis(similarity, top, 1), 1, kind="stable"), 1
         )
 
+    def one_level(name: str) -> Callable:
+        return lambda k: hamming_ranking(query.one_level[name], gallery.one_level[name], k)
+
     def two_level(order: np.ndarray) -> Callable:
         return lambda k: hierarchical_ranking(query.hier, gallery.hier, order[:, :top_l], n_coarse, k)
 
@@ -64,13 +67,6 @@ def rankers(query: Codes, gallery: Codes, orders: dict[str, np.ndarray], top_l: 
         "global": lambda k: hamming_ranking(query.hier.global_bits, gallery.hier.global_bits, k),
         "local_full": lambda k: hamming_ranking(query.hier.local_bits, gallery.hier.local_bits, k),
         **{name: two_level(order) for name, order in orders.items()},
-        **(
-            {}
-            if query.single is None  # an imported set trains the single-level baselines only if asked to
-            else {
-                "single_level": lambda k: hamming_ranking(query.single, gallery.single, k),
-                "single_level_local": lambda k: hamming_ranking(query.single_local, gallery.single_local, k),
-            }
-        ),
+        **{name: one_level(name) for name in query.one_level},
         "float_cosine": cosine,
     }

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from hashdemo.model.registry import PEERS
+
 DCOH_METHODS = ("dcoh", "dcoh_no_adv", "bitwise", "label_route", "oracle")  # the columns of the DCOH table
 HIER_KEYS = (
     "map",
@@ -30,6 +32,10 @@ METHODS = {
     "single_level": ("#9467bd", "one-level code, H bits"),
     "single_level_local": ("#8c564b", "one-level code, C bits"),
     "float_cosine": ("#17becf", "cosine on pooled Conv7 features"),
+    "hashnet": ("#ff7f0e", "HashNet (Cao et al. 2017), one-level, H bits"),
+    "csq": ("#98df8a", "CSQ (Yuan et al. 2020), one-level, H bits"),
+    "greedyhash": ("#c5b0d5", "GreedyHash (Su et al. 2018), one-level, H bits"),
+    "dsh": ("#c49c94", "DSH (Liu et al. 2016), one-level, H bits"),
     "dcoh": ("#d62728", "DCOH (learned operators)"),
     "dcoh_no_adv": ("#ff9896", "DCOH without the adversarial term"),
     "bitwise": ("#7f7f7f", "bitwise OR / AND / AND-NOT of the codes"),
@@ -322,9 +328,7 @@ def _spread(spread: dict) -> str:
 def hier_takeaway(result: dict) -> str:
     """The hierarchical tables in plain words, from their own numbers; each claim names its protocol."""
     m = result["methods"]
-    cam, full, rand, act, glob = (
-        m[k] for k in ("hier_cam", "local_full", "hier_random", "hier_activation", "global")
-    )
+    cam, full, rand = (m[k] for k in ("hier_cam", "local_full", "hier_random"))
     text = (
         f"**In plain words.** *Shares a label* (every query): the two-level search on L = {result['L']} "
         f"attention-selected bits reaches map@100 {cam['map@100']:.3f} against {full['map@100']:.3f} for the "
@@ -346,6 +350,7 @@ def hier_takeaway(result: dict) -> str:
             f"{cam['object_map@100']:.3f} against {rand['object_map@100']:.3f} for random bits: "
             "that protocol asks for an object the method did not pick."
         )
+    text += peers_takeaway(result)
     ratios = {row["n"]: row for row in result.get("two_level_ratio", [])}
     if ratios:
         at = ", ".join(
@@ -359,6 +364,28 @@ def hier_takeaway(result: dict) -> str:
             f"attention alone {result['attention_ms']:.2f} ms."
         )
     return text
+
+
+def peers_takeaway(result: dict) -> str:
+    """Where the method stands among the field's one-level codes, on full mAP and exact-set map@100."""
+    m = result["methods"]
+    peers = [name for name in PEERS if name in m]
+    if not peers:
+        return ""
+    parts = []
+    for key, words in (("map", "full mAP"), ("map_exact@100", "exact-set map@100")):
+        best = max(peers, key=lambda name: m[name][key])
+        verdict = "at or above" if m["hier_cam"][key] >= m[best][key] else "below"
+        parts.append(
+            f"on {words} hier_cam ({m['hier_cam'][key]:.3f}) is {verdict} the best peer, {best} "
+            f"({m[best][key]:.3f})"
+        )
+    listed = ", ".join(f"{name} {m[name]['map']:.3f}" for name in peers)
+    return (
+        f" *Among the field's {result['bits']['global']}-bit one-level codes* (full mAP: {listed}): "
+        + "; ".join(parts)
+        + " (one seed each here; the seed spread is in docs/results.md)."
+    )
 
 
 def dcoh_takeaway(result: dict) -> str:
