@@ -334,3 +334,12 @@ def test_the_peers_takeaway_names_the_best_peer_per_metric_and_whether_the_metho
     assert "on full mAP hier_cam (0.800) is at or above the best peer, hashnet (0.790)" in text
     assert "on exact-set map@100 hier_cam (0.450) is below the best peer, hashnet (0.500)" in text
     assert tables.peers_takeaway({"methods": {"hier_cam": row}}) == ""  # no peer trained: no sentence
+
+
+def test_the_peer_seed_table_shows_mean_and_std_per_metric():
+    spreads = {"csq": {"map": {"mean": 0.8, "std": 0.01, "n": 3}, "p@10": {"mean": 0.9, "std": 0.002, "n": 3}}}
+    assert tables.peer_seeds_table(spreads, ["map", "map_exact", "p@10"]).splitlines() == [
+        "| method | map | p@10 |",
+        "|---|---|---|",
+        "| csq | 0.800 ± 0.010 | 0.900 ± 0.002 |",
+    ]

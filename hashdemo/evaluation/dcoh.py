@@ -15,6 +15,7 @@ import torch
 
 from hashdemo.data.dataset import Dataset
 from hashdemo.data.label_ops import OPERATORS, label_route_ranking
+from hashdemo.evaluation.scores import spread
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from hashdemo.model.code_ops import chain_bits
 from hashdemo.model.networks import Encoded, signs_of
@@ -172,10 +173,6 @@ def score_operators(
         for key in SPREADS
     }
     return rows, spreads, {name: np.concatenate(outputs) for name, outputs in generated.items() if outputs}
-
-
-def spread(values: list[float]) -> dict:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
 
 
 def score_chains(

@@ -28,14 +28,20 @@ from hashdemo.evaluation.objects import (
     protocol_table,
 )
 from hashdemo.evaluation.out_of_domain import out_of_domain
-from hashdemo.evaluation.scores import TOP, full_scores, mean_and_std, rankers, top_scores
+from hashdemo.evaluation.scores import TOP, full_scores, mean_and_std, rankers, spread, top_scores
 from hashdemo.evaluation.speed import SCALE_SIZES, attention_ms, scale_rows, two_level_ratios
 from hashdemo.evaluation.tuning import tune
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from hashdemo.model.registry import PEERS
 from hashdemo.retrieval.gallery_codes import large_gallery_codes
 from hashdemo.retrieval.metrics import precision_recall_curve
-from hashdemo.retrieval.protocol import bits_per_image, coarse_candidates, hierarchical_ranking, subset_scores
+from hashdemo.retrieval.protocol import (
+    bits_per_image,
+    coarse_candidates,
+    hamming_ranking,
+    hierarchical_ranking,
+    subset_scores,
+)
 from hashdemo.retrieval.selection import CamAttention, activation_orders, cam_attention, random_orders
 
 log = logging.getLogger(__name__)
@@ -179,8 +185,34 @@ def evaluate_hier(
     else:
         skipped.append(f"largest-item and attended-object protocols, localization: {dataset.lacks('items')}")
     add_costs(methods, result.get("scale", []), setup, len(g_labels))
+    result["peer_seeds"], missing = peer_seeds(setup, directory, splits, gallery)
+    skipped += missing
     sizes = {"queries": len(setup.q_labels), "gallery": len(g_labels)}
     return {"dataset": dataset.name, "classes": list(dataset.classes), **sizes, **result, "skipped": skipped}
+
+
+SEEDS = (1, 2)  # besides the shipped run (seed 0): checkpoints NAME_seed1, NAME_seed2, full retrains
+
+
+def peer_seeds(setup: Setup, checkpoints: Path, splits: dict, gallery: Codes) -> tuple[dict, list[str]]:
+    """Each peer's metrics over its three full retrains (the shipped run and SEEDS), {name: {metric:
+    spread}}, where all three are trained; a note for each peer whose seeds are not."""
+    spreads, missing = {}, []
+    for name in (name for name in PEERS if name in setup.one_level):
+        codes = [(setup.query.one_level[name], gallery.one_level[name])]
+        try:
+            runs = [load_checkpoint(f"{name}_seed{seed}", checkpoints) for seed in SEEDS]
+        except CheckpointError:
+            missing.append(f"{name}'s seed spread: {name}_seed1 and {name}_seed2 are not both trained")
+            continue
+        codes += [
+            tuple(run.model.encode(splits[s].images).global_bits for s in ("query", "gallery"))
+            for run in runs
+        ]
+        g_labels = splits["gallery"].labels
+        rows = [full_scores(hamming_ranking(q, g), setup.q_labels, g_labels, setup.objects) for q, g in codes]
+        spreads[name] = {key: spread([row[key] for row in rows]) for key in rows[0]}
+    return spreads, missing
 
 
 def missing_baselines(one_level: dict[str, Checkpoint]) -> str | None:

@@ -37,6 +37,11 @@ def full_scores(ranked: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray, 
     }
 
 
+def spread(values: list[float]) -> dict:
+    """Mean, standard deviation and count of one metric over seeds."""
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
+
+
 def mean_and_std(runs: list[dict]) -> dict:
     out = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
     out.update({f"{key}_std": float(np.std([r[key] for r in runs])) for key in runs[0]})

@@ -135,6 +135,9 @@ def hier_tables(result: dict) -> str:
         keys = [key for key in columns if key.endswith("@100") or key == "p@10"]
         rows = [[method, *(row[key] for key in keys)] for method, row in large["methods"].items()]
         lines += ["", f"{large['n']:,}-image gallery", "", markdown_table(["method", *keys], rows)]
+    if result.get("peer_seeds"):
+        lines += ["", "the peers over three full retrains (seeds 0, 1, 2; mean ± std)", ""]
+        lines.append(peer_seeds_table(result["peer_seeds"], columns))
     if "scale" in result:
         lines += speed_lines(result)
     lines += object_lines(result)
@@ -156,6 +159,12 @@ def methods_table(methods: dict[str, dict], columns: list[str]) -> str:
         ms = row["ms_per_query"]
         rows.append([method, *cells, row["bits_per_gallery_image"], None if ms is None else f"{ms:.3f}"])
     return markdown_table(["method", *columns, "bits/image", "ms/query"], rows)
+
+
+def peer_seeds_table(spreads: dict[str, dict], columns: list[str]) -> str:
+    keys = [key for key in columns if key in next(iter(spreads.values()))]
+    rows = [[name, *(_spread(metrics[key]) for key in keys)] for name, metrics in spreads.items()]
+    return markdown_table(["method", *keys], rows)
 
 
 def speed_lines(result: dict) -> list[str]:
