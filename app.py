@@ -49,8 +49,8 @@ except (CheckpointError, DatasetMissingError, GalleryUnavailable, ValueError) as
     sys.exit(f"hashdemo cannot start: {error}")
 demo = build_demo(engine, EXAMPLES_DIR, OUTPUTS_DIR)
 # Load shedding: at most this many requests wait; the next caller is told at once that the queue is
-# full and to try again (HTTP 503), instead of waiting without bound. With two workers and ~0.1-0.5 s
-# a request, the last one in the queue waits about 5 s.
+# full and to try again (HTTP 503), instead of waiting without bound. With two workers, the last one in
+# the queue waits a few seconds (docs/operating.md has the load test's waits).
 MAX_QUEUE = 24
 
 

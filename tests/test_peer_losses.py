@@ -26,7 +26,9 @@ TWO_CLASSES = torch.tensor([[1, 0], [0, 1]])
 
 
 def inputs(pre, labels, iteration=0, classifier=None) -> LossInputs:
-    return LossInputs(torch.as_tensor(pre, dtype=torch.float32), torch.as_tensor(labels), iteration, classifier)
+    return LossInputs(
+        torch.as_tensor(pre, dtype=torch.float32), torch.as_tensor(labels), iteration, classifier
+    )
 
 
 def test_every_peer_is_one_registry_entry_with_its_own_loss():

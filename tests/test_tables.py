@@ -337,7 +337,9 @@ def test_the_peers_takeaway_names_the_best_peer_per_metric_and_whether_the_metho
 
 
 def test_the_peer_seed_table_shows_mean_and_std_per_metric():
-    spreads = {"csq": {"map": {"mean": 0.8, "std": 0.01, "n": 3}, "p@10": {"mean": 0.9, "std": 0.002, "n": 3}}}
+    spreads = {
+        "csq": {"map": {"mean": 0.8, "std": 0.01, "n": 3}, "p@10": {"mean": 0.9, "std": 0.002, "n": 3}}
+    }
     assert tables.peer_seeds_table(spreads, ["map", "map_exact", "p@10"]).splitlines() == [
         "| method | map | p@10 |",
         "|---|---|---|",

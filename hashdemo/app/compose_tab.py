@@ -53,24 +53,44 @@ def compose_tab(demo: gr.Blocks, present: Presenter, example_paths: list[str], r
 
 
 def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
+    """The slots and operators, then the presets and example tiles, then the answer."""
     gr.Markdown(
         "Put an image in each slot (drag a tile or an image file onto it, or click a tile below), pick an "
         "operator, and DCOH composes their hash codes; the gallery is searched with the composed code. "
         "Any change of a slot or the operator recomputes."
     )
+    named = slot_controls()
+    named.update(example_tiles(present, example_paths))
+    named.update(compose_results())
+    return named
+
+
+def slot_controls() -> dict:
+    """Slots A, B and C beside the operators, the tile-click target, the baseline toggle and the button."""
     with gr.Row():
-        slot_a = image_input("Slot A", height=200, elem_id="slot-a")
-        slot_b = image_input("Slot B", height=200, elem_id="slot-b")
-        slot_c = image_input("Slot C (optional: a chain)", height=200, elem_id="slot-c")
+        named = {
+            "slot_a": image_input("Slot A", height=200, elem_id="slot-a"),
+            "slot_b": image_input("Slot B", height=200, elem_id="slot-b"),
+            "slot_c": image_input("Slot C (optional: a chain)", height=200, elem_id="slot-c"),
+        }
         with gr.Column():
-            operator = gr.Radio(list(OPERATORS), value="union", label="Operator")
-            then = gr.Radio([NO_CHAIN, *OPERATORS], value=NO_CHAIN, label="Then, with slot C: (A op B) op' C")
-            active = gr.Radio(["Slot A", "Slot B", "Slot C"], value="Slot A", label="A tile click fills")
-            show_bitwise = gr.Checkbox(
+            named["operator"] = gr.Radio(list(OPERATORS), value="union", label="Operator")
+            named["then"] = gr.Radio(
+                [NO_CHAIN, *OPERATORS], value=NO_CHAIN, label="Then, with slot C: (A op B) op' C"
+            )
+            named["active"] = gr.Radio(
+                ["Slot A", "Slot B", "Slot C"], value="Slot A", label="A tile click fills"
+            )
+            named["show_bitwise"] = gr.Checkbox(
                 label="Show the baselines: the bitwise row (OR / AND / AND-NOT of the codes) and the exact "
                 "matches of bitwise and the label route"
             )
-            compose_button = gr.Button("Compose", variant="primary")
+            named["compose_button"] = gr.Button("Compose", variant="primary")
+    return named
+
+
+def example_tiles(present: Presenter, example_paths: list[str]) -> dict:
+    """The preset buttons, the hidden box a dropped tile writes to, and the example tiles."""
     presets = present.engine.presets()
     with gr.Row():
         gr.Markdown("**Presets** (query-split images whose target set the gallery holds):")
@@ -86,53 +106,38 @@ def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
         height=150,
         allow_preview=False,
     )
+    return {"presets": presets, "preset_buttons": preset_buttons, "drop_box": drop_box, "tiles": tiles}
+
+
+def compose_results() -> dict:
+    """The answer: a summary, the baselines' line, the link, the composed and the bitwise rows."""
     gr.Markdown(
         "Frames: **green** = exactly the target label set T (the relevance behind the evaluation), **red** = "
         "any other set; no frame when an input is not a dataset image."
     )
-    summary = gr.Markdown("Fill slots A and B to compose.")
-    baselines = gr.Markdown(visible=False, elem_id="compose-baselines")
-    link = gr.Textbox(
-        label="Link to this composition (add it to the page's address)",
-        interactive=False,
-        buttons=["copy"],
-        max_lines=1,
-    )
-    with gr.Row():
-        composed = gr.Gallery(label="Top 20 for the composed code", columns=5, height="auto")
-        bitwise = gr.Gallery(label="Bitwise baseline, top 20", columns=5, height="auto", visible=False)
-    return {
-        "summary": summary,
-        "composed": composed,
-        "bitwise": bitwise,
-        "baselines": baselines,
-        "link": link,
-        # the last composition's baseline line (shown with the toggle) and its link
-        "extras": gr.State({"baselines": "", "link": ""}),
-        "slot_a": slot_a,
-        "slot_b": slot_b,
-        "slot_c": slot_c,
-        "operator": operator,
-        "then": then,
-        "active": active,
-        "show_bitwise": show_bitwise,
-        "compose_button": compose_button,
-        "drop_box": drop_box,
-        "tiles": tiles,
-        "presets": presets,
-        "preset_buttons": preset_buttons,
+    named = {
+        "summary": gr.Markdown("Fill slots A and B to compose."),
+        "baselines": gr.Markdown(visible=False, elem_id="compose-baselines"),
+        "link": gr.Textbox(
+            label="Link to this composition (add it to the page's address)",
+            interactive=False,
+            buttons=["copy"],
+            max_lines=1,
+        ),
     }
+    with gr.Row():
+        named["composed"] = gr.Gallery(label="Top 20 for the composed code", columns=5, height="auto")
+        named["bitwise"] = gr.Gallery(
+            label="Bitwise baseline, top 20", columns=5, height="auto", visible=False
+        )
+    # the last composition's baseline line (shown with the toggle) and its link
+    named["extras"] = gr.State({"baselines": "", "link": ""})
+    return named
 
 
-def wire_compose(present: Presenter, named: dict) -> None:
-    """Compose on the button (the API's /compose) and on every change of a slot or an operator."""
-    slot_a, slot_b, slot_c, operator, then = (
-        named[k] for k in ("slot_a", "slot_b", "slot_c", "operator", "then")
-    )
-    summary, composed, bitwise = named["summary"], named["composed"], named["bitwise"]
-    baselines, extras, show_bitwise = (named[k] for k in ("baselines", "extras", "show_bitwise"))
-    inputs = [slot_a, slot_b, operator, slot_c, then]
-    outputs = [*(named[name] for name in COMPOSE_OUTPUTS), extras]
+def composer(present: Presenter, named: dict) -> Callable:
+    """The composition itself (the API's /compose): slots A and B, an operator, and optionally slot C
+    with a second operator; returns the answer by output, and the extras the toggle and link show."""
 
     @user_errors
     def compose(image_a_path, image_b_path, operator, image_c_path=None, then=None):
@@ -153,13 +158,27 @@ def wire_compose(present: Presenter, named: dict) -> None:
         )
         shown = {named[name]: value for name, value in present.compose(answer).items()}
         link = composition_link(answer.sources, answer.operators)
-        return {**shown, extras: {"baselines": present.baselines(answer), "link": link}}
+        return {**shown, named["extras"]: {"baselines": present.baselines(answer), "link": link}}
+
+    return compose
+
+
+def wire_compose(present: Presenter, named: dict) -> None:
+    """Compose on the button (the API's /compose) and on every change of a slot or an operator."""
+    slot_a, slot_b, slot_c, operator, then = (
+        named[k] for k in ("slot_a", "slot_b", "slot_c", "operator", "then")
+    )
+    summary, composed, bitwise = named["summary"], named["composed"], named["bitwise"]
+    baselines, extras, show_bitwise = (named[k] for k in ("baselines", "extras", "show_bitwise"))
+    inputs = [slot_a, slot_b, operator, slot_c, then]
+    outputs = [*(named[name] for name in COMPOSE_OUTPUTS), extras]
+    compose = composer(present, named)
 
     @user_errors
     def compose_when_filled(image_a_path, image_b_path, operator, image_c_path, then):
         """Every change recomputes; with a slot empty the old results go, so nothing on screen is stale.
         A slot holding a file that is not an image changes nothing: its upload says why and puts the
-        slot's previous image back (issue 21, item 3)."""
+        slot's previous image back."""
         paths = tuple(map(image_path, (image_a_path, image_b_path, image_c_path)))
         if any(path and not takes(present.engine, path) for path in paths):
             return {}

@@ -116,35 +116,22 @@ def code_strip(
                 positive = scores is None or scores[offset + i] > 0
                 cv2.rectangle(canvas, (x, top), (x + cell - 1, top + cell - 1), GOLD if positive else TEAL, 2)
     legend_y = height - 8
-    cv2.rectangle(canvas, (4, legend_y - 9), (14, legend_y + 1), GOLD, 2)
-    cv2.putText(
-        canvas,
-        "selected, overlaps the region",
-        (20, legend_y),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.36,
-        ink,
-        1,
-        cv2.LINE_AA,
-    )
-    cv2.rectangle(canvas, (230, legend_y - 9), (240, legend_y + 1), TEAL, 2)
-    cv2.putText(
-        canvas,
-        "selected by the tie rule (no overlap)",
-        (246, legend_y),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.36,
-        ink,
-        1,
-        cv2.LINE_AA,
-    )
+    _legend_key(canvas, 4, legend_y, GOLD, "selected, overlaps the region", ink)
+    _legend_key(canvas, 230, legend_y, TEAL, "selected by the tie rule (no overlap)", ink)
     return canvas
+
+
+def _legend_key(canvas: np.ndarray, x: int, y: int, colour: tuple, text: str, ink: tuple) -> None:
+    """One key of the code strip's legend: a framed cell in `colour` at (x, y), then its meaning."""
+    cv2.rectangle(canvas, (x, y - 9), (x + 10, y + 1), colour, 2)
+    cv2.putText(canvas, text, (x + 16, y), cv2.FONT_HERSHEY_SIMPLEX, 0.36, ink, 1, cv2.LINE_AA)
 
 
 def scores_chart(scores: np.ndarray, selected: np.ndarray, height: int = 150, bar: int = 10) -> np.ndarray:
     """All overlap scores s_c from high to low as a bar chart picture; the selected L in gold.
 
-    Drawn with OpenCV: a matplotlib figure per request cost ~100 ms and grew the server's memory.
+    Drawn with OpenCV: a matplotlib figure per request was slow and grew the server's memory
+    (docs/results.md, "Speed of the app").
     """
     order = np.argsort(-scores, kind="stable")
     chosen = set(selected.tolist())

@@ -46,7 +46,7 @@ class Presenter:
         self.engine, self.files = engine, files
         # a gallery tile's picture depends only on (id, frame): encode each one once, but store it
         # on every use, which renews the file (or redraws it if the disk budget removed it)
-        # (512 framed 128x128 tiles are about 3 MB)
+        # (512 small PNGs keep the cache to a few MB)
         self.tile_png = functools.lru_cache(maxsize=512)(self._tile_png)
         self.tile_ids: dict[
             str, int

@@ -1,4 +1,5 @@
-"""The "Attention & search" tab: a query, its attention (SPEC section 1, panels 1-5) and both result
+"""The "Attention & search" tab: a query, its attention (panels 1-5, the attention steps of
+docs/methods.md, "Method 1: hierarchical hashing with CAM attention bit selection") and both result
 rows; theta, L and K re-run attention and ranking without re-encoding; two clicks box the object."""
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def shower(engine: Engine, present: Presenter, named: dict) -> Callable[[SearchS
 def wire_queries(
     demo: gr.Blocks, engine: Engine, present: Presenter, example_paths: list[str], named: dict, show: Callable
 ) -> Callable:
-    """A new query (upload, example, first load) and new parameters."""
+    """A new query (upload, example, first load); new parameters are `wire_params`'s."""
     outputs = [named[name] for name in (*SEARCH_OUTPUTS, "state")]
     query, state = named["query"], named["state"]
     params = [named["theta"], named["top_l"], named["n_coarse"]]
@@ -214,17 +215,6 @@ def wire_queries(
         sliders = dict(zip(params, (theta, top_l, n_coarse), strict=True))
         return {query: path, **sliders, **search(path, theta, top_l, n_coarse, (split, index), linked.box)}
 
-    @user_errors
-    def rerank(state, theta, top_l, n_coarse):
-        if not state:  # moving a slider before choosing a query just sets it
-            return {}
-        return show(replace(state, params=engine.check_params(theta, top_l, n_coarse)))
-
-    def restore_params(state):
-        """After a refused theta, L or K (out of range, not an integer): the controls go back to the values
-        the panels show, so a number box and its slider never disagree with each other or the results."""
-        return tuple(gr.skip() for _ in range(3)) if not state else state.params
-
     def restore_query(state):
         """After a refused upload the query box shows the query the panels belong to (empty before any)."""
         return state.path if state else None
@@ -244,6 +234,28 @@ def wire_queries(
         search_clicked_example, params, [query, *outputs], api_name=False, show_progress="hidden"
     )
     loaded = demo.load(open_page, params, [query, *params, *outputs], api_name=False)
+    moved = wire_params(engine, named, show)
+    for event in (upload, example, moved, loaded):
+        follow(event)
+    return search
+
+
+def wire_params(engine: Engine, named: dict, show: Callable):
+    """New theta, L or K re-run attention and ranking on the query already encoded; returns the event."""
+    outputs = [named[name] for name in (*SEARCH_OUTPUTS, "state")]
+    state, params = named["state"], [named["theta"], named["top_l"], named["n_coarse"]]
+
+    @user_errors
+    def rerank(state, theta, top_l, n_coarse):
+        if not state:  # moving a slider before choosing a query just sets it
+            return {}
+        return show(replace(state, params=engine.check_params(theta, top_l, n_coarse)))
+
+    def restore_params(state):
+        """After a refused theta, L or K (out of range, not an integer): the controls go back to the values
+        the panels show, so a number box and its slider never disagree with each other or the results."""
+        return tuple(gr.skip() for _ in range(3)) if not state else state.params
+
     moved = gr.on(  # a drag, a typed value: the last one wins
         [p.change for p in params],
         rerank,
@@ -254,9 +266,7 @@ def wire_queries(
         show_progress="hidden",
     )
     moved.failure(restore_params, state, params, api_name=False)
-    for event in (upload, example, moved, loaded):
-        follow(event)
-    return search
+    return moved
 
 
 def wire_clicks(engine: Engine, present: Presenter, named: dict, show: Callable) -> None:

@@ -62,42 +62,7 @@ def run_search_bench(
     for n in sizes:
         repeats = 3 if n >= 1_000_000 else 7  # keeps the full bench within a few minutes
         for nbits in nbits_list:
-            # Random bytes unpacked are uniform random bits, 8x cheaper to draw.
-            db_bits = np.unpackbits(rng.integers(0, 256, (n, nbits // 8), dtype=np.uint8), axis=1)
-            index = HammingIndex(db_bits)
-            faiss_index = faiss.IndexBinaryFlat(nbits)
-            faiss_index.add(np.packbits(db_bits, axis=1))
-            del db_bits
-
-            def numpy_path(q_bits: np.ndarray, index: HammingIndex = index) -> tuple[np.ndarray, np.ndarray]:
-                """The index's own numpy path (used for long rankings): all distances, stable sort."""
-                dist = index.distances(q_bits)
-                ids = np.argsort(dist, axis=1, kind="stable")[:, :k]
-                return np.take_along_axis(dist, ids, axis=1), ids
-
-            for batch in batches:
-                q_bits = np.unpackbits(rng.integers(0, 256, (batch, nbits // 8), dtype=np.uint8), axis=1)
-                q_packed = np.packbits(q_bits, axis=1)
-                timings = {
-                    "numpy_ms": median_ms(partial(numpy_path, q_bits), repeats),
-                    "default_ms": median_ms(partial(index.search, q_bits, k), repeats),
-                    "faiss_ms": median_ms(partial(faiss_index.search, q_packed, k), repeats),
-                }
-                ref = faiss_index.search(q_packed, k)
-                rows.append(
-                    {
-                        "n": n,
-                        "nbits": nbits,
-                        "queries": batch,
-                        "k": k,
-                        "repeats": repeats,
-                        **timings,
-                        "numpy_over_faiss": timings["numpy_ms"] / timings["faiss_ms"],
-                        "default_over_faiss": timings["default_ms"] / timings["faiss_ms"],
-                        "numpy_vs_faiss": _agree(numpy_path(q_bits), ref),
-                        "default_vs_faiss": _agree(index.search(q_bits, k), ref),
-                    }
-                )
+            rows += _bench_gallery(rng, n, nbits, batches, k, repeats)
     return {
         "bench": "search",
         "seed": seed,
@@ -107,6 +72,56 @@ def run_search_bench(
         "cpus": os.cpu_count(),
         "load_average": load_average,
         "rows": rows,
+    }
+
+
+def _random_bits(rng: np.random.Generator, n: int, nbits: int) -> np.ndarray:
+    """n uniform random codes of nbits: random bytes unpacked, 8x cheaper to draw than single bits."""
+    return np.unpackbits(rng.integers(0, 256, (n, nbits // 8), dtype=np.uint8), axis=1)
+
+
+def _bench_gallery(
+    rng: np.random.Generator, n: int, nbits: int, batches: Sequence[int], k: int, repeats: int
+) -> list[dict]:
+    """One seeded random gallery of n codes in both indexes, timed for each query batch size."""
+    db_bits = _random_bits(rng, n, nbits)
+    index = HammingIndex(db_bits)
+    faiss_index = faiss.IndexBinaryFlat(nbits)
+    faiss_index.add(np.packbits(db_bits, axis=1))
+    del db_bits
+    rows = []
+    for batch in batches:
+        q_bits = _random_bits(rng, batch, nbits)
+        timed = _time_batch(index, faiss_index, q_bits, k, repeats)
+        rows.append({"n": n, "nbits": nbits, "queries": batch, "k": k, "repeats": repeats, **timed})
+    return rows
+
+
+def _numpy_path(index: HammingIndex, q_bits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The index's own numpy path (used for long rankings): all distances, stable sort."""
+    dist = index.distances(q_bits)
+    ids = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(dist, ids, axis=1), ids
+
+
+def _time_batch(
+    index: HammingIndex, faiss_index: faiss.IndexBinaryFlat, q_bits: np.ndarray, k: int, repeats: int
+) -> dict:
+    """Median times of the numpy path, the default backend and faiss for one batch of queries, their
+    ratios to faiss, and whether each agrees with faiss."""
+    q_packed = np.packbits(q_bits, axis=1)
+    timings = {
+        "numpy_ms": median_ms(partial(_numpy_path, index, q_bits, k), repeats),
+        "default_ms": median_ms(partial(index.search, q_bits, k), repeats),
+        "faiss_ms": median_ms(partial(faiss_index.search, q_packed, k), repeats),
+    }
+    ref = faiss_index.search(q_packed, k)
+    return {
+        **timings,
+        "numpy_over_faiss": timings["numpy_ms"] / timings["faiss_ms"],
+        "default_over_faiss": timings["default_ms"] / timings["faiss_ms"],
+        "numpy_vs_faiss": _agree(_numpy_path(index, q_bits, k), ref),
+        "default_vs_faiss": _agree(index.search(q_bits, k), ref),
     }
 
 

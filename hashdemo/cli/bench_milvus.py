@@ -81,62 +81,67 @@ def run_milvus_bench(sizes: tuple[int, ...], seed: int = 0, nprobes: tuple[int, 
         lite = MilvusGallery(str(work / "lite.db"), timeout=600)
         remote = MilvusGallery(server.uri, timeout=600)
         for size in sizes:
-            real = size <= 100_000
-            gallery, labels, queries = real_codes(size) if real else random_codes(size, 32, seed)
-            exact = HammingIndex(gallery)
-            true_dist = exact.distances(queries)
-            exact_kth = np.sort(true_dist, axis=1)[:, K - 1]
-            common = {"n": size, "codes": "real H_g" if real else "random", "nbits": gallery.shape[1]}
-            started = time.perf_counter()
-            HammingIndex(gallery)
-            build = time.perf_counter() - started
-            rows.append(
-                {
-                    **common,
-                    "backend": "in-process (faiss IndexBinaryFlat, 1 thread)",
-                    "build_s": round(build, 2),
-                    **measure(lambda q, exact=exact: exact.search(q, K)[1], queries, exact_kth, true_dist),
-                }
-            )
-            print(rows[-1], flush=True)
-            targets = [
-                ("milvus-lite BIN_FLAT", lite, {"index_type": "BIN_FLAT"}, [{}]),
-                ("server BIN_FLAT", remote, {"index_type": "BIN_FLAT"}, [{}]),
-                (
-                    f"server BIN_IVF_FLAT nlist {NLIST}",
-                    remote,
-                    {"index_type": "BIN_IVF_FLAT", "params": {"nlist": NLIST}},
-                    [{"nprobe": p} for p in nprobes],
-                ),
-            ]
-            for label, where, index_settings, sweeps in targets:
-                name = f"bench_{size}_{index_settings['index_type'].lower()}"
-                started = time.perf_counter()
-                index = where.ensure(name, gallery, labels, index=index_settings)
-                build = time.perf_counter() - started
-                for params in sweeps:
-                    suffix = f", nprobe {params['nprobe']}" if params else ""
-                    rows.append(
-                        {
-                            **common,
-                            "backend": label + suffix,
-                            "build_s": round(build, 2),
-                            **measure(
-                                lambda q, index=index, params=params: index.hits(
-                                    np.packbits(q, axis=1), K, **params
-                                )[1],
-                                queries,
-                                exact_kth,
-                                true_dist,
-                            ),
-                        }
-                    )
-                    print(rows[-1], flush=True)
-                where.call("drop_collection", name)
+            for row in size_rows(size, seed, milvus_targets(lite, remote, nprobes)):
+                rows.append(row)
+                print(row, flush=True)
     finally:
         server.stop()
         server.remove()
     return {"k": K, "queries": N_QUERIES, "seed": seed, "cpus": os.cpu_count(), "rows": rows}
+
+
+def milvus_targets(lite, remote, nprobes: tuple[int, ...]) -> list[tuple]:
+    """Each Milvus backend measured: its label, gallery, index settings, and the search parameters swept."""
+    return [
+        ("milvus-lite BIN_FLAT", lite, {"index_type": "BIN_FLAT"}, [{}]),
+        ("server BIN_FLAT", remote, {"index_type": "BIN_FLAT"}, [{}]),
+        (
+            f"server BIN_IVF_FLAT nlist {NLIST}",
+            remote,
+            {"index_type": "BIN_IVF_FLAT", "params": {"nlist": NLIST}},
+            [{"nprobe": p} for p in nprobes],
+        ),
+    ]
+
+
+def size_rows(size: int, seed: int, targets: list[tuple]):
+    """The rows of one gallery size, as each is measured: the in-process index, then every target."""
+    real = size <= 100_000
+    gallery, labels, queries = real_codes(size) if real else random_codes(size, 32, seed)
+    exact = HammingIndex(gallery)
+    true_dist = exact.distances(queries)
+    truth = (queries, np.sort(true_dist, axis=1)[:, K - 1], true_dist)
+    common = {"n": size, "codes": "real H_g" if real else "random", "nbits": gallery.shape[1]}
+    started = time.perf_counter()
+    HammingIndex(gallery)
+    build = time.perf_counter() - started
+    yield {
+        **common,
+        "backend": "in-process (faiss IndexBinaryFlat, 1 thread)",
+        "build_s": round(build, 2),
+        **measure(lambda q: exact.search(q, K)[1], *truth),
+    }
+    for target in targets:
+        yield from target_rows(common, gallery, labels, target, truth)
+
+
+def target_rows(common: dict, gallery: np.ndarray, labels: np.ndarray, target: tuple, truth: tuple):
+    """One Milvus target: the gallery built in a collection of its own, searched with each of its
+    parameter sets (one row each), then dropped."""
+    label, where, index_settings, sweeps = target
+    name = f"bench_{common['n']}_{index_settings['index_type'].lower()}"
+    started = time.perf_counter()
+    index = where.ensure(name, gallery, labels, index=index_settings)
+    build = time.perf_counter() - started
+    for params in sweeps:
+        suffix = f", nprobe {params['nprobe']}" if params else ""
+        yield {
+            **common,
+            "backend": label + suffix,
+            "build_s": round(build, 2),
+            **measure(lambda q, params=params: index.hits(np.packbits(q, axis=1), K, **params)[1], *truth),
+        }
+    where.call("drop_collection", name)
 
 
 def format_table(result: dict) -> str:

@@ -65,9 +65,7 @@ def run_soak(
     sample: int = 10,
     work: Path | None = None,
 ) -> dict:
-    from gradio_client import Client
-
-    from hashdemo.harness.served_app import ServedApp, link_default_caches, plain_answer
+    from hashdemo.harness.served_app import ServedApp, link_default_caches
 
     work = Path(work or tempfile.mkdtemp(prefix="hashdemo-soak-"))
     cache, upload_dir = work / "cache", work / "uploads"
@@ -81,41 +79,10 @@ def run_soak(
         "HASHDEMO_CACHE_MAX_MB": str(cap_mb),
         "HASHDEMO_CACHE_GRACE_S": str(grace_s),
     }
-    budgeted = (cache / "outputs", cache / "gradio")
-    samples, done, errors, answers = [], [0], [], {}
     with ServedApp(env, log=work / "server.log") as app:
-        stop = threading.Event()
-
-        def monitor() -> None:
-            while not stop.is_set():
-                samples.append(usage_sample(app, cache, budgeted, time.monotonic() - began, done[0]))
-                stop.wait(1.0)
-
-        def worker(k: int) -> None:
-            client = Client(app.url, verbose=False, download_files=str(work / f"client-{k}"))
-            for i in range(k, len(calls), clients):
-                try:
-                    out = soak_call(client, calls[i])
-                    if i < sample:
-                        answers[i] = plain_answer(out)
-                except Exception as error:  # noqa: BLE001 - every failure is counted, none stops the run
-                    errors.append(f"call {i} ({calls[i][0]}): {type(error).__name__}: {error}"[:300])
-                done[0] += 1
-
-        began = time.monotonic()
-        watcher = threading.Thread(target=monitor, daemon=True)
-        watcher.start()
-        with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(worker, range(clients)))
-        stop.set()
-        watcher.join()
-        seconds = time.monotonic() - began
+        samples, errors, answers, seconds = drive_calls(app, calls, clients, sample, work)
     with ServedApp(env, log=work / "fresh.log") as fresh:
-        client = Client(fresh.url, verbose=False, download_files=str(work / "client-fresh"))
-        same = sum(
-            plain_answer(soak_call(client, calls[i])) == answers.get(i)
-            for i in range(min(sample, len(calls)))
-        )
+        same = replay_calls(fresh, calls[:sample], answers, work)
     pruned = [int(m) for m in re.findall(r"disk: removed (\d+) files", (work / "server.log").read_text())]
     return {
         "uploads": len(uploads),
@@ -131,6 +98,55 @@ def run_soak(
         "sample_equal_to_fresh_server": f"{same} of {min(sample, len(calls))}",
         **memory_summary(samples, len(calls)),
     }
+
+
+def drive_calls(app, calls: list[tuple], clients: int, sample: int, work: Path) -> tuple:
+    """Send `calls` to `app` from `clients` clients that download every picture, while a monitor samples
+    the server's memory and the cache folders every second. Returns the samples, the errors, the
+    plain answers of the first `sample` calls (by call index) and the seconds taken."""
+    from gradio_client import Client
+
+    from hashdemo.harness.served_app import plain_answer
+
+    cache = work / "cache"
+    budgeted = (cache / "outputs", cache / "gradio")
+    samples, done, errors, answers = [], [0], [], {}
+    stop = threading.Event()
+
+    def monitor() -> None:
+        while not stop.is_set():
+            samples.append(usage_sample(app, cache, budgeted, time.monotonic() - began, done[0]))
+            stop.wait(1.0)
+
+    def worker(k: int) -> None:
+        client = Client(app.url, verbose=False, download_files=str(work / f"client-{k}"))
+        for i in range(k, len(calls), clients):
+            try:
+                out = soak_call(client, calls[i])
+                if i < sample:
+                    answers[i] = plain_answer(out)
+            except Exception as error:  # noqa: BLE001 - every failure is counted, none stops the run
+                errors.append(f"call {i} ({calls[i][0]}): {type(error).__name__}: {error}"[:300])
+            done[0] += 1
+
+    began = time.monotonic()
+    watcher = threading.Thread(target=monitor, daemon=True)
+    watcher.start()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, range(clients)))
+    stop.set()
+    watcher.join()
+    return samples, errors, answers, time.monotonic() - began
+
+
+def replay_calls(fresh, calls: list[tuple], answers: dict, work: Path) -> int:
+    """How many of `calls`, made again on a fresh server, give the plain answer recorded in the run."""
+    from gradio_client import Client
+
+    from hashdemo.harness.served_app import plain_answer
+
+    client = Client(fresh.url, verbose=False, download_files=str(work / "client-fresh"))
+    return sum(plain_answer(soak_call(client, call)) == answers.get(i) for i, call in enumerate(calls))
 
 
 def soak_call(client, spec: tuple):

@@ -37,7 +37,8 @@ BUILD_TIMEOUT = 120.0  # seconds for a write, flush or load while building
 TOP_K_MAX = 16_384  # Milvus's cap on hits per search
 INSERT_BATCH = 5_000
 # Searches read a collection that is complete and visible before the first one (`MilvusGallery.ensure`
-# waits for that), so Bounded consistency sees every row; Strong costs ~200 ms more per call on a server.
+# waits for that), so Bounded consistency sees every row; Strong makes every call on a server markedly
+# slower (docs/scale-out.md has the figure).
 SEARCH_CONSISTENCY = "Bounded"
 BUILD_CONSISTENCY = "Strong"  # counts that decide "complete" must see the latest writes
 
@@ -95,50 +96,64 @@ class MilvusGallery:
         if nbits % 8:
             raise ValueError(f"Milvus binary vectors need a multiple of 8 bits, got {nbits}.")
         if not self.call("has_collection", name):
-            schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-            schema.add_field("id", DataType.INT64, is_primary=True)
-            schema.add_field("code", DataType.BINARY_VECTOR, dim=nbits)
-            schema.add_field(
-                "labels", DataType.ARRAY, element_type=DataType.INT16, max_capacity=labels.shape[1]
-            )
-            index_params = self.client.prepare_index_params()
-            index_params.add_index("code", metric_type="HAMMING", **index)
-            self.call(
-                "create_collection",
-                name,
-                schema=schema,
-                index_params=index_params,
-                consistency_level=BUILD_CONSISTENCY,
-                timeout=BUILD_TIMEOUT,
-            )
+            self._create(name, nbits, labels.shape[1], index)
         self.call("load_collection", name, timeout=BUILD_TIMEOUT)  # a count needs it loaded
         done = self.count(name)
         if done != n:
             log.info("Milvus collection %s holds %d of %d codes; writing the rest", name, done, n)
-            packed = np.packbits(bits, axis=1)
-            for start in range((min(done, n) // INSERT_BATCH) * INSERT_BATCH, n, INSERT_BATCH):
-                ids = range(start, min(start + INSERT_BATCH, n))
-                rows = [
-                    {"id": i, "code": packed[i].tobytes(), "labels": np.flatnonzero(labels[i]).tolist()}
-                    for i in ids
-                ]
-                self.call("upsert", name, rows, timeout=BUILD_TIMEOUT)
-                if progress:
-                    progress(ids.stop, n)
-            self.call("flush", name, timeout=BUILD_TIMEOUT)
-            self._wait_indexed(name)
-            # a new collection is loaded at creation, so its rows sat in growing segments, which are
-            # scanned without the index; a reload serves the indexed segments
-            self.call("release_collection", name, timeout=BUILD_TIMEOUT)
-            self.call("load_collection", name, timeout=BUILD_TIMEOUT)
-            done = self.count(name)
-            if done != n:
-                raise GalleryUnavailable(
-                    f"Milvus collection {name} at {self.uri} holds {done} rows, expected {n}; "
-                    "drop it and rerun."
-                )
+            self._write_rest(name, bits, labels, done, progress)
         self._wait_visible(name, n)
         return MilvusIndex(self, name, nbits, n)
+
+    def _create(self, name: str, nbits: int, max_labels: int, index: dict) -> None:
+        """An empty collection: id, code (BINARY_VECTOR under HAMMING, with the `index` settings), labels."""
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("code", DataType.BINARY_VECTOR, dim=nbits)
+        schema.add_field("labels", DataType.ARRAY, element_type=DataType.INT16, max_capacity=max_labels)
+        index_params = self.client.prepare_index_params()
+        index_params.add_index("code", metric_type="HAMMING", **index)
+        self.call(
+            "create_collection",
+            name,
+            schema=schema,
+            index_params=index_params,
+            consistency_level=BUILD_CONSISTENCY,
+            timeout=BUILD_TIMEOUT,
+        )
+
+    def _write_rest(
+        self,
+        name: str,
+        bits: np.ndarray,
+        labels: np.ndarray,
+        done: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        """Upsert every batch from the one holding row `done` on, flush, wait for the index and reload;
+        the collection must then hold all the rows."""
+        n = len(bits)
+        packed = np.packbits(bits, axis=1)
+        for start in range((min(done, n) // INSERT_BATCH) * INSERT_BATCH, n, INSERT_BATCH):
+            ids = range(start, min(start + INSERT_BATCH, n))
+            rows = [
+                {"id": i, "code": packed[i].tobytes(), "labels": np.flatnonzero(labels[i]).tolist()}
+                for i in ids
+            ]
+            self.call("upsert", name, rows, timeout=BUILD_TIMEOUT)
+            if progress:
+                progress(ids.stop, n)
+        self.call("flush", name, timeout=BUILD_TIMEOUT)
+        self._wait_indexed(name)
+        # a new collection is loaded at creation, so its rows sat in growing segments, which are
+        # scanned without the index; a reload serves the indexed segments
+        self.call("release_collection", name, timeout=BUILD_TIMEOUT)
+        self.call("load_collection", name, timeout=BUILD_TIMEOUT)
+        done = self.count(name)
+        if done != n:
+            raise GalleryUnavailable(
+                f"Milvus collection {name} at {self.uri} holds {done} rows, expected {n}; drop it and rerun."
+            )
 
     def _wait_indexed(self, name: str) -> None:
         """Wait until the server has indexed every flushed row (an IVF index builds in the background;

@@ -21,7 +21,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 DEFAULT_MAX_MB = 500
 MAX_AGE_S = 24 * 3600  # an upload or picture unused for a day goes, whatever the size
-GRACE_S = 60  # far beyond the queue's longest wait (~5 s) plus a response's picture downloads
+# far beyond the longest wait in the queue (a few seconds: docs/operating.md, the load test) plus a
+# response's picture downloads
+GRACE_S = 60
 # A pass prunes when over 90% of the cap (the rest absorbs what is written between passes) and goes
 # down to 70%, so a burst does not prune on every pass.
 HIGH_WATER, LOW_WATER = 0.9, 0.7
