@@ -79,10 +79,26 @@ def test_compare_rows_equal_brute_force_rankings(engine):
         cam_row = ranked(local_d, coarse, global_d[coarse])[:10]
         np.testing.assert_array_equal(comparison.rows["hier_cam"].ids, cam_row)
         assert "hier_box" not in comparison.rows
+        for name, checkpoint in engine.peers.items():  # each peer's own code of the query
+            bits = checkpoint.model.encode(query.images[i][None]).global_bits[0]
+            peer_d = hamming(engine.peer_codes[name], bits)
+            np.testing.assert_array_equal(comparison.rows[name].ids, ranked(peer_d, every)[:10])
+
+
+def test_every_trained_peer_sits_beside_the_method(engine):
+    from hashdemo.model.registry import PEERS
+    from hashdemo.storage.locations import CHECKPOINT_DIR
+
+    trained = {name for name in PEERS if (CHECKPOINT_DIR / name / "model.pt").is_file()}
+    assert set(engine.peers) == trained
+    sample = np.linspace(0, len(engine.gallery_images) - 1, 8).astype(int)
+    for name, checkpoint in engine.peers.items():  # the codes searched are the peer's own
+        encoded = checkpoint.model.encode(engine.gallery_images[sample]).global_bits
+        np.testing.assert_array_equal(encoded, engine.peer_codes[name][sample])
 
 
 def test_a_smooth_gradient_is_flagged_and_val_images_mostly_are_not(engine):
-    """The detail check (issue 21, item 8): a gradient has no items; the features alone let it pass."""
+    """The detail check: a gradient has no items; the features alone let it pass."""
     from hashdemo.evaluation.out_of_domain import far_from_domain_images
 
     gradients = far_from_domain_images("gradient", 20, seed=3)

@@ -1,4 +1,4 @@
-"""Your own images (issue 20): a labelled multi-label folder imported into the cache, split and ready to
+"""Your own images: a labelled multi-label folder imported into the cache, split and ready to
 train on, next to the Fashion-MNIST outfits.
 
 Two input formats, both with paths relative to a root folder:

@@ -1,4 +1,4 @@
-"""Set algebra on multi-hot label vectors: the labels of composed codes (SPEC section 2).
+"""Set algebra on multi-hot label vectors: the labels of composed codes (docs/methods.md, method 2).
 
 Works row-wise on 0/1 integer arrays, numpy or torch alike (only operators both libraries share).
 """
@@ -68,8 +68,9 @@ def compose_labels(operator: str, labels_a: Labels, labels_b: Labels) -> Labels:
 def label_route_ranking(
     operators: tuple[str, ...], operand_probs: list[np.ndarray], gallery_probs: np.ndarray, k: int = 100
 ) -> np.ndarray:
-    """The label-route baseline (SPEC 3): each operand's predicted labels (probability > 0.5), the set
-    operations on them, then the gallery ranked by Jaccard with its own predicted labels, ties by id.
+    """The label-route baseline (docs/methods.md, Evaluation protocol): each operand's predicted labels
+    (probability > 0.5), the set operations on them, then the gallery ranked by Jaccard with its own
+    predicted labels, ties by id.
     `operand_probs`: one (n, C) array per operand; returns (n, k) gallery ids and their Jaccard."""
     predicted = compose_chain(operators, [(probs > 0.5).astype(np.uint8) for probs in operand_probs])
     similarity = jaccard(predicted, (gallery_probs > 0.5).astype(np.uint8))

@@ -1,4 +1,4 @@
-"""Fashion-MNIST outfits: 64x64 multi-label images of 1-3 clothing items (SPEC sec. 3).
+"""Fashion-MNIST outfits: 64x64 multi-label images of 1-3 clothing items (docs/methods.md, "The data").
 
 Each image holds 1-3 Fashion-MNIST items of distinct classes, scaled, tinted and placed without
 overlap on a black or cluttered background; its label is the multi-hot set of item classes.
@@ -251,7 +251,7 @@ def build_outfits(recipe: OutfitRecipe = OutfitRecipe(), progress: bool = False)
 
 
 LARGE_GALLERY_STREAM = 1  # chunk c of the large gallery draws from the stream (seed, 1, c)
-LARGE_GALLERY_CHUNK = 1000  # images per stream: rendered together, ~0.5 s, so any image is cheap to redraw
+LARGE_GALLERY_CHUNK = 1000  # images per stream: rendered together, small enough that any image is cheap to redraw
 
 
 @functools.lru_cache(maxsize=1)

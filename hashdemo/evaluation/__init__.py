@@ -1,4 +1,4 @@
-"""The evaluation protocols as a library (SPEC section 3): each returns a plain dict of numbers.
+"""The evaluation protocols (docs/methods.md, Evaluation protocol) as a library: each returns plain data.
 
 Used by `python -m hashdemo evaluate` and read back by the app's Benchmarks; nothing here prints.
 """

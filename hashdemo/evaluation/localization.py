@@ -1,4 +1,4 @@
-"""Where the CAM attention region falls among an image's items, and which item it picks (issue 18).
+"""Where the CAM attention region falls among an image's items, and which item it picks.
 
 Items are the outfits' recorded boxes (top, left, side) in image pixels. All figures are over the
 images with 2-3 items (with one item, every protocol is the same). Definitions, in docs/results.md too:

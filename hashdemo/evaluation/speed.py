@@ -1,4 +1,4 @@
-"""Milliseconds per query against the gallery's size, and the attention's own time (issue 18).
+"""Milliseconds per query against the gallery's size, and the attention's own time.
 
 Every method is timed at 10k and 100k real codes and 1M random ones; the methods of the scaling plot
 (`PLOTTED`) also at 10M random codes (320 MB for the local code). Search cost does not depend on the

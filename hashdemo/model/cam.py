@@ -1,4 +1,4 @@
-"""Attention-based bit selection, SPEC section 1 steps 1-3, as pure functions on numpy arrays.
+"""Attention-based bit selection, method 1's steps 1-3 (docs/methods.md), as pure functions on arrays.
 
 Shapes: Conv7 maps are (C, h, w); CAM weights are (H, C); maps drawn on the image are (S, S).
 """
@@ -193,7 +193,7 @@ class Attention:
         return upsample(self.conv7, self.region.shape[0])
 
     def activation_map(self, channel: int) -> np.ndarray:
-        """AM_c: feature map c upsampled and normalised to [0, 1] (SPEC section 1 step 2)."""
+        """AM_c: feature map c upsampled and normalised to [0, 1] (method 1, step 2)."""
         return normalise(upsample(self.conv7[channel][None], self.region.shape[0]))[0]
 
     @property
@@ -212,7 +212,7 @@ def attend(
     region: np.ndarray | None = None,
     largest_only: bool = True,
 ) -> Attention:
-    """SPEC section 1 steps 1-3 for one image's Conv7 maps.
+    """Method 1's steps 1-3 (docs/methods.md) for one image's Conv7 maps.
 
     A given `region` (S, S) bool replaces the CAM's attention region: the user's "point at the object".
     """

@@ -36,7 +36,7 @@ class TrainConfig:
     # retrieval asks for exact sets). 0 leaves the graded target alone.
     set_weight: float = 0.0
     adv_weight: float = 0.05  # dcoh: distribution matching (0.05 chosen on val); 0 is the ablation
-    operator_steps: int = 2000  # dcoh phase 2: operator updates on the frozen codes (~30 s)
+    operator_steps: int = 2000  # dcoh phase 2: operator updates on the frozen codes (seconds on a CPU)
     operator_batch: int = 256  # pairs per operator per step
     operator_lr: float = 3e-2  # chosen on val over 3e-3 / 1e-2 / 3e-2
     operator_seed: int | None = None  # dcoh phase 2's own seed (None: `seed`); varies the operators alone

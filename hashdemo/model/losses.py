@@ -1,5 +1,5 @@
 """Losses shared by both methods: graded pairwise likelihood, quantization, label prediction,
-and the adversarial terms of DCOH's distribution matching (SPEC sections 1 and 2)."""
+and the adversarial terms of DCOH's distribution matching (docs/methods.md, both methods)."""
 
 from __future__ import annotations
 

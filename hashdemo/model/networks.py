@@ -1,5 +1,5 @@
 """Networks: a seven-layer CNN whose last conv layer is Conv7, the hash head both methods use,
-and DCOH's code operators and discriminator (SPEC sections 1 and 2).
+and DCOH's code operators and discriminator (docs/methods.md, both methods).
 
 Preprocessing lives here, beside the model, so training, evaluation and the app cannot disagree.
 """

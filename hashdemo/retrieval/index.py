@@ -1,4 +1,4 @@
-"""Exact Hamming search over binary codes and the two-level hierarchical search (SPEC sec. 1).
+"""Exact Hamming search over binary codes and the two-level hierarchical search (docs/methods.md, method 1).
 
 Tie rule, relied on by the metrics: results at equal Hamming distance come in ascending id
 order, and when `k` cuts through a tie the smallest ids are kept. Missing results (`k` larger
@@ -22,9 +22,9 @@ from hashdemo.retrieval.multi_index import MultiIndex
 faiss.omp_set_num_threads(1)
 # A plain top-k goes to faiss when k * FAISS_K_RATIO <= N; a radix sort wins for long rankings.
 FAISS_K_RATIO = 64
-# Codes of at most 64 bits in galleries of this size or more are searched by multi-index hashing
-# (below it a faiss scan of the short code is as fast: 0.2 ms at 300k codes, against 0.7 ms)
-# (a scan of the 32-bit global code at 1M codes cost as much as a scan of the 256-bit local code).
+# Codes of at most 64 bits in galleries of this size or more are searched by multi-index hashing:
+# below it a faiss scan of the short code is as fast; above it the scan of the 32-bit global code
+# costs as much as a scan of the 256-bit local code (docs/results.md, the speed rows).
 MULTI_INDEX_MIN = 1_000_000
 # Elements per (queries x codes x words) block in numpy: bounds temporaries to ~32 MB.
 _BLOCK = 1 << 22
@@ -180,7 +180,7 @@ def hierarchical_search(
     selected_bits: np.ndarray,
     n_coarse: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two-level search (SPEC sec. 1): coarse top-K on H_g, then a re-rank of those K on the
+    """Two-level search (docs/methods.md, method 1): coarse top-K on H_g, then a re-rank of those K on the
     selected H_l bits.
 
     The local code is read only for the K candidates. The re-rank orders by the eq. 2.5 distance on

@@ -1,4 +1,4 @@
-"""Retrieval metrics over rankings of a gallery with multi-hot labels (SPEC sec. 3).
+"""Retrieval metrics over rankings of a gallery with multi-hot labels (docs/methods.md, Evaluation protocol).
 
 Rankings are `ranked_ids` (Q, n) int64 gallery ids, best first, with -1 padding for missing
 results (ignored: never relevant). They come from `hashdemo.index`, whose tie rule decides

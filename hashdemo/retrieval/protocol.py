@@ -1,7 +1,7 @@
 """Retrieval evaluation shared by training (selection on val) and `hashdemo.evaluate` (query vs gallery).
 
-Relevance follows SPEC section 3: "shares a label" for single-image retrieval (plus exact label set),
-"label set equals the target T" for composed queries.
+Relevance follows the evaluation protocol (docs/methods.md): "shares a label" for single-image
+retrieval (plus exact label set), "label set equals the target T" for composed queries.
 """
 
 from __future__ import annotations

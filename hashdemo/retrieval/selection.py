@@ -24,7 +24,7 @@ class CamAttention:
 
 
 def cam_attention(checkpoint: Checkpoint, encoded: Encoded, theta: float, largest_only: bool = True):
-    """SPEC section 1 steps 1-3 for every image of `encoded` (its Conv7 maps)."""
+    """Method 1's steps 1-3 (docs/methods.md) for every image of `encoded` (its Conv7 maps)."""
     weights = checkpoint.model.cam_weights().numpy()
     channels = encoded.conv7.shape[1]
     attentions = [

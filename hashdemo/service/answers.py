@@ -9,6 +9,7 @@ import numpy as np
 
 from hashdemo.model.cam import Attention
 from hashdemo.model.networks import Encoded
+from hashdemo.model.registry import PEERS
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Comparison:
     holds_attended: dict[str, np.ndarray | None]  # per row, (k,) bool: the result holds that class
 
 
-COMPARED = ("global", "local_full", "hier_cam", "hier_random", "hier_activation", "hier_box")
+COMPARED = ("global", "local_full", *PEERS, "hier_cam", "hier_random", "hier_activation", "hier_box")
 
 
 @dataclass(frozen=True)

@@ -54,11 +54,13 @@ class Engine:
         query_split: tuple[np.ndarray, np.ndarray] | None = None,
         smooth_below: float | None = None,
         items: tuple[np.ndarray, np.ndarray] | None = None,
+        peers: dict[str, tuple[Checkpoint, Encoded]] | None = None,
     ):
         """`indexes`: "hier_global", "hier_local" and "dcoh" (Milvus, say); None: in-process indexes.
         `classes` name the label columns; `novelty_threshold` stands in for the evaluation's cut-off;
         `smooth_below` is the detail under which a picture holds no items (`detail_threshold` of val).
-        `items`: the recorded item classes (N, 3) and boxes (N, 3, 3) of the query split, then the gallery."""
+        `items`: the recorded item classes (N, 3) and boxes (N, 3, 3) of the query split, then the gallery.
+        `peers`: the field's one-level models that are trained, with their gallery codes (side by side)."""
         self.classes, self.dataset = tuple(classes), dataset
         self.max_labels = int(gallery_labels.sum(axis=1).max())  # the largest label set a gallery image has
         self.hier, self.dcoh = hier, dcoh
@@ -72,6 +74,9 @@ class Engine:
         }
         self.global_index, self.local_index = indexes["hier_global"], indexes["hier_local"]
         self.dcoh_index = indexes["dcoh"]
+        self.peers = {name: checkpoint for name, (checkpoint, _) in (peers or {}).items()}
+        self.peer_codes = {name: codes.global_bits for name, (_, codes) in (peers or {}).items()}
+        self.peer_indexes = {name: HammingIndex(codes) for name, codes in self.peer_codes.items()}
         test = hier.metrics.get("test", {})
         self.gallery_unit = unit_rows(hier_codes.pooled)  # for the out-of-domain score
         self.novelty_threshold = test.get("out_of_domain", {}).get("threshold", novelty_threshold)
@@ -167,7 +172,8 @@ class Engine:
     def attention(
         self, encoded: Encoded, theta: float, top_l: int, region: np.ndarray | None = None
     ) -> Attention:
-        """SPEC 1 steps 1-3 for one query; a given `region` (S, S) replaces the CAM region."""
+        """Method 1's steps 1-3 (docs/methods.md) for one query; a given `region` (S, S) replaces the
+        CAM region."""
         return attend_code(
             encoded.conv7[0], self.cam_weights, encoded.global_bits[0], theta, top_l, region=region
         )
@@ -245,8 +251,9 @@ class Engine:
         box: tuple[int, int, int, int] | None = None,
         k: int = 10,
     ) -> Comparison:
-        """Every method's top k for one query: the global code, the full local code, and the two-level
-        search on the CAM's L bits, L random bits, the L most active maps and (boxed) the box's L bits."""
+        """Every method's top k for one query: the global code, the full local code, each trained peer's
+        one-level code, and the two-level search on the CAM's L bits, L random bits, the L most active
+        maps and (boxed) the box's L bits."""
         encoded, n_coarse = query.encoded, min(n_coarse, len(self.gallery_labels))
         cam = self.attention(encoded, theta, top_l)
         selections = {
@@ -264,6 +271,10 @@ class Engine:
             ("local_full", self.local_index, encoded.local_bits),
         ):
             distances, ids = index.search(bits, k)
+            rows[name] = Ranking(ids[0], distances[0], self._shares_a_label(query.labels, ids[0]))
+        for name, checkpoint in self.peers.items():  # each encodes the query with its own network
+            bits = checkpoint.model.encode(query.image[None]).global_bits
+            distances, ids = self.peer_indexes[name].search(bits, k)
             rows[name] = Ranking(ids[0], distances[0], self._shares_a_label(query.labels, ids[0]))
         for name, selected in selections.items():
             ids, local_d, global_d = (a[:k] for a in self._two_level(encoded, selected, n_coarse))

@@ -16,7 +16,7 @@ import numpy as np
 from hashdemo.data.dataset import OUTFITS, Dataset, open_dataset
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from hashdemo.model.networks import Encoded
-from hashdemo.model.registry import train_command
+from hashdemo.model.registry import PEERS, train_command
 from hashdemo.retrieval.gallery_codes import cache_key, load_codes, save_codes
 from hashdemo.retrieval.novelty import detail_threshold, novelty_threshold
 
@@ -70,11 +70,28 @@ def engine_parts(
         "novelty_threshold": imported_threshold(source, models["hier"], val.images, codes["hier"]),
         "query_split": (query.images, query.labels),
         "smooth_below": detail_threshold(val.images),
+        "peers": peer_models(source, checkpoints, gallery.images, report),
         "items": (
             np.concatenate([query.classes, gallery.classes]),
             np.concatenate([query.boxes, gallery.boxes]),
         ),
     }
+
+
+def peer_models(
+    source: Dataset, checkpoints: Path, images: np.ndarray, report: Report
+) -> dict[str, tuple[Checkpoint, Encoded]]:
+    """The field's one-level models trained on the dataset, each with its gallery codes (cached as the
+    engine's own are); none when none is trained."""
+    trained = {
+        name: load_checkpoint(name, checkpoints)
+        for name in PEERS
+        if (checkpoints / name / "model.pt").is_file()
+    }
+    if not trained:
+        return {}
+    codes = gallery_codes(source, checkpoints, trained, images, report)
+    return {name: (checkpoint, codes[name]) for name, checkpoint in trained.items()}
 
 
 def model_of(source: Dataset, checkpoints: Path, model: str) -> Checkpoint:

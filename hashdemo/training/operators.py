@@ -22,15 +22,15 @@ from hashdemo.training.optim import adamw, update
 
 
 class OperatorTraining:
-    """DCOH phase 2 (SPEC 2): the operators learn on the frozen +-1 codes of the train split.
+    """DCOH phase 2 (docs/methods.md, method 2): the operators learn on the frozen train codes (+-1).
 
     Their losses never reach h(x) (early on their outputs are noise, and letting that reach h(x)
     wrecked the real codes), so they train on codes computed once: thousands of pairs a second.
     Loss 1 (similarity), as a classification over label sets: a generated code's scaled inner
     products with the prototypes (the mean real code of every train label set) go through a softmax
     whose target is the prototype of its label set T; this asks directly that T's real codes be the
-    nearest, which composed retrieval needs (the graded pairwise likelihood it replaces left
-    intersection at val map@100 0.35 against 0.65). Loss 3: D tells real codes from operator outputs.
+    nearest, which composed retrieval needs (it beat the graded pairwise likelihood on val by far:
+    docs/methods.md, method 2). Loss 3: D tells real codes from operator outputs.
     Loss 2 (labels predictable from the code) is h(x)'s classifier, trained in phase 1.
     """
 
