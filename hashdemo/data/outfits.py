@@ -251,7 +251,7 @@ def build_outfits(recipe: OutfitRecipe = OutfitRecipe(), progress: bool = False)
 
 
 LARGE_GALLERY_STREAM = 1  # chunk c of the large gallery draws from the stream (seed, 1, c)
-LARGE_GALLERY_CHUNK = 1000  # images per stream: rendered together, small enough that any image is cheap to redraw
+LARGE_GALLERY_CHUNK = 1000  # images per stream, rendered together: small, so any image is cheap to redraw
 
 
 @functools.lru_cache(maxsize=1)
