@@ -1,4 +1,5 @@
-"""SPEC section 1 steps 1-3 on hand-made arrays, and the CAM against its gradient form."""
+"""Method 1's steps 1-3 (docs/methods.md) on hand-made arrays, each against an independent computation
+(per-map OpenCV resizes, plain loops), and the CAM against its gradient form."""
 
 import cv2
 import numpy as np
@@ -77,7 +78,9 @@ def test_attend_returns_consistent_shapes_and_leaves_input_untouched():
     assert att.m_avg.shape == (16, 16) and att.upsampled.shape == (8, 16, 16)
     assert att.activation_map(2).min() == 0 and att.activation_map(2).max() == 1
     assert att.region.sum() <= att.b_avg.sum()
-    assert att.selected.tolist() == select_bits(att.scores, 3).tolist()
+    # the selection from the scores by hand: highest first, ties by the lower channel
+    by_hand = sorted(range(8), key=lambda c: (-att.scores[c], c))[:3]
+    assert att.selected.tolist() == by_hand
     with pytest.raises(ValueError):
         attend(conv7, weights, theta=1.5, top_l=3, size=16)
 
@@ -146,7 +149,15 @@ def test_a_given_region_replaces_the_cam_region():
     region[:4, :4] = True
     att = attend(conv7, weights, theta=0.4, top_l=3, size=16, region=region)
     np.testing.assert_array_equal(att.region, region)
-    assert att.scores.max() <= 16 and att.n_positive == (att.scores[att.selected] > 0).sum()
+    # eq. 2.4 by hand: each map resized on its own by OpenCV, scaled to [0, 1], binarised, overlapped
+    scores = []
+    for fmap in conv7:
+        am = cv2.resize(fmap, (16, 16), interpolation=cv2.INTER_LINEAR)
+        am = (am - am.min()) / (am.max() - am.min())
+        scores.append(int(((am > 0.4) & region).sum()))
+    np.testing.assert_array_equal(att.scores, scores)
+    overlapping = [c for c in att.selected.tolist() if scores[c] > 0]
+    assert att.n_positive == len(overlapping) and max(scores) <= region.sum()
 
 
 def test_m_avg_is_the_normalised_mean_of_the_signed_bit_cams():
