@@ -1,1 +1,1 @@
-"""The web app: the engine the UI talks to, input images, pictures, and the Gradio interface."""
+"""The web app: the Gradio page (a module per tab), the presenter that turns the service's answers into component values, pictures, links and state."""
