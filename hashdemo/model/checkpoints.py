@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from hashdemo.model.config import TrainConfig
+from hashdemo.model.laso import FeatureOperators
 from hashdemo.model.networks import CodeDiscriminator, CodeOperators, HashNet
-from hashdemo.model.registry import MODELS, build_model, build_operators, train_command
+from hashdemo.model.registry import MODELS, OPERATOR_METHODS, build_model, build_operators, train_command
 from hashdemo.storage.files import write_atomic
 from hashdemo.storage.locations import CHECKPOINT_DIR
 
@@ -34,7 +35,7 @@ class Checkpoint:
 
     config: TrainConfig
     model: HashNet  # eval mode
-    operators: CodeOperators | None  # DCOH only
+    operators: CodeOperators | FeatureOperators | None  # DCOH's on codes, the LaSO-style peer's on features
     discriminator: CodeDiscriminator | None  # DCOH only
     metrics: dict
 
@@ -81,10 +82,11 @@ def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Checkpoint:
         model = build_model(config)
         model.load_state_dict(checkpoint["state"]["model"])
         operators = discriminator = None
-        if config.method == "dcoh":
+        if config.method in OPERATOR_METHODS:
             operators, discriminator = build_operators(config)
             operators.load_state_dict(checkpoint["state"]["operators"])
-            discriminator.load_state_dict(checkpoint["state"]["discriminator"])
+            if discriminator is not None:
+                discriminator.load_state_dict(checkpoint["state"]["discriminator"])
     except Exception as error:  # any unreadable or mismatched file gets the same one-line answer
         raise CheckpointError(
             f"checkpoint {path} is unusable ({type(error).__name__}: {error}): {rebuild}"

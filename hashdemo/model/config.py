@@ -10,12 +10,14 @@ from dataclasses import dataclass
 METHOD_DEFAULTS = {
     "hier": {"conv7_channels": 256, "bits": 32, "epochs": 5},
     "dcoh": {"conv7_channels": 96, "bits": 96, "epochs": 10},
+    "laso": {"conv7_channels": 96, "bits": 96, "epochs": 10},  # DCOH's h(x): its pooled features
 }
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str = "hier"  # "hier" (two-level codes, method 1) or "dcoh" (code operators, method 2)
+    # "hier" (two-level codes, method 1), "dcoh" (code operators, method 2) or "laso" (its feature peer)
+    method: str = "hier"
     backbone: str = "cnn7"  # by name, from hashdemo.model.backbones
     # the global code's loss: "pairwise" (the seed's likelihood, with the quantization and label terms)
     # or a peer's from hashdemo.model.peer_losses (its own terms only)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hashdemo.model.config import TrainConfig
+from hashdemo.model.laso import FeatureOperators
 from hashdemo.model.networks import CodeDiscriminator, CodeOperators, HashNet
 
 
@@ -26,6 +27,7 @@ PEERS = {  # the field's one-level hashing methods, each a loss of hashdemo.mode
     "greedyhash": "GreedyHash (Su et al. 2018)",
     "dsh": "DSH (Liu et al. 2016)",
 }
+OPERATOR_METHODS = ("dcoh", "laso")  # an h(x), then operators trained on its frozen outputs
 MODELS = {
     "hier": ModelSpec("hier", "two-level codes: a global code and one local bit per feature map (method 1)"),
     "single_level": ModelSpec(
@@ -44,6 +46,9 @@ MODELS = {
     },
     "dcoh": ModelSpec("dcoh", "h(x) and the learned union / intersection / difference operators (method 2)"),
     "dcoh_no_adv": ModelSpec("dcoh", "DCOH without the adversarial term (the ablation)", {"adv_weight": 0.0}),
+    "laso": ModelSpec(
+        "laso", "LaSO-style peer (Alfassy et al. 2019): MLP operators on h(x)'s float features"
+    ),
 }
 
 
@@ -61,6 +66,8 @@ def model_config(name: str, **overrides) -> TrainConfig:
 
 def name_of(cfg: TrainConfig) -> str:
     """The registry's name for a config (the checkpoint folder it trains by default)."""
+    if cfg.method == "laso":
+        return "laso"
     if cfg.method == "dcoh":
         return "dcoh" if cfg.adv_weight > 0 else "dcoh_no_adv"
     if cfg.local_weight > 0:
@@ -81,6 +88,9 @@ def build_model(cfg: TrainConfig) -> HashNet:
     return HashNet(cfg.conv7_channels, cfg.bits, cfg.n_classes, backbone=cfg.backbone)
 
 
-def build_operators(cfg: TrainConfig) -> tuple[CodeOperators, CodeDiscriminator]:
-    """DCOH's operators and discriminator on K-bit codes, untrained."""
+def build_operators(cfg: TrainConfig) -> tuple[CodeOperators | FeatureOperators, CodeDiscriminator | None]:
+    """DCOH's operators and discriminator on K-bit codes, or the LaSO-style peer's on C float features
+    (no discriminator), untrained."""
+    if cfg.method == "laso":
+        return FeatureOperators(cfg.conv7_channels, cfg.n_classes), None
     return CodeOperators(cfg.bits), CodeDiscriminator(cfg.bits)

@@ -24,10 +24,11 @@ from hashdemo.model.checkpoints import CHECKPOINT_FORMAT
 from hashdemo.model.config import TrainConfig
 from hashdemo.model.networks import HashOutput, preprocess
 from hashdemo.model.peer_losses import CODE_LOSSES, LossInputs
-from hashdemo.model.registry import build_model, name_of
+from hashdemo.model.registry import OPERATOR_METHODS, build_model, name_of
 from hashdemo.retrieval.protocol import hier_validation
 from hashdemo.storage.files import write_atomic
-from hashdemo.training.operators import OPERATOR_FIELDS, with_operators
+from hashdemo.training.laso import fit_laso
+from hashdemo.training.operators import fit_operators
 from hashdemo.training.optim import adamw, update
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class HierTraining:
         return {"model": self.model.state_dict()}
 
 
-METHODS = {"hier": HierTraining, "dcoh": HierTraining}  # dcoh: h(x) first, then its operators
+METHODS = {"hier": HierTraining, "dcoh": HierTraining, "laso": HierTraining}  # h(x) first, then operators
 
 
 def fit(
@@ -161,7 +162,7 @@ def fit(
         **{"selected_epoch": best[0]["epoch"], "val": best[0]["val"], "history": history},
         **{"train_seconds": round(time.perf_counter() - started, 1), "train_images": n_train},
     }
-    if cfg.method == "dcoh":
+    if cfg.method in OPERATOR_METHODS:
         return with_operators(cfg, best[1]["model"], metrics, splits, progress)
     return {"format": CHECKPOINT_FORMAT, "state": best[1], "config": asdict(cfg), "metrics": metrics}
 
@@ -171,9 +172,10 @@ def reuse_h(cfg: TrainConfig, h_from: dict, splits: dict[str, Split], progress: 
 
     Phase 1 never sees the operators, so this is the model the full run would give (the no-adversarial
     ablation shares h(x) with `dcoh`)."""
-    phase_one = {k: v for k, v in asdict(cfg).items() if k not in OPERATOR_FIELDS}
-    source = {k: v for k, v in asdict(TrainConfig(**h_from["config"])).items() if k not in OPERATOR_FIELDS}
-    if cfg.method != "dcoh" or source != phase_one:
+    source_cfg = TrainConfig(**h_from["config"])
+    phase_one = {k: v for k, v in asdict(cfg).items() if k not in (*OPERATOR_FIELDS, "method")}
+    source = {k: v for k, v in asdict(source_cfg).items() if k not in (*OPERATOR_FIELDS, "method")}
+    if {cfg.method, source_cfg.method} - set(OPERATOR_METHODS) or source != phase_one:
         raise ValueError("h(x) can only be reused from a DCOH checkpoint with the same phase-1 config")
     return with_operators(cfg, h_from["state"]["model"], dict(h_from["metrics"]), splits, progress)
 
@@ -244,3 +246,34 @@ def read_progress(path: Path | None, cfg: TrainConfig) -> dict | None:
         log.warning("ignoring the unreadable progress file %s (%s)", path, error)
         return None
     return saved if saved.get("config") == asdict(cfg) else None
+
+
+OPERATOR_FIELDS = (
+    "adv_weight",
+    "operator_steps",
+    "operator_batch",
+    "operator_lr",
+    "operator_seed",
+)  # phase 2 only
+
+
+def with_operators(
+    cfg: TrainConfig, model_state: dict, metrics: dict, splits: dict[str, Split], progress: bool
+) -> dict:
+    """The operator phase on top of a trained h(x) (DCOH's, or the LaSO-style peer's): the checkpoint with
+    the operators (and D) and both phases' metrics."""
+    model = build_model(cfg)
+    model.load_state_dict(model_state)
+    phase_one = metrics.get("phase_one", metrics)
+    phase_one = {k: v for k, v in phase_one.items() if k != "operators"}
+    fit_phase_two = fit_laso if cfg.method == "laso" else fit_operators
+    operators = fit_phase_two(cfg, model, splits["train"], splits["val"], progress)
+    metrics = {
+        **phase_one,
+        "phase_one": phase_one,
+        "operators": operators["metrics"],
+        "val": {**phase_one["val"], **operators["metrics"]["val"]},
+        "train_seconds": round(phase_one["train_seconds"] + operators["metrics"]["train_seconds"], 1),
+    }
+    state = {"model": model_state, **operators["state"]}
+    return {"format": CHECKPOINT_FORMAT, "state": state, "config": asdict(cfg), "metrics": metrics}

@@ -4,21 +4,19 @@ on the frozen codes of a trained h(x), with the similarity and adversarial losse
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from hashdemo.data.label_ops import compose_labels, keys_to_labels, label_keys
 from hashdemo.data.split import Split
 from hashdemo.model import losses
-from hashdemo.model.checkpoints import CHECKPOINT_FORMAT
 from hashdemo.model.config import TrainConfig
 from hashdemo.model.networks import HashNet, signs_of
-from hashdemo.model.registry import build_model, build_operators, name_of
+from hashdemo.model.registry import build_operators, name_of
 from hashdemo.retrieval.protocol import dcoh_validation
 from hashdemo.training.optim import adamw, update
+from hashdemo.training.pairs import TrainPairs, compose
 
 
 class OperatorTraining:
@@ -37,14 +35,12 @@ class OperatorTraining:
     def __init__(self, cfg: TrainConfig, codes: np.ndarray, labels: np.ndarray):
         self.cfg = cfg
         self.rng = np.random.default_rng(operator_seed(cfg))
+        self.train = TrainPairs(labels, cfg.operator_batch, self.rng)
         self.signs = signs_of(codes)  # (N, K)
-        self.keys = label_keys(labels)
-        self.n_classes = labels.shape[1]
-        self.set_keys, inverse = np.unique(self.keys, return_inverse=True)  # the train label sets
-        prototypes = torch.zeros(len(self.set_keys), codes.shape[1]).index_add_(
-            0, torch.from_numpy(inverse), self.signs
-        )
-        self.prototypes = prototypes / torch.from_numpy(np.bincount(inverse)).float()[:, None]  # (S, K)
+        self.set_keys = self.train.set_keys
+        self.prototypes = set_means(
+            self.signs, self.train.inverse
+        )  # (S, K): each train label set's mean code
         self.operators, self.discriminator = build_operators(cfg)
         self.optimizers = [adamw(self.operators.parameters(), cfg, lr=cfg.operator_lr)]
         if cfg.adv_weight > 0:  # the ablation never trains D
@@ -52,54 +48,14 @@ class OperatorTraining:
                 torch.optim.AdamW(self.discriminator.parameters(), cfg.operator_lr, betas=(0.5, 0.999))
             )
 
-    def pairs(self, operator: str, first_keys: np.ndarray | None = None) -> tuple:
-        """A batch of train pairs whose target T is non-empty and a train label set (rejection sampling).
-
-        Returns ids a, b and T's index among the prototypes. With `first_keys`, the first operand's label
-        sets are given (the cascade) and only b is drawn.
-        """
-        n, batch = len(self.keys), self.cfg.operator_batch
-        a_all, b_all, t_all = [], [], []
-        while sum(len(a) for a in a_all) < batch:
-            a = self.rng.integers(0, n, 4 * batch)
-            b = self.rng.integers(0, n, 4 * batch)
-            left = self.keys[a] if first_keys is None else np.resize(first_keys, 4 * batch)
-            target = label_keys(
-                compose_labels(
-                    operator,
-                    keys_to_labels(left, self.n_classes),
-                    keys_to_labels(self.keys[b], self.n_classes),
-                )
-            )
-            position = np.searchsorted(self.set_keys, target).clip(max=len(self.set_keys) - 1)
-            ok = (self.set_keys[position] == target) & (target > 0) & (a != b)
-            a_all.append(a[ok])
-            b_all.append(b[ok])
-            t_all.append(position[ok])
-        return tuple(np.concatenate(x)[:batch] for x in (a_all, b_all, t_all))
+    def pairs(self, operator: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.train.pairs(operator)
 
     def step(self) -> dict[str, float]:
-        ops, s = self.operators, self.signs
-        generated, targets = [], []
-        for operator in ("union", "intersection", "difference"):
-            a, b, t = self.pairs(operator)
-            generated.append(ops(operator, s[a], s[b]))
-            targets.append(t)
-        # eq. 3.6: difference cascaded after union, (x1 (+) x2) (-) x2
-        a, b, _ = self.pairs("union")
-        union_keys = self.keys[a] | self.keys[b]
-        target = label_keys(
-            compose_labels(
-                "difference",
-                keys_to_labels(union_keys, self.n_classes),
-                keys_to_labels(self.keys[b], self.n_classes),
-            )
-        )
-        position = np.searchsorted(self.set_keys, target).clip(max=len(self.set_keys) - 1)
-        ok = torch.from_numpy((self.set_keys[position] == target) & (target > 0))
-        generated.append(ops("difference", ops("union", s[a], s[b]), s[b])[ok])
-        targets.append(position[ok.numpy()])
-        generated, targets = torch.cat(generated), torch.from_numpy(np.concatenate(targets))
+        s = self.signs
+        batches = self.train.step()
+        generated = torch.cat([compose(self.operators, chain, s[a], s[b]) for chain, a, b, _ in batches])
+        targets = torch.from_numpy(np.concatenate([t for *_, t in batches]))
         logits = generated @ self.prototypes.T * (losses.LOGIT_RANGE / self.cfg.bits)
         terms = {"similarity": torch.nn.functional.cross_entropy(logits, targets)}
         # D compares binary codes, as the gallery holds them; the straight-through sign passes its
@@ -119,6 +75,12 @@ class OperatorTraining:
             )
             update(self.optimizers[1], terms["discriminator"])
         return {name: value.item() for name, value in terms.items()}
+
+
+def set_means(rows: torch.Tensor, inverse: np.ndarray) -> torch.Tensor:
+    """(S, D) the mean row of each label set, `inverse` giving each row's set index."""
+    sums = torch.zeros(int(inverse.max()) + 1, rows.shape[1]).index_add_(0, torch.from_numpy(inverse), rows)
+    return sums / torch.from_numpy(np.bincount(inverse)).float()[:, None]
 
 
 def operator_seed(cfg: TrainConfig) -> int:
@@ -152,32 +114,3 @@ def fit_operators(cfg: TrainConfig, model: HashNet, train: Split, val: Split, pr
             "train_seconds": round(time.perf_counter() - started, 1),
         },
     }
-
-
-OPERATOR_FIELDS = (
-    "adv_weight",
-    "operator_steps",
-    "operator_batch",
-    "operator_lr",
-    "operator_seed",
-)  # phase 2 only
-
-
-def with_operators(
-    cfg: TrainConfig, model_state: dict, metrics: dict, splits: dict[str, Split], progress: bool
-) -> dict:
-    """DCOH phase 2 on top of a trained h(x): the checkpoint with operators, D and both phases' metrics."""
-    model = build_model(cfg)
-    model.load_state_dict(model_state)
-    phase_one = metrics.get("phase_one", metrics)
-    phase_one = {k: v for k, v in phase_one.items() if k != "operators"}
-    operators = fit_operators(cfg, model, splits["train"], splits["val"], progress)
-    metrics = {
-        **phase_one,
-        "phase_one": phase_one,
-        "operators": operators["metrics"],
-        "val": {**phase_one["val"], **operators["metrics"]["val"]},
-        "train_seconds": round(phase_one["train_seconds"] + operators["metrics"]["train_seconds"], 1),
-    }
-    state = {"model": model_state, **operators["state"]}
-    return {"format": CHECKPOINT_FORMAT, "state": state, "config": asdict(cfg), "metrics": metrics}
