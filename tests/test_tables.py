@@ -269,7 +269,7 @@ def test_dcoh_takeaway_leaves_out_an_operator_without_pairs():
     result = {"operators": {"union": {"pairs": 3, **scores, "bitwise": {"map@100": 0.125}}, "difference": {}}}
     assert tables.dcoh_takeaway(result) == (
         "**In plain words.** Composed queries find exactly the target label set at map@100: "
-        "union 0.500 (oracle 0.750, label route 0.250, bitwise 0.125)."
+        "union 0.500 (oracle 0.750, label_route 0.250, bitwise 0.125)."
     )
 
 

@@ -8,16 +8,18 @@ Per operator, 1,000 seeded pairs whose target set T is non-empty and occurs in t
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from hashdemo.data.dataset import Dataset
-from hashdemo.data.label_ops import OPERATORS, label_route_ranking
+from hashdemo.data.label_ops import OPERATORS, label_keys, label_route_ranking
 from hashdemo.evaluation.scores import spread
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from hashdemo.model.code_ops import chain_bits
+from hashdemo.model.laso import compose_features, cosine_ranking
 from hashdemo.model.networks import Encoded, signs_of
 from hashdemo.retrieval.metrics import mean_average_precision
 from hashdemo.retrieval.protocol import (
@@ -73,16 +75,18 @@ def evaluate_dcoh(dataset: Dataset, checkpoints: Path | None = None) -> dict:
     codes. The keys are the JSON's, plus "pca": the PCA figure's points (`pca_points`, numpy arrays,
     drawn by `hashdemo.evaluation.figures.dcoh_pca` and never written to the JSON)."""
     runs, skipped = load_runs(checkpoints or dataset.checkpoints)
+    laso = optional_run("laso", checkpoints or dataset.checkpoints, skipped)
     splits = dataset.splits
-    codes = encode_runs(runs, splits)
+    codes = encode_runs({**runs, **({} if laso is None else {"laso": laso})}, splits)
     query, gallery = codes["dcoh"]
     q_labels, g_labels = splits["query"].labels, splits["gallery"].labels
     gallery_sets = np.unique(g_labels, axis=0)
-    operators, spreads, generated = score_operators(runs, codes, q_labels, g_labels, gallery_sets)
+    peer = feature_peer(laso, *codes.get("laso", (None, None)), g_labels)
+    operators, spreads, generated = score_operators(runs, codes, q_labels, g_labels, gallery_sets, peer)
     skipped += [
         f"{key} of {name}: {note}" for key, notes in spreads.pop("missing").items() for name, note in notes
     ]
-    chains = score_chains(runs, codes, q_labels, g_labels, gallery_sets)
+    chains = score_chains(runs, codes, q_labels, g_labels, gallery_sets, peer)
     real = {name: codes[name][1].global_bits for name in generated}
     ranked = hamming_ranking(query.global_bits, gallery.global_bits)
     single = {  # shares a label (the usual protocol), and the exact label set, as composed queries ask
@@ -138,6 +142,7 @@ def score_operators(
     q_labels: np.ndarray,
     g_labels: np.ndarray,
     gallery_sets: np.ndarray,
+    peer: PeerRows,
 ) -> tuple[dict, dict, dict[str, np.ndarray]]:
     """Per operator, COMPOSED_PAIRS seeded pairs: DCOH, its ablation and the baselines (the operators'
     rows), every run's map@100 (the seed spreads), and the shipped models' operator outputs."""
@@ -166,6 +171,7 @@ def score_operators(
                 spreads[key][method][operator] = spread([scores[name]["map@100"] for name in seed_names])
         row = {name: scores[name] for name in generated}
         row.update(baselines((operator,), ids, targets, query, gallery, g_labels, rng))
+        row.update(peer((operator,), ids, targets))
         row["pairs"] = len(targets)
         rows[operator] = row
     spreads["missing"] = {
@@ -181,6 +187,7 @@ def score_chains(
     q_labels: np.ndarray,
     g_labels: np.ndarray,
     gallery_sets: np.ndarray,
+    peer: PeerRows,
 ) -> dict[str, dict]:
     """Per chain (A op B) op' C, CHAIN_TRIPLES seeded triples: DCOH, its ablation and the baselines."""
     query, gallery = codes["dcoh"]
@@ -205,6 +212,7 @@ def score_chains(
             if name in runs
         }
         row.update(baselines(chain, ids, targets, query, gallery, g_labels, rng))
+        row.update(peer(chain, ids, targets))
         row["triples"] = len(targets)
         chains[chain_name(chain)] = row
     return chains
@@ -217,6 +225,7 @@ def baselines(chain, ids, targets, query, gallery, g_labels, rng) -> dict:
         "bitwise": composed_map(bitwise, targets, gallery.global_bits, g_labels),
         "label_route": label_route(chain, ids, query.label_probs, gallery.label_probs, targets, g_labels),
         "oracle": oracle(targets, gallery.global_bits, g_labels, rng),
+        "prototype_oracle": prototype_oracle(targets, gallery.global_bits, g_labels),
     }
 
 
@@ -248,6 +257,47 @@ def oracle(
         "map@100": mean_average_precision(ranked, targets, g_labels, exact=True, k=100),
         "jaccard@10": jaccard_at_k(ranked, targets, g_labels),
     }
+
+
+def prototype_oracle(targets: np.ndarray, gallery_bits: np.ndarray, g_labels: np.ndarray) -> dict[str, float]:
+    """Query with the one code that best stands for T: the bitwise majority of every gallery code whose
+    label set is T (the code nearest to all of them in summed Hamming distance)."""
+    keys, wanted = label_keys(g_labels), label_keys(targets)
+    sets, inverse = np.unique(wanted, return_inverse=True)
+    majority = np.stack([gallery_bits[keys == key].mean(axis=0) > 0.5 for key in sets]).astype(np.uint8)
+    return composed_map(majority[inverse], targets, gallery_bits, g_labels)
+
+
+PeerRows = Callable[[tuple[str, ...], np.ndarray, np.ndarray], dict]  # (chain, operand ids, T) -> rows
+
+
+def feature_peer(
+    laso: Checkpoint | None, query: Encoded | None, gallery: Encoded | None, g_labels
+) -> PeerRows:
+    """The LaSO-style peer's row for a batch of compositions: its operators on the operands' pooled
+    features, the gallery ranked by cosine on its own features (no row when it is not trained)."""
+
+    def rows(chain: tuple[str, ...], ids: np.ndarray, targets: np.ndarray) -> dict:
+        if laso is None:
+            return {}
+        operands = [query.pooled[ids[:, i]] for i in range(ids.shape[1])]
+        ranked = cosine_ranking(compose_features(laso.operators, chain, operands), gallery.pooled, 100)
+        return {
+            "laso": {
+                "map@100": mean_average_precision(ranked, targets, g_labels, exact=True, k=100),
+                "jaccard@10": jaccard_at_k(ranked, targets, g_labels),
+            }
+        }
+
+    return rows
+
+
+def optional_run(name: str, checkpoints: Path, skipped: list[str]) -> Checkpoint | None:
+    try:
+        return load_checkpoint(name, checkpoints)
+    except CheckpointError:
+        skipped.append(f"{name}: not trained")
+        return None
 
 
 @torch.no_grad()
