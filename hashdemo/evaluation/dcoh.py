@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ SPREADS = {
         },
     ),
 }
+PeerRows = Callable[[tuple[str, ...], np.ndarray, np.ndarray], dict]  # (chain, operand ids, T) -> rows
 CHAINS = tuple(itertools.product(OPERATORS, OPERATORS))  # (A op B) op' C: every pair of operators
 CHAIN_TRIPLES = 1000
 
@@ -82,11 +84,12 @@ def evaluate_dcoh(dataset: Dataset, checkpoints: Path | None = None) -> dict:
     q_labels, g_labels = splits["query"].labels, splits["gallery"].labels
     gallery_sets = np.unique(g_labels, axis=0)
     peer = feature_peer(laso, *codes.get("laso", (None, None)), g_labels)
-    operators, spreads, generated = score_operators(runs, codes, q_labels, g_labels, gallery_sets, peer)
+    scoring = Scoring(runs, codes, q_labels, g_labels, gallery_sets, peer)
+    operators, spreads, generated = score_operators(scoring)
     skipped += [
         f"{key} of {name}: {note}" for key, notes in spreads.pop("missing").items() for name, note in notes
     ]
-    chains = score_chains(runs, codes, q_labels, g_labels, gallery_sets, peer)
+    chains = score_chains(scoring)
     real = {name: codes[name][1].global_bits for name in generated}
     ranked = hamming_ranking(query.global_bits, gallery.global_bits)
     single = {  # shares a label (the usual protocol), and the exact label set, as composed queries ask
@@ -136,16 +139,26 @@ def encode_runs(runs: dict[str, Checkpoint], splits: dict) -> dict[str, tuple[En
     return codes
 
 
-def score_operators(
-    runs: dict[str, Checkpoint],
-    codes: dict[str, tuple[Encoded, Encoded]],
-    q_labels: np.ndarray,
-    g_labels: np.ndarray,
-    gallery_sets: np.ndarray,
-    peer: PeerRows,
-) -> tuple[dict, dict, dict[str, np.ndarray]]:
+@dataclass(frozen=True)
+class Scoring:
+    """What scoring compositions needs: the runs, their (query, gallery) codes, the labels, the label sets
+    the gallery holds (a target must be one) and the feature peer's rows."""
+
+    runs: dict[str, Checkpoint]
+    codes: dict[str, tuple[Encoded, Encoded]]
+    q_labels: np.ndarray
+    g_labels: np.ndarray
+    gallery_sets: np.ndarray
+    peer: PeerRows
+
+    def parts(self) -> tuple:
+        return self.runs, self.codes, self.q_labels, self.g_labels, self.gallery_sets, self.peer
+
+
+def score_operators(scoring: Scoring) -> tuple[dict, dict, dict[str, np.ndarray]]:
     """Per operator, COMPOSED_PAIRS seeded pairs: DCOH, its ablation and the baselines (the operators'
     rows), every run's map@100 (the seed spreads), and the shipped models' operator outputs."""
+    runs, codes, q_labels, g_labels, gallery_sets, peer = scoring.parts()
     rng = np.random.default_rng(0)
     query, gallery = codes["dcoh"]
     rows = {}
@@ -181,15 +194,9 @@ def score_operators(
     return rows, spreads, {name: np.concatenate(outputs) for name, outputs in generated.items() if outputs}
 
 
-def score_chains(
-    runs: dict[str, Checkpoint],
-    codes: dict[str, tuple[Encoded, Encoded]],
-    q_labels: np.ndarray,
-    g_labels: np.ndarray,
-    gallery_sets: np.ndarray,
-    peer: PeerRows,
-) -> dict[str, dict]:
+def score_chains(scoring: Scoring) -> dict[str, dict]:
     """Per chain (A op B) op' C, CHAIN_TRIPLES seeded triples: DCOH, its ablation and the baselines."""
+    runs, codes, q_labels, g_labels, gallery_sets, peer = scoring.parts()
     query, gallery = codes["dcoh"]
     chains = {}
     rng = np.random.default_rng(1)
@@ -266,9 +273,6 @@ def prototype_oracle(targets: np.ndarray, gallery_bits: np.ndarray, g_labels: np
     sets, inverse = np.unique(wanted, return_inverse=True)
     majority = np.stack([gallery_bits[keys == key].mean(axis=0) > 0.5 for key in sets]).astype(np.uint8)
     return composed_map(majority[inverse], targets, gallery_bits, g_labels)
-
-
-PeerRows = Callable[[tuple[str, ...], np.ndarray, np.ndarray], dict]  # (chain, operand ids, T) -> rows
 
 
 def feature_peer(
