@@ -11,7 +11,7 @@ from hashdemo.data.outfits import load_outfits
 from hashdemo.model.cam import attend_code
 from hashdemo.model.checkpoints import load_checkpoint
 from hashdemo.model.config import TrainConfig
-from hashdemo.model.registry import name_of
+from hashdemo.model.registry import PEERS, name_of
 from hashdemo.retrieval.protocol import SUBSET, subset_scores
 from hashdemo.storage.locations import CHECKPOINT_DIR
 
@@ -44,6 +44,8 @@ SHIPPED = [
         for name in ("dcoh", "dcoh_no_adv")
         for seed in ("", "_seed1", "_seed2", "_ops1", "_ops2")
     ),
+    *(f"{name}{seed}" for name in PEERS for seed in ("", "_seed1", "_seed2")),  # three full retrains each
+    "laso",
 ]
 
 

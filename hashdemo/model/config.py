@@ -42,6 +42,12 @@ class TrainConfig:
     operator_batch: int = 256  # pairs per operator per step
     operator_lr: float = 3e-2  # chosen on val over 3e-3 / 1e-2 / 3e-2
     operator_seed: int | None = None  # dcoh phase 2's own seed (None: `seed`); varies the operators alone
+    # phase 2: compositions per step for each of the 9 chains (x0 op1 x1) op2 x2, the first operator's
+    # output the second's first operand (128 chosen on val over 0 / 128 / 256: chains composed from
+    # generated codes need it, docs/results.md); 0 trains only the single operators and the
+    # union -> difference cascade (eq. 3.6)
+    chain_batch: int = 128
+    logit_range: float = 8.0  # dcoh phase 2: prototype logits are codes' inner products * logit_range / K
     train_size: int | None = None  # None: the whole train split; tests train on a few hundred
     dataset: str = "outfits"  # "outfits" (Fashion-MNIST outfits) or the name of an imported folder
     n_classes: int = 10  # label classes (the code classifier's outputs); an imported set's own count

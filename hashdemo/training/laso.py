@@ -22,7 +22,7 @@ from hashdemo.retrieval.metrics import mean_average_precision
 from hashdemo.retrieval.protocol import sample_composed_pairs, validation_ids
 from hashdemo.training.operators import operator_seed, set_means
 from hashdemo.training.optim import adamw, update
-from hashdemo.training.pairs import TrainPairs, compose
+from hashdemo.training.pairs import TrainPairs, compose, compose_operands
 
 LASO_LR = 1e-3  # Adam's usual rate for small MLPs (LaSO trains its operators with Adam)
 
@@ -42,10 +42,12 @@ def fit_laso(cfg: TrainConfig, model: HashNet, train: Split, val: Split, progres
     started, sums = time.perf_counter(), {}
     for _ in tqdm(range(cfg.operator_steps), desc="laso operators", disable=not progress):
         batches = pairs.step()
-        composed = torch.cat(
-            [compose(operators, chain, features[a], features[b]) for chain, a, b, _ in batches]
-        )
-        targets = torch.from_numpy(np.concatenate([t for *_, t in batches]))
+        composed = [compose(operators, chain, features[a], features[b]) for chain, a, b, _ in batches]
+        targets = [t for *_, t in batches]
+        for chain, ids, t in pairs.chain_step(cfg.chain_batch) if cfg.chain_batch > 0 else []:
+            composed.append(compose_operands(operators, chain, [features[i] for i in ids.T], binarize=False))
+            targets.append(t)  # the same chains as DCOH's operators, on float features
+        composed, targets = torch.cat(composed), torch.from_numpy(np.concatenate(targets))
         real = torch.from_numpy(pairs.rng.integers(0, n_train, len(composed)))
         terms = {
             "classify_real": F.binary_cross_entropy_with_logits(

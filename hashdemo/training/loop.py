@@ -254,6 +254,8 @@ OPERATOR_FIELDS = (
     "operator_batch",
     "operator_lr",
     "operator_seed",
+    "chain_batch",
+    "logit_range",
 )  # phase 2 only
 
 

@@ -16,7 +16,7 @@ from hashdemo.model.networks import HashNet, signs_of
 from hashdemo.model.registry import build_operators, name_of
 from hashdemo.retrieval.protocol import dcoh_validation
 from hashdemo.training.optim import adamw, update
-from hashdemo.training.pairs import TrainPairs, compose
+from hashdemo.training.pairs import TrainPairs, compose, compose_operands
 
 
 class OperatorTraining:
@@ -54,9 +54,15 @@ class OperatorTraining:
     def step(self) -> dict[str, float]:
         s = self.signs
         batches = self.train.step()
-        generated = torch.cat([compose(self.operators, chain, s[a], s[b]) for chain, a, b, _ in batches])
-        targets = torch.from_numpy(np.concatenate([t for *_, t in batches]))
-        logits = generated @ self.prototypes.T * (losses.LOGIT_RANGE / self.cfg.bits)
+        generated = [compose(self.operators, chain, s[a], s[b]) for chain, a, b, _ in batches]
+        targets = [t for *_, t in batches]
+        if self.cfg.chain_batch > 0:  # every chain of two operators, a generated first operand
+            for chain, ids, t in self.train.chain_step(self.cfg.chain_batch):
+                generated.append(compose_operands(self.operators, chain, [s[i] for i in ids.T]))
+                targets.append(t)
+        generated = torch.cat(generated)
+        targets = torch.from_numpy(np.concatenate(targets))
+        logits = generated @ self.prototypes.T * (self.cfg.logit_range / self.cfg.bits)
         terms = {"similarity": torch.nn.functional.cross_entropy(logits, targets)}
         # D compares binary codes, as the gallery holds them; the straight-through sign passes its
         # gradient to the operators unchanged.
