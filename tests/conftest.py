@@ -13,10 +13,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def engine():
-    """One in-process engine for every test that only reads it (searches and compositions)."""
-    from hashdemo.service.engine import Engine
+    """One in-process engine for every test that only reads it (searches and compositions): the app's
+    own (`Engine.load()` at its import), so a session that also serves the app loads the checkpoints,
+    the dataset and every model's gallery codes once, and holds them in memory once."""
+    import app
 
-    return Engine.load()
+    return app.engine
 
 
 @pytest.fixture(scope="session")

@@ -19,11 +19,11 @@ from PIL import Image
 
 from hashdemo.app.presenter import SEARCH_OUTPUTS
 from hashdemo.data.dataset import open_dataset
-from hashdemo.data.outfits import OutfitRecipe, cache_path
+from hashdemo.data.outfits import OutfitRecipe, cache_path, load_outfits
 from hashdemo.harness.served_app import ServedApp, link_default_caches, plain_answer
+from hashdemo.model.checkpoints import MANIFEST
 from hashdemo.retrieval.gallery_codes import large_gallery_codes
-from hashdemo.service.engine import Engine
-from hashdemo.storage.locations import default_cache_dir
+from hashdemo.storage.locations import CHECKPOINT_DIR, default_cache_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
@@ -67,28 +67,48 @@ def _same_arrays(a: Path, b: Path) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def reference_caches():
+def reference_caches(engine):
     """The dataset and the 10k gallery's codes in the default cache, built by the same code without a
-    crash (already there when other tests ran first)."""
-    Engine.load()
+    crash: the session's engine loaded them (already there when other tests ran first)."""
+
+
+# The dataset test's recipe: the write, the kill and the rebuild are the same code at any size, and
+# this one builds in ~0.5 s where the app's takes ~10 s (twice here, in the killed run and the rerun).
+SMALL = {"train_size": 300, "val_size": 100, "query_size": 50, "gallery_size": 300}
 
 
 def test_dataset_killed_mid_write_is_rebuilt_identically(tmp_path):
-    reference = cache_path(OutfitRecipe())
-    build = ["-c", "from hashdemo.data.outfits import load_outfits; load_outfits()"]
-    _killed_mid_write(build, tmp_path, "outfits-*.npz")
-    assert _run(build, tmp_path).returncode == 0
-    assert not list(tmp_path.glob(".*.tmp")), "the partial write must be removed"
-    _same_arrays(tmp_path / reference.name, reference)
+    crashed, clean = tmp_path / "crashed", tmp_path / "clean"
+    build = [
+        "-c",
+        "from hashdemo.data.outfits import OutfitRecipe, load_outfits\n"
+        f"load_outfits(OutfitRecipe(**{SMALL!r}))",
+    ]
+    _killed_mid_write(build, crashed, "outfits-*.npz")
+    assert _run(build, crashed).returncode == 0
+    assert not list(crashed.glob(".*.tmp")), "the partial write must be removed"
+    load_outfits(OutfitRecipe(**SMALL), cache_dir=clean)
+    reference = cache_path(OutfitRecipe(**SMALL), clean)
+    _same_arrays(crashed / reference.name, reference)
 
 
 def test_gallery_codes_killed_mid_write_are_rebuilt_identically(tmp_path):
-    link_default_caches(tmp_path, ("outfits-*.npz",))  # the dataset only: this test builds the codes
-    load = ["-c", "from hashdemo.service.engine import Engine; Engine.load()"]
-    _killed_mid_write(load, tmp_path, "gallery-codes-*.npz")
-    assert _run(load, tmp_path).returncode == 0
-    assert not list(tmp_path.glob(".*.tmp"))
-    (built,) = tmp_path.glob("gallery-codes-*.npz")
+    cache, models = tmp_path / "cache", tmp_path / "models"
+    link_default_caches(cache, ("outfits-*.npz",))  # the dataset only: this test builds the codes
+    # The engine's two models, the same files: the codes file gets the name it has in the default
+    # cache, and the field's peer models (each ~5 s to encode, twice) are not there to be encoded.
+    models.mkdir()
+    for name in ("hier", "dcoh", MANIFEST):
+        (models / name).symlink_to(CHECKPOINT_DIR / name)
+    load = [
+        "-c",
+        "from pathlib import Path\nfrom hashdemo.service.engine import Engine\n"
+        f"Engine.load(checkpoints=Path({str(models)!r}))",
+    ]
+    _killed_mid_write(load, cache, "gallery-codes-*.npz")
+    assert _run(load, cache).returncode == 0
+    assert not list(cache.glob(".*.tmp"))
+    (built,) = cache.glob("gallery-codes-*.npz")
     _same_arrays(built, default_cache_dir() / built.name)
 
 

@@ -308,6 +308,7 @@ def test_the_app_serves_an_imported_folder_with_its_class_names(trained, tmp_pat
         assert f"**A:** {', '.join(names[0])}" in summary and "Target set T" in summary
 
 
+@pytest.mark.slow  # `python app.py` in its own process: ~6 s of imports before it can refuse
 def test_a_set_without_its_models_stops_the_app_with_the_command_to_train_them(shapes, tmp_path):
     from hashdemo.harness.served_app import ROOT
 

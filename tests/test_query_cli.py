@@ -1,11 +1,13 @@
 """`python -m hashdemo query`: results as JSON, and one line with exit status 2 for bad input."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from hashdemo.cli import query
 from hashdemo.cli.query import main
 from hashdemo.data.outfits import load_outfits
 
@@ -55,8 +57,10 @@ def test_search_and_compose_print_json(examples, capsys):
         (lambda a, bad: ["compose", a, a, "union", "--then", "union"], "a chain needs both"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(examples, capsys, argv, message):
+def test_bad_input_is_one_line_and_exit_2(examples, engine, monkeypatch, capsys, argv, message):
     (a, _), bad = examples
+    # the session's engine, what `Engine.load()` returns (~0.4 s a case; the test above loads it for real)
+    monkeypatch.setattr(query, "Engine", SimpleNamespace(load=lambda: engine))
     assert main(argv(a, bad)) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err

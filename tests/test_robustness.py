@@ -129,7 +129,9 @@ def test_uploads_over_the_limit_are_refused(served, tmp_path):
 @pytest.mark.slow
 def test_sixteen_concurrent_callers_all_get_their_solo_answers(served):
     app, url = served
-    examples = sorted(str(p) for p in app.EXAMPLES_DIR.glob("query-*.png"))[:4]
-    result = run_load(url, examples, callers=16, calls_each=2, timeout_s=240)
+    # one call each, on 5 examples: the 16 concurrent calls ask 10 different questions (search or
+    # compose x 5 examples), against the 8 of 16 x 2 calls on 4 examples, in 26 calls instead of 40
+    examples = sorted(str(p) for p in app.EXAMPLES_DIR.glob("query-*.png"))[:5]
+    result = run_load(url, examples, callers=16, calls_each=1, timeout_s=240)
     assert result["errors"] == []
-    assert result["ok"] == 32 and result["different"] == 0
+    assert result["ok"] == 16 and result["different"] == 0
