@@ -540,7 +540,6 @@ def test_an_out_of_range_number_goes_back_to_the_value_in_use(page):
 def test_an_image_unlike_the_training_data_gets_a_note_and_an_example_does_not(served, page, tmp_path):
     from PIL import Image
 
-
     app, _ = served
     noise = tmp_path / "noise.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noise)

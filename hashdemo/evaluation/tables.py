@@ -404,6 +404,7 @@ def peers_takeaway(result: dict) -> str:
 
 def dcoh_takeaway(result: dict) -> str:
     ops = result["operators"]
+
     def beside(row: dict) -> str:
         names = ("prototype_oracle", "oracle", "laso", "label_route", "bitwise")
         return ", ".join(f"{name} {row[name]['map@100']:.3f}" for name in names if name in row)
