@@ -15,6 +15,7 @@ from PIL import Image
 from hashdemo.cli.data import main as data_main
 from hashdemo.data import imported as datasets
 from hashdemo.data.imported import MIN_IMAGES, DatasetError, describe_dataset, import_dataset, load_dataset
+from hashdemo.evaluation.tuning import THETAS, TOP_LS
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring")
 
@@ -251,6 +252,21 @@ def test_train_each_app_model_for_one_epoch_on_an_imported_folder(trained):
             load_dataset("shapes", trained).splits["query"].images[:4]
         ).label_probs
         assert probs.shape == (4, len(SHAPES))
+
+
+@pytest.mark.slow
+def test_a_set_not_evaluated_yet_searches_with_parameters_chosen_on_its_own_val(trained):
+    """With theta, L and K left out, a small imported gallery is searched with values that fit it (the
+    outfits' K = 1,000 or a fixed 200 would be refused by a 90-image gallery)."""
+    from hashdemo.service.engine import Engine
+
+    engine = Engine.load(cache_dir=trained, dataset="shapes")
+    assert "test" not in engine.hier.metrics  # this module evaluates the set only after this test
+    params = engine.check_params(*(engine.defaults[key] for key in ("theta", "L", "K")))  # in range
+    assert params[2] <= len(engine.gallery_labels) < 200
+    assert params[0] in THETAS and params[1] in TOP_LS
+    answer = engine.search(engine.query_images[0], *params)
+    assert len(answer.reranked.ids) == params[2]
 
 
 @pytest.mark.slow

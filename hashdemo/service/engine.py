@@ -31,7 +31,7 @@ from hashdemo.service.loading import MilvusProgress, Report, engine_parts, log_p
 from hashdemo.service.presets import compose_presets, target_labels
 
 # Used until the evaluation has chosen theta, L and K on the val split.
-FALLBACK_PARAMS = {"theta": 0.4, "L": 24, "K": 200}
+FALLBACK_PARAMS = {"theta": 0.4, "L": 24, "K": 200}  # an engine built without chosen parameters
 COMPARED_RANDOM_SEED = 0  # hier_random in the app: one seeded draw (the evaluation averages five)
 
 
@@ -55,12 +55,14 @@ class Engine:
         smooth_below: float | None = None,
         items: tuple[np.ndarray, np.ndarray] | None = None,
         peers: dict[str, tuple[Checkpoint, Encoded]] | None = None,
+        defaults: dict | None = None,
     ):
         """`indexes`: "hier_global", "hier_local" and "dcoh" (Milvus, say); None: in-process indexes.
         `classes` name the label columns; `novelty_threshold` stands in for the evaluation's cut-off;
         `smooth_below` is the detail under which a picture holds no items (`detail_threshold` of val).
         `items`: the recorded item classes (N, 3) and boxes (N, 3, 3) of the query split, then the gallery.
-        `peers`: the field's one-level models that are trained, with their gallery codes (side by side)."""
+        `peers`: the field's one-level models that are trained, with their gallery codes (side by side).
+        `defaults`: theta, L and K as chosen on the dataset's val split (`loading.chosen_params`)."""
         self.classes, self.dataset = tuple(classes), dataset
         self.max_labels = int(gallery_labels.sum(axis=1).max())  # the largest label set a gallery image has
         self.hier, self.dcoh = hier, dcoh
@@ -81,7 +83,7 @@ class Engine:
         self.gallery_unit = unit_rows(hier_codes.pooled)  # for the out-of-domain score
         self.novelty_threshold = test.get("out_of_domain", {}).get("threshold", novelty_threshold)
         self.smooth_below = smooth_below
-        self.defaults = {key: test.get(key, value) for key, value in FALLBACK_PARAMS.items()}
+        self.defaults = defaults or {key: test.get(key, value) for key, value in FALLBACK_PARAMS.items()}
         self.examples = examples
         self.query_images, self.query_labels = query_split or (
             np.stack([img for img, _ in examples.values()]),

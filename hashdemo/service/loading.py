@@ -14,11 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from hashdemo.data.dataset import OUTFITS, Dataset, open_dataset
+from hashdemo.data.split import Split
+from hashdemo.evaluation.tuning import tune
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from hashdemo.model.networks import Encoded
 from hashdemo.model.registry import PEERS, train_command
 from hashdemo.retrieval.gallery_codes import cache_key, load_codes, save_codes
 from hashdemo.retrieval.novelty import detail_threshold, novelty_threshold
+from hashdemo.retrieval.protocol import coarse_candidates
 
 log = logging.getLogger(__name__)
 Report = Callable[[float, str], None]  # (fraction done, what is happening)
@@ -71,11 +74,22 @@ def engine_parts(
         "query_split": (query.images, query.labels),
         "smooth_below": detail_threshold(val.images),
         "peers": peer_models(source, checkpoints, gallery.images, report),
+        "defaults": chosen_params(models["hier"], val, len(gallery)),
         "items": (
             np.concatenate([query.classes, gallery.classes]),
             np.concatenate([query.boxes, gallery.boxes]),
         ),
     }
+
+
+def chosen_params(hier: Checkpoint, val: Split, n_gallery: int) -> dict:
+    """theta, L and K as the evaluation chose them on val (the checkpoint's test metrics); a dataset not
+    evaluated yet has them chosen here on its own val split the same way, so they fit its gallery."""
+    test = hier.metrics.get("test", {})
+    if all(key in test for key in ("theta", "L", "K")):
+        return {key: test[key] for key in ("theta", "L", "K")}
+    best = tune(hier, hier.model.encode(val.images, with_conv7=True), val.labels)["best"]
+    return {"theta": best["theta"], "L": best["L"], "K": coarse_candidates(best["K_share"], n_gallery)}
 
 
 def peer_models(
