@@ -333,7 +333,13 @@ def test_the_peers_takeaway_names_the_best_peer_per_metric_and_whether_the_metho
     assert "full mAP: hashnet 0.790, csq 0.700" in text
     assert "on full mAP hier_cam (0.800) is at or above the best peer, hashnet (0.790)" in text
     assert "on exact-set map@100 hier_cam (0.450) is below the best peer, hashnet (0.500)" in text
+    assert "one run each" in text
     assert tables.peers_takeaway({"methods": {"hier_cam": row}}) == ""  # no peer trained: no sentence
+    seeds = {name: {key: {"mean": 0.9, "std": 0.01, "n": 3} for key in row} for name in ("hashnet", "csq")}
+    spread = tables.peers_takeaway({**result, "peer_seeds": seeds})
+    assert (
+        "over three retrains each" in spread and "is below the best peer, hashnet (0.900 ± 0.010)" in spread
+    )
 
 
 def test_the_peer_seed_table_shows_mean_and_std_per_metric():
