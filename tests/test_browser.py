@@ -271,8 +271,15 @@ def test_side_by_side_shows_every_method_for_the_current_query(served, page):
     expect(row).to_contain_text(f"{expected.rows['hier_cam'].precision_at(10):.1f}")
     expect(panel(page, "side")).not_to_have_attribute("src", first)
     cam = panel(page, "cam")
+    expect_image_loaded(page, cam)
+    before = cam.get_attribute("src")
     click_picture(page, cam, 40, 40)
+    # the second corner goes on the picture that shows the first (a click on the one being replaced is lost)
+    expect(page.get_by_text("now click the opposite corner")).to_be_visible()
+    expect(cam).not_to_have_attribute("src", before)
+    expect_image_loaded(page, cam)
     click_picture(page, cam, 160, 160)
+    expect(page.get_by_text("Your box replaces the attention region")).to_be_visible()
     expect(table.get_by_role("cell", name="hier_box", exact=True)).to_be_visible()
 
 
