@@ -30,8 +30,6 @@ from hashdemo.service.known_images import KnownImages
 from hashdemo.service.loading import MilvusProgress, Report, engine_parts, log_progress
 from hashdemo.service.presets import compose_presets, target_labels
 
-# Used until the evaluation has chosen theta, L and K on the val split.
-FALLBACK_PARAMS = {"theta": 0.4, "L": 24, "K": 200}  # an engine built without chosen parameters
 COMPARED_RANDOM_SEED = 0  # hier_random in the app: one seeded draw (the evaluation averages five)
 
 
@@ -54,8 +52,9 @@ class Engine:
         query_split: tuple[np.ndarray, np.ndarray] | None = None,
         smooth_below: float | None = None,
         items: tuple[np.ndarray, np.ndarray] | None = None,
+        *,
+        defaults: dict,
         peers: dict[str, tuple[Checkpoint, Encoded]] | None = None,
-        defaults: dict | None = None,
     ):
         """`indexes`: "hier_global", "hier_local" and "dcoh" (Milvus, say); None: in-process indexes.
         `classes` name the label columns; `novelty_threshold` stands in for the evaluation's cut-off;
@@ -83,7 +82,7 @@ class Engine:
         self.gallery_unit = unit_rows(hier_codes.pooled)  # for the out-of-domain score
         self.novelty_threshold = test.get("out_of_domain", {}).get("threshold", novelty_threshold)
         self.smooth_below = smooth_below
-        self.defaults = defaults or {key: test.get(key, value) for key, value in FALLBACK_PARAMS.items()}
+        self.defaults = defaults
         self.examples = examples
         self.query_images, self.query_labels = query_split or (
             np.stack([img for img, _ in examples.values()]),
