@@ -127,7 +127,7 @@ def gallery_codes(
     cached = load_codes(path, names)
     if cached is not None:
         return cached[0]
-    report(0.4, "encoding the gallery with both models (first start only)")
+    report(0.4, f"encoding the gallery with {', '.join(names)} (first start only)")
     codes = {name: checkpoint.model.encode(images) for name, checkpoint in models.items()}
     save_codes(path, codes)
     return codes
