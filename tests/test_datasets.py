@@ -94,7 +94,8 @@ def test_a_folder_imports_into_splits_with_every_query_set_in_the_gallery(shapes
     described = describe_dataset(dataset)
     assert described["sizes"] == sizes and set(described["images_per_class"]["train"]) == set(SHAPES)
     # each stored image is the file as an upload would see it, with its own labels
-    line = int(np.load(tmp_path / "datasets/shapes/dataset.npz")["gallery_rows"][0])
+    files = json.loads((tmp_path / "datasets/shapes/dataset.json").read_text())["files"]
+    line = int(np.load(tmp_path / "datasets/shapes" / files["labels"])["gallery_rows"][0])
     path, labels = rows[line - 2]
     np.testing.assert_array_equal(dataset.splits["gallery"].images[0], datasets.load_image(root / path, 64))
     assert [dataset.classes[c] for c in np.flatnonzero(dataset.splits["gallery"].labels[0])] == sorted(

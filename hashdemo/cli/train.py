@@ -19,9 +19,12 @@ import torch
 
 from hashdemo.data.dataset import OUTFITS, open_dataset
 from hashdemo.data.imported import DatasetError
+from hashdemo.model.backbones import BACKBONES
 from hashdemo.model.checkpoints import CheckpointError, save_checkpoint
 from hashdemo.model.config import TrainConfig
+from hashdemo.model.features import with_features
 from hashdemo.model.registry import MODELS, model_config, name_of
+from hashdemo.model.weights import WeightsError, backbone_weights
 from hashdemo.training.loop import fit
 
 log = logging.getLogger(__name__)
@@ -38,9 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-adv", action="store_true", help="dcoh: train without the adversarial term")
     tunable = {f.name for f in fields(TrainConfig)} - {"method", "local_weight", "n_classes"}
     defaults = TrainConfig()
+    helps = {
+        "backbone": "; ".join(f"{name}: {spec.summary}" for name, spec in BACKBONES.items()),
+        "weights": "a torchvision backbone's start: imagenet (the default, through torchvision's weights "
+        "API; HASHDEMO_OFFLINE=1 forbids the download), a state dict FILE, or none",
+        "finetune": "train a torchvision backbone too (default: frozen: the heads train on its features)",
+    }
     for name in sorted(tunable):
-        default = getattr(defaults, name)
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default) if default is not None else int)
+        default, flag = getattr(defaults, name), f"--{name.replace('_', '-')}"
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", default=None, help=helps.get(name))
+        else:
+            kind = type(default) if default is not None else int
+            parser.add_argument(flag, type=kind, help=helps.get(name))
     parser.add_argument(
         "--out",
         type=Path,
@@ -56,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return train(args, tunable)
-    except (DatasetError, CheckpointError, ValueError, OSError) as error:
+    except (DatasetError, CheckpointError, WeightsError, ValueError, OSError) as error:
         print(f"hashdemo train: {error}", file=sys.stderr)
         return 2
 
@@ -77,10 +90,14 @@ def train(args: argparse.Namespace, tunable: set[str]) -> int:
         if args.h_from is None
         else torch.load(args.h_from / "model.pt", map_location="cpu", weights_only=True)
     )
+    weights = backbone_weights(cfg.backbone, cfg.weights, cfg.seed)
+    if cfg.frozen_backbone:
+        splits = with_features(dataset, cfg, weights)
     out = args.out or checkpoints / name_of(cfg)
     out.mkdir(parents=True, exist_ok=True)
     progress = out / "progress.pt"  # the whole training state after the last finished epoch
-    checkpoint = fit(cfg, splits, h_from=h_from, resume_path=progress)
+    checkpoint = fit(cfg, splits, h_from=h_from, resume_path=progress, backbone_state=weights.state)
+    checkpoint["metrics"]["backbone_weights"] = weights.digest
     save_checkpoint(checkpoint, out)
     progress.unlink(missing_ok=True)
     log.info("saved %s (val %s)", out, checkpoint["metrics"]["val"])

@@ -76,7 +76,7 @@ def open_dataset(name: str = OUTFITS, cache_dir: Path | None = None) -> Dataset:
         name,
         imported.classes,
         int(imported.meta["size"]),
-        imported.meta["npz_sha256"][:16],
+        imported.meta["source_digest"][:16],
         directory,
         directory / "checkpoints",
         lambda: imported.splits,

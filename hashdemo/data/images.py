@@ -83,4 +83,7 @@ def to_model_image(image: Image.Image, size: int = MODEL_SIZE) -> np.ndarray:
 
 def load_image(source: str | os.PathLike | bytes, size: int = MODEL_SIZE) -> np.ndarray:
     """A path or bytes -> (size, size, 3) uint8, or an ImageError with a clear sentence."""
-    return to_model_image(open_image(source), size)
+    image = open_image(source)
+    if image.format == "JPEG":  # decode a large photo at a fraction of its size, never below `size`
+        image.draft("RGB", (size, size))
+    return to_model_image(image, size)

@@ -15,18 +15,23 @@ Splits, by a seeded rule recorded in the dataset's JSON (`SPLIT_RULE`): the imag
 a query image whose label set the gallery does not hold goes to train, and the query split is filled
 back up with train images whose label set the gallery holds, in the same random order.
 
-Everything lands in `$HASHDEMO_CACHE_DIR/datasets/NAME/` (`dataset.npz`, then `dataset.json` written
-last, each atomically); models trained on the set go beside them, in `checkpoints/`. The same files
-imported again are a no-op; a changed CSV, list or image re-imports.
+Everything lands in `$HASHDEMO_CACHE_DIR/datasets/NAME/`: one `images-VERSION-SPLIT.npy` per split
+and `labels-VERSION.npz`, then `dataset.json`, which names them, written last (each file atomically);
+the import streams the pixels to disk image by image and the readers memory-map them, so a folder of
+tens of thousands of photos never sits in memory. Models trained on the set go beside them, in
+`checkpoints/`. The same files imported again are a no-op; a changed CSV, list or image re-imports,
+and the previous import's files go only once the new dataset.json is in place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -38,14 +43,15 @@ from hashdemo.data.fashion_mnist import CLASS_NAMES
 from hashdemo.data.images import ImageError, load_image
 from hashdemo.data.outfits import load_outfits
 from hashdemo.data.split import SPLIT_NAMES, Split
-from hashdemo.storage.files import write_atomic
+from hashdemo.storage.files import atomic_file, savez_atomic, write_atomic
 from hashdemo.storage.locations import default_cache_dir
 
 log = logging.getLogger(__name__)
 MIN_IMAGES = 200  # below this the splits are too small to train, select on val and evaluate
 MAX_BAD_SHARE = 0.05
 SHOWN_BAD_ROWS = 5
-FORMAT = 1
+FORMAT = 2  # 2: one memory-mapped .npy file of images per split (1: a single in-memory .npz)
+MIN_SIZE, MAX_SIZE = 16, 448
 SPLIT_RULE = (
     "seeded shuffle (seed 0); query = first 10%, val = next 10%, gallery = next 30%, train = the rest; "
     "query images whose label set is not in the gallery are swapped for train images whose set is"
@@ -170,8 +176,8 @@ def import_dataset(
     source = Path(csv_path or list_path)
     if not source.is_file():
         raise DatasetError(f"The file {source} does not exist.")
-    if not 16 <= size <= 256:
-        raise DatasetError(f"--size must be between 16 and 256 pixels (got {size}).")
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise DatasetError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels (got {size}).")
     root = Path(root) if root is not None else source.parent
     if not root.is_dir():
         raise DatasetError(f"The root folder {root} does not exist.")
@@ -185,15 +191,23 @@ def import_dataset(
     if existing is not None and existing.get("source_digest") == digest:
         log.info("dataset %s is already imported from these files: nothing to do", name)
         return existing
-    images, labels, kept, classes, bad = load_rows(rows, root, size, classes, progress)
-    meta, arrays = make_splits(name, images, labels, kept, classes, bad, len(rows))
-    meta.update({"source": str(source), "root": str(root), "size": size, "source_digest": digest})
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    version = digest[:16]
     directory.mkdir(parents=True, exist_ok=True)
-    write_atomic(directory / "dataset.npz", buffer.getvalue())
-    meta["npz_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    staged = directory / f".rows-{version}.raw"  # the good rows' pixels in row order, until split
+    try:
+        labels, kept, classes, bad = stream_rows(rows, root, size, classes, staged, progress)
+        meta, parts = make_splits(name, labels, classes, bad, len(rows))
+        meta.update({"source": str(source), "root": str(root), "size": size, "source_digest": digest})
+        meta["files"] = write_splits(directory, version, staged, parts, size, labels, kept)
+    except BaseException:  # the previous import stays whole; a first one leaves nothing
+        remove_stale_files(directory, keep=set((existing or {}).get("files", {}).values()))
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # only when empty
+        raise
+    finally:
+        staged.unlink(missing_ok=True)
     write_atomic(directory / "dataset.json", json.dumps(meta, indent=2) + "\n")  # last: the import is done
+    remove_stale_files(directory, keep=set(meta["files"].values()))
     return meta
 
 
@@ -210,27 +224,30 @@ def source_digest(source: Path, classes_path: Path | None, root: Path, rows: lis
     return digest.hexdigest()
 
 
-def load_rows(rows: list[Row], root: Path, size: int, classes, progress: bool):
-    """The good rows' images (N, S, S, 3) and multi-hot labels, the class names and the bad rows."""
+def stream_rows(rows: list[Row], root: Path, size: int, classes, staged: Path, progress: bool):
+    """Decode the rows one by one, appending the good ones' pixels to `staged` (never all in memory).
+
+    Returns the good rows' multi-hot labels, their lines, the class names and the bad rows."""
     from tqdm import tqdm
 
-    started, images, label_sets, kept, bad = time.perf_counter(), [], [], [], []
-    for row in tqdm(rows, desc="importing images", unit="img", disable=not progress):
-        path, problem = (None, row.problem) if row.problem else resolve(root, row)
-        if problem is None:
-            try:
-                images.append(load_image(path, size))
-            except ImageError as error:
-                problem = f"unreadable image ({error})"
-        if problem is not None:
-            bad.append((row.line, row.path, problem))
-            continue
-        label_sets.append(row.labels)
-        kept.append(row.line)
+    started, label_sets, kept, bad = time.perf_counter(), [], [], []
+    with open(staged, "wb") as out:
+        for row in tqdm(rows, desc="importing images", unit="img", disable=not progress):
+            path, problem = (None, row.problem) if row.problem else resolve(root, row)
+            if problem is None:
+                try:
+                    out.write(load_image(path, size).tobytes())
+                except ImageError as error:
+                    problem = f"unreadable image ({error})"
+            if problem is not None:
+                bad.append((row.line, row.path, problem))
+                continue
+            label_sets.append(row.labels)
+            kept.append(row.line)
     check_bad_rows(bad, len(rows))
-    if len(images) < MIN_IMAGES:
+    if len(kept) < MIN_IMAGES:
         raise DatasetError(
-            f"{len(images)} usable images; an import needs at least {MIN_IMAGES} "
+            f"{len(kept)} usable images; an import needs at least {MIN_IMAGES} "
             "(they are split into train, val, query and gallery)."
         )
     classes = tuple(classes) if classes else tuple(sorted({c for s in label_sets for c in s}))
@@ -239,10 +256,8 @@ def load_rows(rows: list[Row], root: Path, size: int, classes, progress: bool):
     for i, names in enumerate(label_sets):
         labels[i, [index[c] for c in names]] = 1
     seconds = time.perf_counter() - started
-    log.info(
-        "read %d images in %.1f s (%.0f images/s)", len(images), seconds, len(images) / max(seconds, 1e-9)
-    )
-    return np.stack(images), labels, np.array(kept), classes, bad
+    log.info("read %d images in %.1f s (%.0f images/s)", len(kept), seconds, len(kept) / max(seconds, 1e-9))
+    return labels, np.array(kept), classes, bad
 
 
 def check_bad_rows(bad: list[tuple[int, str, str]], n_rows: int) -> None:
@@ -259,9 +274,9 @@ def check_bad_rows(bad: list[tuple[int, str, str]], n_rows: int) -> None:
     log.warning("%s; skipped.", summary)
 
 
-def make_splits(name, images, labels, kept, classes, bad, n_rows) -> tuple[dict, dict]:
-    """The splits by SPLIT_RULE: the JSON summary and the arrays to store."""
-    n = len(images)
+def make_splits(name, labels, classes, bad, n_rows) -> tuple[dict, dict[str, np.ndarray]]:
+    """The splits by SPLIT_RULE: the JSON summary and each split's row positions."""
+    n = len(labels)
     order = np.random.default_rng(0).permutation(n)
     cuts = np.cumsum([round(SHARES["query"] * n), round(SHARES["val"] * n), round(SHARES["gallery"] * n)])
     parts = dict(zip(("query", "val", "gallery", "train"), np.split(order, cuts), strict=True))
@@ -272,10 +287,6 @@ def make_splits(name, images, labels, kept, classes, bad, n_rows) -> tuple[dict,
     parts["query"] = np.array(held + fill, dtype=np.int64)
     filled = set(fill)
     parts["train"] = np.array([i for i in parts["train"] if i not in filled] + moved, dtype=np.int64)
-    arrays = {}
-    for split, ids in parts.items():
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images[ids], labels[ids]
-        arrays[f"{split}_rows"] = kept[ids]  # each image's line in the source file
     meta = {
         "format": FORMAT,
         "name": name,
@@ -285,7 +296,35 @@ def make_splits(name, images, labels, kept, classes, bad, n_rows) -> tuple[dict,
         "bad_rows": [{"line": line, "path": path, "problem": problem} for line, path, problem in bad],
         "splits": {split: len(ids) for split, ids in parts.items()},
     }
-    return meta, arrays
+    return meta, parts
+
+
+def write_splits(directory, version, staged: Path, parts, size, labels, kept) -> dict[str, str]:
+    """Each split's images as its own .npy file (copied image by image from `staged`, so memory stays
+    one image deep) and every split's labels and source lines in one .npz; returns the file names."""
+    files = {split: f"images-{version}-{split}.npy" for split in parts}
+    image_bytes = size * size * 3
+    with open(staged, "rb") as source:
+        for split, ids in parts.items():
+            with atomic_file(directory / files[split]) as out:
+                header = {"descr": "|u1", "fortran_order": False, "shape": (len(ids), size, size, 3)}
+                np.lib.format.write_array_header_1_0(out, header)
+                for i in ids:
+                    out.write(os.pread(source.fileno(), image_bytes, int(i) * image_bytes))
+    arrays = {}
+    for split, ids in parts.items():
+        arrays[f"{split}_labels"], arrays[f"{split}_rows"] = labels[ids], kept[ids]  # rows: source lines
+    files["labels"] = f"labels-{version}.npz"
+    savez_atomic(directory / files["labels"], arrays)
+    return files
+
+
+def remove_stale_files(directory: Path, keep: set[str]) -> None:
+    """The files of earlier imports (and of killed ones) that dataset.json no longer names."""
+    for pattern in ("images-*.npy", "labels-*.npz", ".rows-*.raw", "dataset.npz"):
+        for path in directory.glob(pattern):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- reading it back
@@ -299,29 +338,37 @@ def read_meta(directory: Path) -> dict | None:
 
 
 def load_dataset(name: str, cache_dir: Path | None = None) -> ImportedDataset:
-    """An imported dataset's splits (Split objects without item boxes) and class names."""
+    """An imported dataset's class names and splits (without item boxes; images memory-mapped)."""
     directory = dataset_dir(name, cache_dir)
     meta = read_meta(directory)
     if meta is None:
         raise DatasetError(
             f"No dataset {name!r} is imported; run: python -m hashdemo data import {name} --csv FILE"
         )
-    data = (directory / "dataset.npz").read_bytes()
-    if hashlib.sha256(data).hexdigest() != meta.get("npz_sha256"):
-        raise DatasetError(f"The cache of dataset {name!r} is damaged; import it again.")
-    arrays = np.load(io.BytesIO(data))
-    splits = {}
-    for split in SPLIT_NAMES:
-        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        n = len(labels)
-        splits[split] = Split(
-            split,
-            images,
-            labels,
-            np.full((n, 0), -1, np.int32),
-            np.full((n, 0), -1, np.int8),
-            np.full((n, 0, 3), -1, np.int16),
+    if meta.get("format") != FORMAT:
+        raise DatasetError(
+            f"Dataset {name!r} was imported by an older hashdemo; import it again with the same command."
         )
+    size, files = int(meta["size"]), meta["files"]
+    try:
+        with np.load(directory / files["labels"]) as stored:
+            arrays = dict(stored)
+        splits = {}
+        for split in SPLIT_NAMES:
+            images, labels = np.load(directory / files[split], mmap_mode="r"), arrays[f"{split}_labels"]
+            if images.shape != (meta["splits"][split], size, size, 3) or len(labels) != len(images):
+                raise ValueError(f"{files[split]} holds {images.shape}")
+            n = len(labels)
+            splits[split] = Split(
+                split,
+                images,
+                labels,
+                np.full((n, 0), -1, np.int32),
+                np.full((n, 0), -1, np.int8),
+                np.full((n, 0, 3), -1, np.int16),
+            )
+    except (OSError, ValueError, KeyError) as error:
+        raise DatasetError(f"The cache of dataset {name!r} is damaged ({error}); import it again.") from None
     return ImportedDataset(name, tuple(meta["classes"]), splits, meta)
 
 

@@ -23,6 +23,8 @@ class Split:
     items: np.ndarray  # (N, 3) int32
     classes: np.ndarray  # (N, 3) int8
     boxes: np.ndarray  # (N, 3, 3) int16
+    # (N, C) float32: a frozen backbone's pooled outputs, attached while a hash head trains on them
+    features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)

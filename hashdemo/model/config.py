@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hashdemo.model.backbones import backbone_spec
+
 # What each method trains with when a field is left at None (why, with the measurements: docs/methods.md).
 # hier: H = 32 of C = 256 local bits, so H + L stay far below C, the method's regime.
 # dcoh: h(x) uses the global code only; K = 96 at C = 96, 10 epochs, chosen on val (docs/results.md).
@@ -19,6 +21,10 @@ class TrainConfig:
     # "hier" (two-level codes, method 1), "dcoh" (code operators, method 2) or "laso" (its feature peer)
     method: str = "hier"
     backbone: str = "cnn7"  # by name, from hashdemo.model.backbones
+    # a torchvision backbone's starting weights (hashdemo.model.weights): "imagenet", a state dict's file
+    # or "none"; None: imagenet for a torchvision backbone, none for one trained from scratch
+    weights: str | None = None
+    finetune: bool = False  # train a torchvision backbone too (default: frozen, heads train on its features)
     # the global code's loss: "pairwise" (the seed's likelihood, with the quantization and label terms)
     # or a peer's from hashdemo.model.peer_losses (its own terms only)
     loss: str = "pairwise"
@@ -53,6 +59,13 @@ class TrainConfig:
     n_classes: int = 10  # label classes (the code classifier's outputs); an imported set's own count
 
     def __post_init__(self) -> None:
+        spec = backbone_spec(self.backbone)
+        if spec.channels is not None:  # the architecture's: one local bit per channel of its last block
+            if self.conv7_channels not in (None, spec.channels):
+                raise ValueError(f"{self.backbone} has {spec.channels} channels, not {self.conv7_channels}")
+            object.__setattr__(self, "conv7_channels", spec.channels)
+        if self.weights is None:
+            object.__setattr__(self, "weights", "imagenet" if spec.torchvision else "none")
         for name, value in METHOD_DEFAULTS[self.method if self.method in METHOD_DEFAULTS else "hier"].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
@@ -61,3 +74,8 @@ class TrainConfig:
                 f"the global code (H = {self.bits}) must be shorter than the local code "
                 f"(C = {self.conv7_channels})"
             )
+
+    @property
+    def frozen_backbone(self) -> bool:
+        """A torchvision backbone not fine-tuned: the heads train on its features, computed once."""
+        return backbone_spec(self.backbone).torchvision is not None and not self.finetune

@@ -13,15 +13,21 @@ import torch
 from torch import nn
 
 from hashdemo.data.label_ops import OPERATORS
-from hashdemo.model.backbones import build_backbone
+from hashdemo.data.split import Split
+from hashdemo.model.backbones import build_backbone, normalisation
 
 
-def preprocess(images: np.ndarray) -> torch.Tensor:
-    """(N, 64, 64, 3) uint8 RGB -> (N, 3, 64, 64) float32 in [-1, 1]."""
+def preprocess(images: np.ndarray, backbone: str = "cnn7") -> torch.Tensor:
+    """(N, S, S, 3) uint8 RGB -> (N, 3, S, S) float32: in [-1, 1] for a backbone trained here, with
+    torchvision's ImageNet normalisation for its backbones."""
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise ValueError(f"expected (N, H, W, 3) uint8 images, got {images.shape} {images.dtype}")
     x = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2)  # a copy: inputs may be read-only
-    return x.float().div_(127.5).sub_(1.0)
+    stats = normalisation(backbone)
+    if stats is None:
+        return x.float().div_(127.5).sub_(1.0)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in stats)
+    return x.float().div_(255.0).sub_(mean).div_(std)
 
 
 def signs_of(bits: np.ndarray) -> torch.Tensor:
@@ -31,7 +37,7 @@ def signs_of(bits: np.ndarray) -> torch.Tensor:
 
 @dataclass
 class HashOutput:
-    conv7: torch.Tensor  # (B, C, h, w) the Conv7 feature maps I_1..I_C
+    conv7: torch.Tensor | None  # (B, C, h, w) the Conv7 feature maps I_1..I_C; None from cached features
     local_relaxed: torch.Tensor  # (B, C) tanh relaxation of H_l, one bit per Conv7 map
     global_relaxed: torch.Tensor  # (B, H) tanh relaxation of H_g
     logits: torch.Tensor  # (B, n_classes) label prediction from the global code
@@ -46,20 +52,42 @@ class HashNet(nn.Module):
     "feature map c fires above its learned threshold". Global code: a linear map of that local
     pre-activation, so each global bit is linear in the pooled Conv7 features and its CAM is the
     exact Zhou et al. form (see `cam_weights`). DCOH uses the same net as its h(x), global code only.
+
+    A frozen backbone (pretrained weights, no fine-tuning) is never trained and stays in eval mode, so
+    the head can train on its pooled outputs computed once (`head`, `encode_pooled`).
     """
 
-    def __init__(self, conv7_channels: int = 64, bits: int = 32, n_classes: int = 10, backbone: str = "cnn7"):
+    def __init__(
+        self,
+        conv7_channels: int = 64,
+        bits: int = 32,
+        n_classes: int = 10,
+        backbone: str = "cnn7",
+        frozen_backbone: bool = False,
+    ):
         super().__init__()
         if bits > conv7_channels:
             raise ValueError(f"global bits ({bits}) must not outnumber Conv7 channels ({conv7_channels})")
+        self.backbone_name, self.frozen_backbone = backbone, frozen_backbone
         self.backbone = build_backbone(backbone, conv7_channels)
+        self.backbone.requires_grad_(not frozen_backbone)
         self.local_norm = nn.BatchNorm1d(conv7_channels)
         self.global_proj = nn.Linear(conv7_channels, bits)
         self.classifier = nn.Linear(bits, n_classes)
 
+    def train(self, mode: bool = True) -> HashNet:
+        super().train(mode)
+        if self.frozen_backbone:  # its BatchNorm statistics are the pretrained ones
+            self.backbone.eval()
+        return self
+
     def forward(self, x: torch.Tensor) -> HashOutput:
         conv7 = self.backbone(x)  # (B, C, h, w)
-        local_pre = self.local_norm(conv7.mean(dim=(2, 3)))  # (B, C)
+        return self.head(conv7.mean(dim=(2, 3)), conv7)
+
+    def head(self, pooled: torch.Tensor, conv7: torch.Tensor | None = None) -> HashOutput:
+        """The hash head on the Conv7 maps' spatial means (B, C)."""
+        local_pre = self.local_norm(pooled)  # (B, C)
         global_pre = self.global_proj(local_pre)  # (B, H)
         global_relaxed = torch.tanh(global_pre)
         logits = self.classifier(global_relaxed)
@@ -78,20 +106,41 @@ class HashNet(nn.Module):
 
     @torch.no_grad()
     def encode(self, images: np.ndarray, batch_size: int = 500, with_conv7: bool = False) -> Encoded:
-        """Codes of uint8 images (N, 64, 64, 3), in eval mode; the model's mode is restored."""
+        """Codes of uint8 images (N, S, S, 3), in eval mode; the model's mode is restored."""
+        return self._encode(
+            images, lambda batch: self(preprocess(batch, self.backbone_name)), batch_size, with_conv7
+        )
+
+    @torch.no_grad()
+    def encode_pooled(self, pooled: np.ndarray, batch_size: int = 4096) -> Encoded:
+        """Codes from the backbone's pooled outputs (N, C), as cached for a frozen backbone."""
+        return self._encode(pooled, lambda batch: self.head(torch.from_numpy(np.asarray(batch))), batch_size)
+
+    def _encode(self, inputs, forward, batch_size: int, with_conv7: bool = False) -> Encoded:
         was_training = self.training
         self.eval()
         parts: dict[str, list[np.ndarray]] = {name: [] for name in Encoded.__dataclass_fields__}
-        for start in range(0, len(images), batch_size):
-            out = self(preprocess(images[start : start + batch_size]))
+        for start in range(0, len(inputs), batch_size):
+            out = forward(inputs[start : start + batch_size])
             parts["global_bits"].append((out.global_relaxed > 0).to(torch.uint8).numpy())
             parts["local_bits"].append((out.local_relaxed > 0).to(torch.uint8).numpy())
-            parts["pooled"].append(out.conv7.mean(dim=(2, 3)).numpy())
             parts["label_probs"].append(torch.sigmoid(out.logits).numpy())
+            if out.conv7 is not None:
+                parts["pooled"].append(out.conv7.mean(dim=(2, 3)).numpy())
             if with_conv7:
                 parts["conv7"].append(out.conv7.numpy())
         self.train(was_training)
+        if not parts["pooled"]:  # from pooled inputs: they are the pooled features
+            parts["pooled"] = [np.asarray(inputs, dtype=np.float32)]
         return Encoded(**{name: np.concatenate(chunks) if chunks else None for name, chunks in parts.items()})
+
+
+def encode_split(model: HashNet, split: Split, limit: int | None = None) -> Encoded:
+    """Codes of a split's first `limit` images: from its cached backbone features when the model's
+    backbone is frozen and the split carries them (training), else through the whole network."""
+    if model.frozen_backbone and split.features is not None:
+        return model.encode_pooled(split.features[:limit])
+    return model.encode(split.images[:limit])
 
 
 @dataclass(frozen=True)

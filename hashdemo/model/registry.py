@@ -27,6 +27,7 @@ PEERS = {  # the field's one-level hashing methods, each a loss of hashdemo.mode
     "greedyhash": "GreedyHash (Su et al. 2018)",
     "dsh": "DSH (Liu et al. 2016)",
 }
+AS_LOCAL = "as many bits as the local code"  # a `bits` field resolved to the backbone's C
 OPERATOR_METHODS = ("dcoh", "laso")  # an h(x), then operators trained on its frozen outputs
 MODELS = {
     "hier": ModelSpec("hier", "two-level codes: a global code and one local bit per feature map (method 1)"),
@@ -34,7 +35,7 @@ MODELS = {
         "hier", "one-level baseline: the global code's length, no local code", {"local_weight": 0.0}
     ),
     "single_level_local": ModelSpec(
-        "hier", "one-level baseline as long as the local code", {"local_weight": 0.0, "bits": 256}
+        "hier", "one-level baseline as long as the local code", {"local_weight": 0.0, "bits": AS_LOCAL}
     ),
     **{
         name: ModelSpec(
@@ -61,7 +62,11 @@ def check_name(name: str) -> ModelSpec:
 def model_config(name: str, **overrides) -> TrainConfig:
     """The config of model `name`; `overrides` (a dataset's, a user's) come first, the model's own last."""
     spec = check_name(name)
-    return TrainConfig(method=spec.method, **{**overrides, **spec.fields})
+    fields = {**overrides, **spec.fields}
+    if fields.get("bits") == AS_LOCAL:
+        del fields["bits"]
+        fields["bits"] = TrainConfig(method=spec.method, **fields).conv7_channels
+    return TrainConfig(method=spec.method, **fields)
 
 
 def name_of(cfg: TrainConfig) -> str:
@@ -85,7 +90,8 @@ def train_command(name: str, dataset: str = "outfits") -> str:
 
 def build_model(cfg: TrainConfig) -> HashNet:
     """Backbone by name + the hash heads, untrained."""
-    return HashNet(cfg.conv7_channels, cfg.bits, cfg.n_classes, backbone=cfg.backbone)
+    frozen = cfg.frozen_backbone
+    return HashNet(cfg.conv7_channels, cfg.bits, cfg.n_classes, backbone=cfg.backbone, frozen_backbone=frozen)
 
 
 def build_operators(cfg: TrainConfig) -> tuple[CodeOperators | FeatureOperators, CodeDiscriminator | None]:

@@ -11,7 +11,7 @@ import numpy as np
 from hashdemo.data.label_ops import OPERATORS, compose_chain, jaccard
 from hashdemo.data.split import Split
 from hashdemo.model.code_ops import operator_bits
-from hashdemo.model.networks import CodeOperators, Encoded, HashNet
+from hashdemo.model.networks import CodeOperators, Encoded, HashNet, encode_split
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 from hashdemo.retrieval.metrics import mean_average_precision
 
@@ -102,7 +102,7 @@ def composed_map(
 def hier_validation(model: HashNet, split: Split, with_local: bool = True) -> dict[str, float]:
     """Val mAP of the global and the full local code; selection is their mean (global alone for
     the one-level baseline, whose local code is not trained)."""
-    encoded = model.encode(split.images)
+    encoded = encode_split(model, split)
     q, db = validation_ids(len(split.labels))
     scores = {
         level: mean_average_precision(hamming_ranking(bits[q], bits[db]), split.labels[q], split.labels[db])
@@ -116,7 +116,7 @@ def dcoh_validation(
     model: HashNet, operators: CodeOperators, split: Split, n_pairs: int = 300
 ) -> dict[str, float]:
     """Val single-image mAP and composed mAP@100 per operator; selection is the composed mean."""
-    bits = model.encode(split.images).global_bits
+    bits = encode_split(model, split).global_bits
     q, db = validation_ids(len(split.labels))
     rng = np.random.default_rng(0)
     scores = {

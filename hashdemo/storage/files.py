@@ -64,6 +64,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def atomic_file(path: str | os.PathLike) -> contextlib.AbstractContextManager[BinaryIO]:
+    """A file opened for writing that appears at `path` complete (fsynced) when the block ends, or not at
+    all: for files streamed in pieces too large to hold in memory."""
+    return _atomic(path, durable=True)
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str, durable: bool = True) -> Path:
     """Write `data` atomically; `durable=False` skips the fsync, for caches that are cheap to redraw."""
     with _atomic(path, durable) as f:

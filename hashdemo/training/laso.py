@@ -16,7 +16,7 @@ from hashdemo.data.label_ops import OPERATORS
 from hashdemo.data.split import Split
 from hashdemo.model.config import TrainConfig
 from hashdemo.model.laso import compose_features, cosine_ranking
-from hashdemo.model.networks import HashNet
+from hashdemo.model.networks import HashNet, encode_split
 from hashdemo.model.registry import build_operators
 from hashdemo.retrieval.metrics import mean_average_precision
 from hashdemo.retrieval.protocol import sample_composed_pairs, validation_ids
@@ -31,7 +31,7 @@ def fit_laso(cfg: TrainConfig, model: HashNet, train: Split, val: Split, progres
     """The operators and classifier on h(x)'s frozen train features; returns the state and the metrics."""
     torch.manual_seed(operator_seed(cfg))
     n_train = len(train.images) if cfg.train_size is None else min(cfg.train_size, len(train.images))
-    features = torch.from_numpy(model.encode(train.images[:n_train]).pooled)  # (N, C)
+    features = torch.from_numpy(encode_split(model, train, n_train).pooled)  # (N, C)
     labels = train.labels[:n_train]
     pairs = TrainPairs(labels, cfg.operator_batch, np.random.default_rng(operator_seed(cfg)))
     prototypes = set_means(features, pairs.inverse)  # (S, C) each train label set's mean feature
@@ -74,7 +74,7 @@ def fit_laso(cfg: TrainConfig, model: HashNet, train: Split, val: Split, progres
 
 def laso_validation(model: HashNet, operators, split: Split, n_pairs: int = 300) -> dict[str, float]:
     """Val composed mAP@100 per operator by cosine on the features, as DCOH's operators are scored on val."""
-    features = model.encode(split.images).pooled
+    features = encode_split(model, split).pooled
     q, db = validation_ids(len(split.labels))
     rng, scores = np.random.default_rng(0), {}
     for operator in OPERATORS:

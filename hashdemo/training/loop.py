@@ -54,7 +54,8 @@ class HierTraining:
         self.optimizers = [adamw(self.model.parameters(), cfg)]
 
     def step(self, x: torch.Tensor, labels: torch.Tensor, iteration: int) -> dict[str, float]:
-        out = self.model(x)
+        """One update on a batch: images, or a frozen backbone's pooled features (B, C)."""
+        out = self.model.head(x) if self.model.frozen_backbone else self.model(x)
         terms = (
             self.pairwise_terms(out, labels)
             if self.cfg.loss == "pairwise"
@@ -112,12 +113,14 @@ def fit(
     progress: bool = True,
     h_from: dict | None = None,
     resume_path: Path | None = None,
+    backbone_state: dict | None = None,
 ) -> dict:
     """Train, select the epoch with the best validation score, return the checkpoint as plain data.
 
     With `resume_path`, the whole training state is written there after every epoch, and a run with
     the same config that finds it goes on from the epoch after it (bit for bit the run it interrupted).
-    DCOH with `h_from`: see `reuse_h`.
+    DCOH with `h_from`: see `reuse_h`. `backbone_state`: the backbone's starting (pretrained) weights; a
+    frozen backbone's train and val splits carry its pooled outputs (hashdemo.model.features).
     """
     if cfg.method not in METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; expected one of {sorted(METHODS)}")
@@ -127,6 +130,8 @@ def fit(
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     training = METHODS[cfg.method](cfg)
+    if backbone_state is not None:
+        training.model.backbone.load_state_dict(backbone_state)
     train = splits["train"]
     n_train = len(train.images) if cfg.train_size is None else min(cfg.train_size, len(train.images))
     labels_all = torch.from_numpy(train.labels[:n_train])
@@ -193,9 +198,12 @@ def train_epoch(cfg, training, train: Split, labels, order, schedulers, generato
     )
     for step in bar:
         batch = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-        x = preprocess(train.images[batch])
-        flip = torch.rand(len(batch), generator=generator) < 0.5  # labels are flip-invariant
-        x[flip] = x[flip].flip(-1)
+        if training.model.frozen_backbone:  # the cached features, computed once without flips
+            x = torch.from_numpy(train.features[batch])
+        else:
+            x = preprocess(train.images[batch], cfg.backbone)
+            flip = torch.rand(len(batch), generator=generator) < 0.5  # labels are flip-invariant
+            x[flip] = x[flip].flip(-1)
         terms = training.step(x, labels[batch], epoch * steps + step)
         for scheduler in schedulers:
             scheduler.step()

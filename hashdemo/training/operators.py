@@ -12,7 +12,7 @@ from tqdm import tqdm
 from hashdemo.data.split import Split
 from hashdemo.model import losses
 from hashdemo.model.config import TrainConfig
-from hashdemo.model.networks import HashNet, signs_of
+from hashdemo.model.networks import HashNet, encode_split, signs_of
 from hashdemo.model.registry import build_operators, name_of
 from hashdemo.retrieval.protocol import dcoh_validation
 from hashdemo.training.optim import adamw, update
@@ -97,7 +97,7 @@ def fit_operators(cfg: TrainConfig, model: HashNet, train: Split, val: Split, pr
     """DCOH phase 2 on h(x)'s frozen train codes; returns the state and the metrics."""
     torch.manual_seed(operator_seed(cfg))
     n_train = len(train.images) if cfg.train_size is None else min(cfg.train_size, len(train.images))
-    codes = model.encode(train.images[:n_train]).global_bits
+    codes = encode_split(model, train, n_train).global_bits
     training = OperatorTraining(cfg, codes, train.labels[:n_train])
     schedulers = [
         torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.operator_steps) for opt in training.optimizers
