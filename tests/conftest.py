@@ -1,8 +1,12 @@
-"""The real app, served once per test session on a free loopback port."""
+"""The real app, served once per test session on a free loopback port. Nothing the tests run may download:
+the offline switch is on for this process and every process it starts."""
 
+import os
 import socket
 
 import pytest
+
+os.environ["HASHDEMO_OFFLINE"] = "1"
 
 
 def free_port() -> int:

@@ -43,7 +43,7 @@ from hashdemo.data.fashion_mnist import CLASS_NAMES
 from hashdemo.data.images import ImageError, load_image
 from hashdemo.data.outfits import load_outfits
 from hashdemo.data.split import SPLIT_NAMES, Split
-from hashdemo.storage.files import atomic_file, savez_atomic, write_atomic
+from hashdemo.storage.files import atomic_file, remove_orphaned_writes, savez_atomic, write_atomic
 from hashdemo.storage.locations import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -193,6 +193,7 @@ def import_dataset(
         return existing
     version = digest[:16]
     directory.mkdir(parents=True, exist_ok=True)
+    remove_orphaned_writes(directory)  # a killed import's temporary files
     staged = directory / f".rows-{version}.raw"  # the good rows' pixels in row order, until split
     try:
         labels, kept, classes, bad = stream_rows(rows, root, size, classes, staged, progress)

@@ -1,0 +1,232 @@
+"""`bench photos`: photographs' mechanics, speed and memory, with random weights (no photographs and no
+pretrained weights reach this machine, so retrieval quality on photographs is not measured here).
+
+It writes a seeded folder of synthetic photo-sized JPEGs (smooth backgrounds, 1-3 coloured shapes, the
+shapes are the labels), then measures, each in the same run:
+- the import at `--size` px: images/s and the child process's peak memory, against the pixels' bytes
+  (what the import held twice over before it streamed); a second import of the same files (a no-op);
+- the frozen feature pass of each torchvision backbone in images/s, against resnet18's;
+- `train hier --backbone resnet18` twice: with the feature pass, then on the cached features;
+- the served app's /search latency (the query's forward pass included) with resnet18 and
+  resnet50 models trained on the first `--search-photos` photos, against the outfits' CNN's handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hashdemo.evaluation.tables import markdown_table
+from hashdemo.storage.files import write_atomic
+from hashdemo.timing import median_ms
+
+SHAPES = ("circle", "square", "triangle", "ring", "bar")
+PHOTO_SIZE = (500, 375)  # a typical small photo (width, height)
+FEATURE_BACKBONES = ("resnet18", "resnet50", "vgg16")
+LOG = Path("runs/bench-photos.log")  # the children's output
+
+
+def draw_photo(rng: np.random.Generator, shapes: list[str]) -> np.ndarray:
+    """A photo-sized picture: a smooth colour background and each shape in its own colour and place."""
+    import cv2
+
+    width, height = PHOTO_SIZE
+    noise = rng.integers(0, 200, (6, 8, 3), dtype=np.uint8)
+    image = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    for k, shape in enumerate(shapes):
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cx, cy = int((k + 0.5) * width / len(shapes)), int(rng.integers(height // 3, 2 * height // 3))
+        r = int(rng.integers(30, 70))
+        if shape == "circle":
+            cv2.circle(image, (cx, cy), r, colour, -1)
+        elif shape == "ring":
+            cv2.circle(image, (cx, cy), r, colour, 12)
+        elif shape == "square":
+            cv2.rectangle(image, (cx - r, cy - r), (cx + r, cy + r), colour, -1)
+        elif shape == "triangle":
+            cv2.fillPoly(
+                image, [np.array([[cx, cy - r], [cx - r, cy + r], [cx + r, cy + r]], np.int32)], colour
+            )
+        else:
+            cv2.rectangle(image, (cx - r, cy - r // 4), (cx + r, cy + r // 4), colour, -1)
+    return image
+
+
+def write_photos(folder: Path, n: int, seed: int = 0) -> Path:
+    """n JPEG photos in `folder/images/` and `folder/labels.csv` (reused when already written)."""
+    import cv2
+
+    labels_csv = folder / f"labels-{n}.csv"
+    if labels_csv.is_file():
+        return labels_csv
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rows = [("path", "labels")]
+    for i in range(n):
+        shapes = list(rng.choice(SHAPES, int(rng.integers(1, 4)), replace=False))
+        name = f"images/photo-{i:05d}.jpg"
+        cv2.imwrite(str(folder / name), cv2.cvtColor(draw_photo(rng, shapes), cv2.COLOR_RGB2BGR))
+        rows.append((name, "|".join(shapes)))
+    with open(labels_csv, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return labels_csv
+
+
+def run_child(args: list[str], env: dict[str, str], log: Path = LOG) -> tuple[float, float]:
+    """`python -m hashdemo ARGS` in its own process, its output appended to `log`: (seconds, its peak
+    resident memory in MB)."""
+    started = time.perf_counter()
+    with open(log, "a") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "hashdemo", *args], env={**os.environ, **env}, stdout=out, stderr=out
+        )
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"python -m hashdemo {' '.join(args)} exited with {child.returncode} (see {log})")
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
+def feature_rates(size: int, n: int) -> list[list]:
+    """Each torchvision backbone's frozen feature pass (random weights, batches of 32) in images/s."""
+    import torch
+
+    from hashdemo.model.backbones import BACKBONES, build_backbone
+    from hashdemo.model.features import BATCH
+    from hashdemo.model.networks import preprocess
+
+    images = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    rates = {}
+    for name in FEATURE_BACKBONES:
+        backbone = build_backbone(name, BACKBONES[name].channels).eval()
+        with torch.no_grad():
+            backbone(preprocess(images[:BATCH], name))  # warm-up
+            started = time.perf_counter()
+            for first in range(0, n, BATCH):
+                backbone(preprocess(images[first : first + BATCH], name)).mean(dim=(2, 3))
+        rates[name] = n / (time.perf_counter() - started)
+    return [[name, round(rate, 1), round(rates["resnet18"] / rate, 2)] for name, rate in rates.items()]
+
+
+def run_photos_bench(n: int, size: int, workdir: Path, search_photos: int, repeats: int) -> dict:
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    labels_csv = write_photos(workdir / "photos", n)
+    cache = workdir / f"cache-{n}-{size}"
+    env = {"HASHDEMO_CACHE_DIR": str(cache), "HASHDEMO_OFFLINE": "1"}
+    import_args = ["data", "import", "photos", "--csv", str(labels_csv), "--size", str(size)]
+    import_s, import_peak = run_child(import_args, env)
+    again_s, _ = run_child(import_args, env)
+    pixels_mb = n * size * size * 3 / 2**20
+    train_args = ["train", "hier", "--dataset", "photos", "--backbone", "resnet18", "--weights", "none"]
+    first_s, _ = run_child([*train_args, "--out", str(workdir / "hier-first")], env)
+    cached_s, _ = run_child([*train_args, "--out", str(workdir / "hier-cached")], env)
+    return {
+        "bench": "photos",
+        "photos": n,
+        "size": size,
+        "cpus": os.cpu_count(),
+        "load_average_at_start": round(os.getloadavg()[0], 2),  # other work on the machine skews rates
+        "import": {
+            "seconds": round(import_s, 1),
+            "images_per_s": round(n / import_s, 1),
+            "peak_mb": round(import_peak),
+            "pixels_mb": round(pixels_mb),
+            "peak_over_pixels": round(import_peak / pixels_mb, 3),
+            "again_seconds": round(again_s, 1),
+        },
+        "features": feature_rates(size, 128),
+        "train_hier_resnet18": {
+            "with_feature_pass_s": round(first_s, 1),
+            "on_cached_features_s": round(cached_s, 1),
+        },
+        "search": search_latency(labels_csv, size, workdir, search_photos, repeats),
+    }
+
+
+SEARCH_PARAMS = (0.4, 8, 100)  # theta, L, K: the same for every row (K fits the smallest gallery)
+
+
+def search_latency(labels_csv: Path, size: int, workdir: Path, n: int, repeats: int) -> list[list]:
+    """The served app's /search median ms through gradio_client (the query's forward pass included)
+    with hier and dcoh trained on the first n photos per backbone (one epoch: latency does not depend
+    on how well the heads are trained), against the app on the outfits with its CNN."""
+    subset = workdir / "photos" / f"labels-first-{n}.csv"
+    subset.write_text("".join(labels_csv.read_text().splitlines(keepends=True)[: n + 1]))
+    rows = [["cnn7 (outfits, 64 px)", served_search_ms({}, workdir, repeats)]]
+    for backbone in ("resnet18", "resnet50"):
+        cache = workdir / f"cache-search-{backbone}-{size}"
+        env = {"HASHDEMO_CACHE_DIR": str(cache), "HASHDEMO_OFFLINE": "1"}
+        run_child(["data", "import", "photos", "--csv", str(subset), "--size", str(size)], env)
+        for model in ("hier", "dcoh"):
+            train = ["train", model, "--dataset", "photos", "--backbone", backbone, "--weights", "none"]
+            run_child([*train, "--epochs", "1"], env)
+        row = served_search_ms({**env, "HASHDEMO_DATASET": "photos"}, workdir, repeats, cache)
+        rows.append([f"{backbone} ({size} px)", row])
+    return [[*row, round(row[1] / rows[0][1], 1)] for row in rows]
+
+
+def served_search_ms(env: dict[str, str], workdir: Path, repeats: int, cache: Path | None = None) -> float:
+    """Median ms of /search on the served app, over its dataset's first query images in turn."""
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    from hashdemo.data.dataset import OUTFITS, open_dataset
+    from hashdemo.harness.served_app import ServedApp
+
+    dataset = open_dataset(env.get("HASHDEMO_DATASET", OUTFITS), cache)
+    paths = []
+    for i in range(8):
+        paths.append(workdir / f"query-{dataset.name}-{dataset.image_size}-{i}.png")
+        Image.fromarray(np.asarray(dataset.splits["query"].images[i])).save(paths[-1])
+    with ServedApp(env, log=workdir / f"app-{dataset.name}.log") as app:
+        client = Client(app.url, verbose=False)
+        cycle = iter(range(10**9))
+        return round(
+            median_ms(
+                lambda: client.predict(
+                    handle_file(str(paths[next(cycle) % len(paths)])), *SEARCH_PARAMS, api_name="/search"
+                ),
+                repeats,
+            ),
+            1,
+        )
+
+
+def cmd_photos(args: argparse.Namespace) -> None:
+    result = run_photos_bench(args.photos, args.size, args.workdir, args.search_photos, args.repeats)
+    imp = result["import"]
+    print(
+        f"{result['photos']} synthetic {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} JPEGs at {result['size']} px, "
+        f"{result['cpus']} CPUs, random weights\n"
+    )
+    print(markdown_table(["import", "value"], [[k, v] for k, v in imp.items()], digits=None))
+    print()
+    print(markdown_table(["backbone", "feature pass img/s", "resnet18's rate / this"], result["features"]))
+    print()
+    train = result["train_hier_resnet18"]
+    print(markdown_table(["train hier --backbone resnet18", "seconds"], [[k, v] for k, v in train.items()]))
+    print()
+    print(markdown_table(["models", "/search ms", "/ cnn7's"], result["search"]))
+    if args.json:
+        write_atomic(args.json, json.dumps(result, indent=2) + "\n")
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("photos", help="photographs: import memory, feature passes, heads, latency")
+    parser.add_argument(
+        "--photos", type=int, default=20_000, help="synthetic photos to import (default 20000)"
+    )
+    parser.add_argument("--size", type=int, default=224, help="import and model side in pixels (default 224)")
+    parser.add_argument("--search-photos", type=int, default=1000, help="photos the latency models train on")
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--workdir", type=Path, default=Path("runs/bench-photos"))
+    parser.add_argument("--json", type=str, default=None)
+    parser.set_defaults(func=cmd_photos)
