@@ -18,6 +18,7 @@ from hashdemo.cli.train import main as train_main
 from hashdemo.data.imported import DatasetError, import_dataset, load_dataset
 from hashdemo.model import features as feature_cache
 from hashdemo.model.backbones import TorchvisionTrunk
+from hashdemo.model.cam import ATTENTION_SIZE
 from hashdemo.model.networks import HashNet, preprocess
 from hashdemo.model.registry import model_config
 from hashdemo.model.weights import WeightsError, backbone_weights
@@ -174,11 +175,10 @@ def test_random_weights_from_a_file_train_evaluate_and_serve_a_larger_folder(pho
     query = engine.query_images[0]
     assert query.shape == (SIZE, SIZE, 3)
     answer = engine.search(query, 0.4, 8, 20)  # the attention follows the backbone's 3x3 maps
-    assert answer.attention.conv7.shape == (
-        512,
-        SIZE // 32,
-        SIZE // 32,
-    ) and answer.attention.region.shape == (SIZE, SIZE)
+    assert answer.attention.conv7.shape == (512, SIZE // 32, SIZE // 32)
+    boxed = engine.search(query, 0.4, 8, 20, box=(48, 0, SIZE - 1, 47))  # the lower left quarter
+    assert boxed.attention.region.shape == (ATTENTION_SIZE, ATTENTION_SIZE)
+    assert boxed.attention.region[32:, :32].all() and boxed.attention.region.sum() == 32 * 32
     assert len(answer.reranked.ids) == 20 and answer.query.labels is not None  # a known query image
     composed = engine.compose(engine.query_images[0], engine.query_images[1], "union")
     assert composed.target is not None and len(composed.composed.ids) > 0

@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -80,19 +81,39 @@ def write_photos(folder: Path, n: int, seed: int = 0) -> Path:
     return labels_csv
 
 
+# Runs `python -m hashdemo ARGS` and writes the process's peak resident memory (VmHWM, kB) to a file at
+# exit. VmHWM starts afresh at exec; getrusage's ru_maxrss of a child would include the pages of this
+# (large) process it was forked from.
+PEAK_LAUNCHER = """
+import atexit, runpy, sys
+out = sys.argv[1]
+def peak():
+    with open("/proc/self/status") as status:
+        kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(out, "w") as f:
+        f.write(kb)
+atexit.register(peak)
+sys.argv = ["hashdemo", *sys.argv[2:]]
+runpy.run_module("hashdemo", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_child(args: list[str], env: dict[str, str], log: Path = LOG) -> tuple[float, float]:
     """`python -m hashdemo ARGS` in its own process, its output appended to `log`: (seconds, its peak
     resident memory in MB)."""
+    peak_file = Path(log).with_suffix(".peak")
     started = time.perf_counter()
     with open(log, "a") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "hashdemo", *args], env={**os.environ, **env}, stdout=out, stderr=out
+        done = subprocess.run(
+            [sys.executable, "-c", PEAK_LAUNCHER, str(peak_file), *args],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=out,
         )
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise RuntimeError(f"python -m hashdemo {' '.join(args)} exited with {child.returncode} (see {log})")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"python -m hashdemo {' '.join(args)} exited with {done.returncode} (see {log})")
+    return seconds, int(peak_file.read_text()) / 1024
 
 
 def feature_rates(size: int, n: int) -> list[list]:
@@ -120,6 +141,7 @@ def run_photos_bench(n: int, size: int, workdir: Path, search_photos: int, repea
     LOG.parent.mkdir(parents=True, exist_ok=True)
     labels_csv = write_photos(workdir / "photos", n)
     cache = workdir / f"cache-{n}-{size}"
+    shutil.rmtree(cache, ignore_errors=True)  # the import is measured from nothing
     env = {"HASHDEMO_CACHE_DIR": str(cache), "HASHDEMO_OFFLINE": "1"}
     import_args = ["data", "import", "photos", "--csv", str(labels_csv), "--size", str(size)]
     import_s, import_peak = run_child(import_args, env)
@@ -155,7 +177,8 @@ SEARCH_PARAMS = (0.4, 8, 100)  # theta, L, K: the same for every row (K fits the
 
 
 def search_latency(labels_csv: Path, size: int, workdir: Path, n: int, repeats: int) -> list[list]:
-    """The served app's /search median ms through gradio_client (the query's forward pass included)
+    """The served app's /search median ms through gradio_client, the answer's pictures not fetched (the
+    query's upload, forward pass, attention, search and pictures included)
     with hier and dcoh trained on the first n photos per backbone (one epoch: latency does not depend
     on how well the heads are trained), against the app on the outfits with its CNN."""
     subset = workdir / "photos" / f"labels-first-{n}.csv"
@@ -163,6 +186,7 @@ def search_latency(labels_csv: Path, size: int, workdir: Path, n: int, repeats: 
     rows = [["cnn7 (outfits, 64 px)", served_search_ms({}, workdir, repeats)]]
     for backbone in ("resnet18", "resnet50"):
         cache = workdir / f"cache-search-{backbone}-{size}"
+        shutil.rmtree(cache, ignore_errors=True)
         env = {"HASHDEMO_CACHE_DIR": str(cache), "HASHDEMO_OFFLINE": "1"}
         run_child(["data", "import", "photos", "--csv", str(subset), "--size", str(size)], env)
         for model in ("hier", "dcoh"):
@@ -187,7 +211,7 @@ def served_search_ms(env: dict[str, str], workdir: Path, repeats: int, cache: Pa
         paths.append(workdir / f"query-{dataset.name}-{dataset.image_size}-{i}.png")
         Image.fromarray(np.asarray(dataset.splits["query"].images[i])).save(paths[-1])
     with ServedApp(env, log=workdir / f"app-{dataset.name}.log") as app:
-        client = Client(app.url, verbose=False)
+        client = Client(app.url, verbose=False, download_files=False)  # as a page, which fetches lazily
         cycle = iter(range(10**9))
         return round(
             median_ms(

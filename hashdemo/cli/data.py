@@ -13,7 +13,6 @@ from pathlib import Path
 from hashdemo.data import imported as datasets
 from hashdemo.data.fashion_mnist import CLASS_NAMES, DatasetMissingError
 from hashdemo.data.outfits import OutfitRecipe, describe, load_outfits
-from hashdemo.evaluation.figures import save_montage
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +34,9 @@ def dataset_main(argv: list[str]) -> int:
     load.add_argument("--list", type=Path, help="DeepHash-pytorch list: path b_1 ... b_C per line")
     load.add_argument("--classes", type=Path, help="with --list: the class names, one a line")
     load.add_argument("--root", type=Path, help="the folder paths are relative to (default: the file's)")
-    load.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    load.add_argument(
+        "--size", type=int, default=64, help="image side in pixels, 16-448 (default 64; for ImageNet: 224)"
+    )
     show = sub.add_parser("describe", help="print an imported dataset's summary JSON")
     show.add_argument("name")
     export = sub.add_parser("export-outfits", help="write outfit images and labels.csv (the worked example)")
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.describe:
         print(json.dumps(describe(splits), indent=2))
     if args.montage:
+        from hashdemo.evaluation.figures import save_montage  # here: it loads torch; an import needs none
+
         save_montage(splits["gallery"], CLASS_NAMES, args.montage)
         logger.info("montage written to %s", args.montage)
     return 0

@@ -26,8 +26,14 @@ DPI = 110
 
 
 def enlarge(image: np.ndarray, size: int = DISPLAY) -> np.ndarray:
-    """Nearest-neighbour upscaling keeps the 64x64 pixels honest."""
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST)
+    """An image or map at size x size: nearest-neighbour for whole multiples keeps the 64x64 pixels
+    honest; a photo's side (224, 448) is resampled smoothly, by area when it shrinks."""
+    side = image.shape[0]
+    if size % side == 0:
+        interpolation = cv2.INTER_NEAREST
+    else:
+        interpolation = cv2.INTER_AREA if size < side else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
 def captioned(

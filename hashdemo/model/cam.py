@@ -13,6 +13,11 @@ import numpy as np
 
 ALL = slice(None)
 
+# The side at which the CAM is binarised and each map's overlap s_c counted, whatever the image size:
+# s_c costs C x S x S, so a 224-px ResNet-50 (2,048 maps) at full size would cost 12x the work at 64 and
+# take most of a search; the maps are 7x7 to 14x14, so 64 loses nothing they resolve.
+ATTENTION_SIZE = 64
+
 
 def normalise(maps: np.ndarray) -> np.ndarray:
     """Min-max each map (over its last two axes) to [0, 1]; a constant map becomes all zeros."""
@@ -178,7 +183,7 @@ def select_bits(scores: np.ndarray, top_l: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Attention:
-    """Everything the UI draws for one query, at image resolution S x S."""
+    """Everything the UI draws for one query, at the attention's resolution S x S (ATTENTION_SIZE)."""
 
     m_avg: np.ndarray  # (S, S) averaged global-bit CAM in [0, 1]
     b_avg: np.ndarray  # (S, S) bool, M_avg > theta
@@ -238,7 +243,7 @@ def attend_code(
     global_bits: np.ndarray,
     theta: float,
     top_l: int,
-    size: int = 64,
+    size: int = ATTENTION_SIZE,
     **options,
 ) -> Attention:
     """`attend` with each global bit's CAM signed by the bit's value (0/1) in this image."""
