@@ -1,6 +1,8 @@
 """DCOH's peer and ceiling: the LaSO-style feature operators, the shared train compositions, the
 prototype oracle, each against a hand computation."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -81,6 +83,8 @@ def test_laso_training_lowers_its_loss_on_toy_features(monkeypatch):
     features = (labels @ rng.random((5, 16)) + 0.05 * rng.random((300, 16))).astype(np.float32)
 
     class Model:  # h(x) stands in as the features themselves
+        frozen_backbone = False
+
         def encode(self, images):
             return type("Encoded", (), {"pooled": features[images]})()
 
@@ -90,6 +94,6 @@ def test_laso_training_lowers_its_loss_on_toy_features(monkeypatch):
         method="laso", conv7_channels=16, bits=16, n_classes=5, operator_steps=1, operator_batch=32
     )
     first = laso.fit_laso(cfg, Model(), split, split, progress=False)["metrics"]["loss"]
-    longer = TrainConfig(**{**cfg.__dict__, "operator_steps": 150})
+    longer = dataclasses.replace(cfg, operator_steps=150)
     last = laso.fit_laso(longer, Model(), split, split, progress=False)["metrics"]["loss"]
     assert sum(last.values()) < sum(first.values())
