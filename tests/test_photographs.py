@@ -261,3 +261,29 @@ def test_a_killed_reimport_leaves_the_previous_import_whole(tmp_path):
         n.startswith(".") for n in names
     )
     assert set(SHAPES) >= set(after.classes)
+
+
+@pytest.mark.slow
+def test_the_app_serves_the_photo_models_panels_at_their_map_size(photos, tmp_path):
+    """`/search` on the served app with resnet18 models at 96 px: the query's panels and result rows come
+    back (the attention's 64-px maps drawn over a 96-px photo)."""
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    from hashdemo.app.presenter import SEARCH_OUTPUTS
+    from hashdemo.harness.served_app import ServedApp
+
+    query = load_dataset("photos", photos).splits["query"]
+    Image.fromarray(np.asarray(query.images[0])).save(tmp_path / "q.png")
+    env = {"HASHDEMO_CACHE_DIR": str(photos), "HASHDEMO_DATASET": "photos"}
+    with ServedApp(env, log=tmp_path / "app.log") as app:
+        client = Client(app.url, verbose=False)
+        out = dict(
+            zip(
+                SEARCH_OUTPUTS,
+                client.predict(handle_file(str(tmp_path / "q.png")), 0.4, 8, 20, api_name="/search"),
+                strict=True,
+            )
+        )
+    assert "labels: **" in out["info"] and len(out["reranked"]) == 10
+    assert "Traceback" not in (tmp_path / "app.log").read_text()
