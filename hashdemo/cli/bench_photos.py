@@ -137,108 +137,126 @@ def feature_rates(size: int, n: int) -> list[list]:
     return [[name, round(rate, 1), round(rates["resnet18"] / rate, 2)] for name, rate in rates.items()]
 
 
-def run_photos_bench(n: int, size: int, workdir: Path, search_photos: int, repeats: int) -> dict:
+def measure_import(labels_csv: Path, n: int, size: int, cache: Path) -> dict:
+    shutil.rmtree(cache, ignore_errors=True)  # the import is measured from nothing
+    args = ["data", "import", "photos", "--csv", str(labels_csv), "--size", str(size)]
+    seconds, peak = run_child(args, child_env(cache))
+    again, _ = run_child(args, child_env(cache))
+    pixels_mb = n * size * size * 3 / 2**20
+    return {
+        "seconds": round(seconds, 1),
+        "images_per_s": round(n / seconds, 1),
+        "peak_mb": round(peak),
+        "pixels_mb": round(pixels_mb),
+        "peak_over_pixels": round(peak / pixels_mb, 3),
+        "again_seconds": round(again, 1),
+    }
+
+
+def measure_heads(labels_csv: Path, size: int, cache: Path, workdir: Path) -> dict:
+    """`train hier --backbone resnet18` with its feature pass, then again on the cached features."""
+    run_child(["data", "import", "photos", "--csv", str(labels_csv), "--size", str(size)], child_env(cache))
+    shutil.rmtree(cache / "datasets" / "photos" / "features", ignore_errors=True)
+    train = ["train", "hier", "--dataset", "photos", "--backbone", "resnet18", "--weights", "none"]
+    first, _ = run_child([*train, "--out", str(workdir / "hier-first")], child_env(cache))
+    cached, _ = run_child([*train, "--out", str(workdir / "hier-cached")], child_env(cache))
+    return {"with_feature_pass_s": round(first, 1), "on_cached_features_s": round(cached, 1)}
+
+
+def child_env(cache: Path) -> dict[str, str]:
+    return {"HASHDEMO_CACHE_DIR": str(cache), "HASHDEMO_OFFLINE": "1"}
+
+
+PARTS = ("import", "features", "heads", "search")
+
+
+def run_photos_bench(n: int, size: int, workdir: Path, search_photos: int, repeats: int, parts=PARTS) -> dict:
+    """The parts asked for, each with the machine's load average when it started (other work skews rates)."""
     LOG.parent.mkdir(parents=True, exist_ok=True)
     labels_csv = write_photos(workdir / "photos", n)
     cache = workdir / f"cache-{n}-{size}"
-    shutil.rmtree(cache, ignore_errors=True)  # the import is measured from nothing
-    env = {"HASHDEMO_CACHE_DIR": str(cache), "HASHDEMO_OFFLINE": "1"}
-    import_args = ["data", "import", "photos", "--csv", str(labels_csv), "--size", str(size)]
-    import_s, import_peak = run_child(import_args, env)
-    again_s, _ = run_child(import_args, env)
-    pixels_mb = n * size * size * 3 / 2**20
-    train_args = ["train", "hier", "--dataset", "photos", "--backbone", "resnet18", "--weights", "none"]
-    first_s, _ = run_child([*train_args, "--out", str(workdir / "hier-first")], env)
-    cached_s, _ = run_child([*train_args, "--out", str(workdir / "hier-cached")], env)
-    return {
-        "bench": "photos",
-        "photos": n,
-        "size": size,
-        "cpus": os.cpu_count(),
-        "load_average_at_start": round(os.getloadavg()[0], 2),  # other work on the machine skews rates
-        "import": {
-            "seconds": round(import_s, 1),
-            "images_per_s": round(n / import_s, 1),
-            "peak_mb": round(import_peak),
-            "pixels_mb": round(pixels_mb),
-            "peak_over_pixels": round(import_peak / pixels_mb, 3),
-            "again_seconds": round(again_s, 1),
-        },
-        "features": feature_rates(size, 128),
-        "train_hier_resnet18": {
-            "with_feature_pass_s": round(first_s, 1),
-            "on_cached_features_s": round(cached_s, 1),
-        },
-        "search": search_latency(labels_csv, size, workdir, search_photos, repeats),
+    measures = {
+        "import": lambda: measure_import(labels_csv, n, size, cache),
+        "features": lambda: feature_rates(size, 128),
+        "heads": lambda: measure_heads(labels_csv, size, cache, workdir),
+        "search": lambda: search_latency(labels_csv, size, workdir, search_photos, repeats),
     }
+    result = {"bench": "photos", "photos": n, "size": size, "cpus": os.cpu_count(), "load_average": {}}
+    for part in parts:
+        result["load_average"][part] = round(os.getloadavg()[0], 2)
+        result[part] = measures[part]()
+    return result
 
 
 SEARCH_PARAMS = (0.4, 8, 100)  # theta, L, K: the same for every row (K fits the smallest gallery)
 
 
 def search_latency(labels_csv: Path, size: int, workdir: Path, n: int, repeats: int) -> list[list]:
-    """The served app's /search median ms through gradio_client, the answer's pictures not fetched (the
-    query's upload, forward pass, attention, search and pictures included)
-    with hier and dcoh trained on the first n photos per backbone (one epoch: latency does not depend
-    on how well the heads are trained), against the app on the outfits with its CNN."""
+    """Per model set, the median ms of one search: in the engine (the query's forward pass, attention
+    and two-level search) and through the served app's /search with gradio_client (upload, handler,
+    pictures; the pictures not fetched). hier and dcoh are trained on the first n photos per backbone
+    for one epoch: latency does not depend on how well the heads are trained. The peer is the app on
+    the outfits with its CNN."""
     subset = workdir / "photos" / f"labels-first-{n}.csv"
     subset.write_text("".join(labels_csv.read_text().splitlines(keepends=True)[: n + 1]))
-    rows = [["cnn7 (outfits, 64 px)", served_search_ms({}, workdir, repeats)]]
+    rows = [["cnn7 (outfits, 64 px)", *search_ms({}, None, workdir, repeats)]]
     for backbone in ("resnet18", "resnet50"):
         cache = workdir / f"cache-search-{backbone}-{size}"
         shutil.rmtree(cache, ignore_errors=True)
-        env = {"HASHDEMO_CACHE_DIR": str(cache), "HASHDEMO_OFFLINE": "1"}
-        run_child(["data", "import", "photos", "--csv", str(subset), "--size", str(size)], env)
+        run_child(["data", "import", "photos", "--csv", str(subset), "--size", str(size)], child_env(cache))
         for model in ("hier", "dcoh"):
             train = ["train", model, "--dataset", "photos", "--backbone", backbone, "--weights", "none"]
-            run_child([*train, "--epochs", "1"], env)
-        row = served_search_ms({**env, "HASHDEMO_DATASET": "photos"}, workdir, repeats, cache)
-        rows.append([f"{backbone} ({size} px)", row])
-    return [[*row, round(row[1] / rows[0][1], 1)] for row in rows]
+            run_child([*train, "--epochs", "1"], child_env(cache))
+        env = {**child_env(cache), "HASHDEMO_DATASET": "photos"}
+        rows.append([f"{backbone} ({size} px)", *search_ms(env, cache, workdir, repeats)])
+    return [[*row, round(row[2] / rows[0][2], 1)] for row in rows]
 
 
-def served_search_ms(env: dict[str, str], workdir: Path, repeats: int, cache: Path | None = None) -> float:
-    """Median ms of /search on the served app, over its dataset's first query images in turn."""
+def search_ms(env: dict[str, str], cache: Path | None, workdir: Path, repeats: int) -> tuple[float, float]:
+    """(engine ms, served /search ms), medians over the dataset's first query images in turn."""
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    from hashdemo.data.dataset import OUTFITS, open_dataset
     from hashdemo.harness.served_app import ServedApp
+    from hashdemo.service.engine import Engine
 
-    dataset = open_dataset(env.get("HASHDEMO_DATASET", OUTFITS), cache)
-    paths = []
-    for i in range(8):
-        paths.append(workdir / f"query-{dataset.name}-{dataset.image_size}-{i}.png")
-        Image.fromarray(np.asarray(dataset.splits["query"].images[i])).save(paths[-1])
-    with ServedApp(env, log=workdir / f"app-{dataset.name}.log") as app:
+    engine = Engine.load(cache_dir=cache, dataset=env.get("HASHDEMO_DATASET", "outfits"))
+    images = [np.asarray(engine.query_images[i]) for i in range(8)]
+    paths = [workdir / f"query-{engine.dataset}-{engine.image_size}-{i}.png" for i in range(8)]
+    for image, path in zip(images, paths, strict=True):
+        Image.fromarray(image).save(path)
+    cycle = iter(range(10**9))
+    in_engine = median_ms(lambda: engine.search(images[next(cycle) % 8], *SEARCH_PARAMS), repeats)
+    with ServedApp(env, log=workdir / f"app-{paths[0].stem}.log") as app:
         client = Client(app.url, verbose=False, download_files=False)  # as a page, which fetches lazily
-        cycle = iter(range(10**9))
-        return round(
-            median_ms(
-                lambda: client.predict(
-                    handle_file(str(paths[next(cycle) % len(paths)])), *SEARCH_PARAMS, api_name="/search"
-                ),
-                repeats,
+        served = median_ms(
+            lambda: client.predict(
+                handle_file(str(paths[next(cycle) % 8])), *SEARCH_PARAMS, api_name="/search"
             ),
-            1,
+            repeats,
         )
+    return round(in_engine, 1), round(served, 1)
+
+
+TABLES = {
+    "import": (["import", "value"], lambda part: [[k, v] for k, v in part.items()]),
+    "features": (["backbone", "feature pass img/s", "resnet18's rate / this"], lambda part: part),
+    "heads": (["train hier --backbone resnet18", "seconds"], lambda part: [[k, v] for k, v in part.items()]),
+    "search": (["models", "engine ms", "/search ms", "/search / cnn7's"], lambda part: part),
+}
 
 
 def cmd_photos(args: argparse.Namespace) -> None:
-    result = run_photos_bench(args.photos, args.size, args.workdir, args.search_photos, args.repeats)
-    imp = result["import"]
+    parts = args.parts or PARTS
+    result = run_photos_bench(args.photos, args.size, args.workdir, args.search_photos, args.repeats, parts)
     print(
         f"{result['photos']} synthetic {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} JPEGs at {result['size']} px, "
-        f"{result['cpus']} CPUs, random weights\n"
+        f"{result['cpus']} CPUs, random weights; load average at each part's start {result['load_average']}"
     )
-    print(markdown_table(["import", "value"], [[k, v] for k, v in imp.items()], digits=None))
-    print()
-    print(markdown_table(["backbone", "feature pass img/s", "resnet18's rate / this"], result["features"]))
-    print()
-    train = result["train_hier_resnet18"]
-    print(markdown_table(["train hier --backbone resnet18", "seconds"], [[k, v] for k, v in train.items()]))
-    print()
-    print(markdown_table(["models", "/search ms", "/ cnn7's"], result["search"]))
+    for part in parts:
+        header, rows = TABLES[part]
+        print()
+        print(markdown_table(header, rows(result[part]), digits=None))
     if args.json:
         write_atomic(args.json, json.dumps(result, indent=2) + "\n")
 
@@ -252,5 +270,6 @@ def add_parser(sub) -> None:
     parser.add_argument("--search-photos", type=int, default=1000, help="photos the latency models train on")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--workdir", type=Path, default=Path("runs/bench-photos"))
+    parser.add_argument("--parts", nargs="+", choices=PARTS, help="measure only these (default: all)")
     parser.add_argument("--json", type=str, default=None)
     parser.set_defaults(func=cmd_photos)
