@@ -1,7 +1,9 @@
 """`python -m hashdemo train MODEL [--dataset NAME] [--<config field> V ...]`: train one model and write
 its checkpoint (config and metrics inside). MODEL is a name of the model registry
-(hashdemo/model/registry.py; `--help` lists them); `--backbone NAME` picks the backbone; the outfits
-are the default dataset, `--dataset NAME` trains on an imported folder.
+(hashdemo/model/registry.py; `--help` lists them); the outfits are the default dataset, `--dataset NAME`
+trains on an imported folder. `--backbone NAME` picks the backbone: a torchvision one starts from
+`--weights imagenet|FILE|none` and stays frozen unless `--finetune` (the heads train on its features,
+computed once and cached).
 
 The whole training state is saved after every epoch (`progress.pt` in the output directory): an
 interrupted run, started again with the same options, goes on from its last finished epoch.
