@@ -1,5 +1,8 @@
 """The app's named endpoints through gradio_client, against the real app on a free loopback port."""
 
+import json
+from pathlib import Path
+
 import pytest
 from gradio_client import Client, handle_file
 
@@ -113,3 +116,29 @@ def test_unknown_operator_and_missing_slot_are_refused(api):
         )
     with pytest.raises(Exception, match="slot B"):
         client.predict(handle_file(_examples(app)[0]), None, "union", api_name="/compose")
+
+
+def test_a_search_answers_with_its_link_its_files_and_nothing_left_from_before(api):
+    """Issue 30: one answer holds the link, the named downloads, the per-query figures and the cleared
+    explanations (a dataset image sent as a file keeps its link)."""
+    app, client = api
+    out = search(client, str(app.EXAMPLES_DIR / "query-0.png"))
+    assert out["address"] == "?split=query&id=0&theta=0.4&L=16&K=200" and out["link_note"] == ""
+    assert Path(out["export_json"]).name == "hashdemo-search-query-0-K200.json"
+    document = json.loads(Path(out["export_json"]).read_text())
+    assert document["link"] == out["address"] and document["L"] == 16 and len(document["query_H_l"]) == 256
+    assert Path(out["export_csv"]).name == "hashdemo-search-query-0-K200.csv"
+    assert "AP@100 = " in out["rerank_header"] and "AP@200 = " in out["coarse_header"]
+    assert out["why_image"] is None and out["bit_view"] is None and out["pin_image"] is None
+    assert out["side_image"] is None and out["side_table"] == ""  # computed only while open on the page
+
+
+def test_a_composition_answers_with_its_figures_link_and_files(api):
+    app, client = api
+    a, b = (str(app.EXAMPLES_DIR / f"query-{i}.png") for i in (2, 5))
+    out = compose(client, a, b, "union")
+    assert out["address"] == "?tab=compose&a=query%3A2&b=query%3A5&op=union"
+    assert Path(out["export_json"]).name == "hashdemo-compose-query-2-union-query-5.json"
+    assert "AP@100 = " in out["summary"] and len(out["composed"]) == 20
+    document = json.loads(Path(out["export_json"]).read_text())
+    assert set(document["slot_codes"]) == {"A", "B"} and len(document["composed_code"]) == 96

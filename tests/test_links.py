@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from hashdemo.app.links import parse_link, view_link
+from hashdemo.app.links import parse_link, sentence, view_link
 from hashdemo.app.state import SearchState
 from hashdemo.checks import number_in_range
+
+K_MAX = 2000  # the K slider's top on the page
 
 
 class FakeEngine:
@@ -35,7 +37,7 @@ def test_a_view_round_trips_through_its_link():
     assert link == "?split=gallery&id=7&theta=0.5&L=16&K=300&box=10%2C12%2C40%2C44"
     from urllib.parse import parse_qsl
 
-    view = parse_link(dict(parse_qsl(link[1:])), FakeEngine())
+    view = parse_link(dict(parse_qsl(link[1:])), FakeEngine(), K_MAX)
     assert view == type(view)(("gallery", 7), (0.5, 16, 300), (10, 12, 40, 44), ())
 
 
@@ -54,23 +56,36 @@ def test_an_uploaded_query_links_its_parameters_only():
         ({"split": "gallery", "id": "50"}, "A gallery id must be an integer between 0 and 49"),
         (
             {"L": "0"},
-            "parameters were not used: L (selected local bits) must be an integer between 1 and 256",
+            "the link's L was not used: L (selected local bits) must be an integer between 1 and 256",
         ),
-        ({"theta": "lots"}, "parameters were not used: theta must be a number between 0 and 1"),
+        ({"theta": "lots"}, "the link's theta was not used: theta must be a number between 0 and 1"),
+        ({"K": "5000"}, "the link's K was not used: K (coarse candidates) is at most 2000 here (got '5000')"),
         ({"box": "1,2,3"}, "box was not used: a box is four whole numbers"),
         ({"box": "10,10,5,40"}, "box was not used: a box lies inside the 64x64 image"),
         ({"box": "0,0,64,10"}, "box was not used: a box lies inside the 64x64 image"),
     ],
 )
 def test_a_bad_part_is_dropped_with_a_sentence(query, problem):
-    view = parse_link(query, FakeEngine())
+    view = parse_link(query, FakeEngine(), K_MAX)
     assert len(view.problems) == 1 and problem in view.problems[0]
 
 
 def test_the_rest_of_a_link_applies_when_one_part_is_bad():
-    view = parse_link({"split": "gallery", "id": "5", "L": "0", "box": "1,1,9,9"}, FakeEngine())
-    assert view.source == ("gallery", 5) and view.box == (1, 1, 9, 9) and view.params is None
+    view = parse_link(
+        {"split": "gallery", "id": "5", "theta": "0.5", "L": "0", "box": "1,1,9,9"}, FakeEngine(), K_MAX
+    )
+    assert view.source == ("gallery", 5) and view.box == (1, 1, 9, 9)
+    assert view.params == (0.5, 32, 1000)  # theta applies, L keeps its default
     assert len(view.problems) == 1
+
+
+def test_every_bad_parameter_is_named_and_each_problem_is_one_sentence():
+    """Issue 30: theta=abc&L=9999 named only theta; warnings ended in ".."."""
+    view = parse_link({"theta": "abc", "L": "9999", "K": "20"}, FakeEngine(), K_MAX)
+    assert [p.split(" was not used")[0] for p in view.problems] == ["the link's theta", "the link's L"]
+    assert view.params == (0.4, 32, 20)
+    assert all(sentence(p).count("..") == 0 and sentence(p).endswith(".") for p in view.problems)
+    assert sentence("the link's box was not used: no.") == "The link's box was not used: no."
 
 
 def _query(link: str) -> dict:

@@ -59,3 +59,27 @@ def test_two_corners_make_the_box_that_replaces_the_region():
     assert box == (10, 20, 30, 40)
     mask = box_mask(box, 64)
     assert mask.sum() == 21 * 21 and mask[10, 20] and mask[30, 40] and not mask[31, 40] and not mask[10, 19]
+
+
+def test_the_side_by_side_picture_takes_rows_of_unequal_length():
+    """Issue 30, item 1: at K = 5 the two-level rows hold 5 results and the one-level rows 10; the picture
+    failed on them (a ValueError in the server log) and everything after it stayed stale."""
+    from hashdemo.app.pictures import comparison_grid
+
+    tile = np.zeros((64, 64, 3), np.uint8)
+    rows = [
+        ("global", [tile] * 10, [True] * 10, [None] * 10),
+        ("hier_cam", [tile] * 5, [False] * 5, [True] * 5),
+    ]
+    picture = comparison_grid(rows, tile=20)
+    assert picture.shape[0] == 2 * (20 + 6 + 4) and picture.shape[1] == 150 + 10 * (20 + 4)
+
+
+def test_a_dropped_file_that_is_not_an_image_is_named_in_one_sentence():
+    import gradio as gr
+
+    from hashdemo.app.widgets import refuse_drop
+
+    with pytest.raises(gr.Error, match=r"notes\.txt is not an image: drop an image file on slot A"):
+        refuse_drop("slot A|notes.txt|1733390000")
+    assert refuse_drop("") is None  # nothing named, nothing said

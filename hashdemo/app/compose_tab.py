@@ -8,13 +8,17 @@ from urllib.parse import unquote
 
 import gradio as gr
 
-from hashdemo.app.links import composition_link, parse_composition
+from hashdemo.app.links import composition_link, parse_composition, sentence
 from hashdemo.app.presenter import COMPOSE_OUTPUTS, Presenter
-from hashdemo.app.widgets import image_input, image_path, read_image, user_errors
+from hashdemo.app.widgets import REVEAL, image_input, image_path, link_controls, read_image, user_errors
 from hashdemo.data.images import ImageError
 from hashdemo.data.label_ops import OPERATORS
 
 NO_CHAIN = "(no chain)"
+RANKED = 100  # results each composition ranks: its AP@100; the rows show the first 20
+SHOW_ANSWER = REVEAL.format(
+    top="#compose-summary", bottom="#compose-summary", shown="#composed-row img", block="start"
+)  # a phone scrolls to the answer
 
 
 def takes(engine, path: str) -> bool:
@@ -53,47 +57,54 @@ def compose_tab(demo: gr.Blocks, present: Presenter, example_paths: list[str], r
 
 
 def compose_layout(present: Presenter, example_paths: list[str]) -> dict:
-    """The slots and operators, then the presets and example tiles, then the answer."""
+    """The slots, operators, presets and example tiles on the left; the answer on the right, so that it
+    is on the first screen at 1400x900 after every action (a phone stacks them and scrolls to it)."""
     gr.Markdown(
         "Put an image in each slot (drag a tile or an image file onto it, or click a tile below), pick an "
         "operator, and DCOH composes their hash codes; the gallery is searched with the composed code. "
         "Any change of a slot or the operator recomputes."
     )
-    named = slot_controls()
-    named.update(example_tiles(present, example_paths))
-    named.update(compose_results())
+    with gr.Row():
+        with gr.Column(scale=2, min_width=300):
+            named = slot_controls()
+            named.update(example_tiles(present, example_paths))
+            named.update(operator_controls())
+        with gr.Column(scale=3, min_width=300):
+            named.update(compose_results())
     return named
 
 
 def slot_controls() -> dict:
-    """Slots A, B and C beside the operators, the tile-click target, the baseline toggle and the button."""
+    """Slots A, B and C in a row."""
     with gr.Row():
-        named = {
-            "slot_a": image_input("Slot A", height=200, elem_id="slot-a"),
-            "slot_b": image_input("Slot B", height=200, elem_id="slot-b"),
-            "slot_c": image_input("Slot C (optional: a chain)", height=200, elem_id="slot-c"),
+        return {
+            "slot_a": image_input("Slot A", height=140, elem_id="slot-a", min_width=110),
+            "slot_b": image_input("Slot B", height=140, elem_id="slot-b", min_width=110),
+            "slot_c": image_input("Slot C (optional: a chain)", height=140, elem_id="slot-c", min_width=110),
         }
-        with gr.Column():
-            named["operator"] = gr.Radio(list(OPERATORS), value="union", label="Operator")
-            named["then"] = gr.Radio(
-                [NO_CHAIN, *OPERATORS], value=NO_CHAIN, label="Then, with slot C: (A op B) op' C"
-            )
-            named["active"] = gr.Radio(
-                ["Slot A", "Slot B", "Slot C"], value="Slot A", label="A tile click fills"
-            )
-            named["show_bitwise"] = gr.Checkbox(
-                label="Show the baselines: the bitwise row (OR / AND / AND-NOT of the codes) and the exact "
-                "matches of bitwise and the label route"
-            )
-            named["compose_button"] = gr.Button("Compose", variant="primary")
+
+
+def operator_controls() -> dict:
+    """The operators, the tile-click target, the baseline toggle and the button."""
+    named = {}
+    named["operator"] = gr.Radio(list(OPERATORS), value="union", label="Operator")
+    named["then"] = gr.Radio(
+        [NO_CHAIN, *OPERATORS], value=NO_CHAIN, label="Then, with slot C: (A op B) op' C"
+    )
+    named["active"] = gr.Radio(["Slot A", "Slot B", "Slot C"], value="Slot A", label="A tile click fills")
+    named["show_bitwise"] = gr.Checkbox(
+        label="Show the baselines: the bitwise row (OR / AND / AND-NOT of the codes) and the exact "
+        "matches of bitwise and the label route"
+    )
+    named["compose_button"] = gr.Button("Compose", variant="primary")
     return named
 
 
 def example_tiles(present: Presenter, example_paths: list[str]) -> dict:
     """The preset buttons, the hidden box a dropped tile writes to, and the example tiles."""
     presets = present.engine.presets()
+    gr.Markdown("**Presets** (query-split images whose target set the gallery holds):")
     with gr.Row():
-        gr.Markdown("**Presets** (query-split images whose target set the gallery holds):")
         preset_buttons = {name: gr.Button(f"Preset: {name}", size="sm") for name in presets}
     drop_box = gr.Textbox(elem_id="drop-box", show_label=False, container=False)
     tiles = gr.Gallery(
@@ -102,42 +113,42 @@ def example_tiles(present: Presenter, example_paths: list[str]) -> dict:
             for path, (_, labels) in zip(example_paths, present.engine.examples.values(), strict=True)
         ],
         label="Example images (click or drag to fill a slot)",
-        columns=12,
-        height=150,
+        elem_id="compose-examples",
+        columns=6,
+        height="auto",  # every caption whole, on a phone too
         allow_preview=False,
     )
     return {"presets": presets, "preset_buttons": preset_buttons, "drop_box": drop_box, "tiles": tiles}
 
 
 def compose_results() -> dict:
-    """The answer: a summary, the baselines' line, the link, the composed and the bitwise rows."""
+    """The answer: a summary, the baselines' line, the composed and the bitwise rows, downloads and link."""
+    named = {
+        "summary": gr.Markdown("Fill slots A and B to compose.", elem_id="compose-summary"),
+        "baselines": gr.Markdown(visible=False, elem_id="compose-baselines"),
+    }
+    with gr.Row():
+        named["composed"] = gr.Gallery(
+            label="Top 20 for the composed code", columns=5, height="auto", elem_id="composed-row"
+        )
+        named["bitwise"] = gr.Gallery(
+            label="Bitwise baseline, top 20", columns=5, height="auto", visible=False
+        )
     gr.Markdown(
         "Frames: **green** = exactly the target label set T (the relevance behind the evaluation), **red** = "
         "any other set; no frame when an input is not a dataset image."
     )
-    named = {
-        "summary": gr.Markdown("Fill slots A and B to compose."),
-        "baselines": gr.Markdown(visible=False, elem_id="compose-baselines"),
-        "link": gr.Textbox(
-            label="Link to this composition (add it to the page's address)",
-            interactive=False,
-            buttons=["copy"],
-            max_lines=1,
-        ),
-    }
     with gr.Row():
-        named["composed"] = gr.Gallery(label="Top 20 for the composed code", columns=5, height="auto")
-        named["bitwise"] = gr.Gallery(
-            label="Bitwise baseline, top 20", columns=5, height="auto", visible=False
-        )
-    # the last composition's baseline line (shown with the toggle) and its link
-    named["extras"] = gr.State({"baselines": "", "link": ""})
+        named["export_json"] = gr.DownloadButton("Download this composition (JSON)", size="sm")
+        named["export_csv"] = gr.DownloadButton("Download (CSV)", size="sm")
+    named.update(link_controls("compose", "Link to this composition"))
+    named["extras"] = gr.State({"baselines": ""})  # the last composition's line shown with the toggle
     return named
 
 
 def composer(present: Presenter, named: dict) -> Callable:
     """The composition itself (the API's /compose): slots A and B, an operator, and optionally slot C
-    with a second operator; returns the answer by output, and the extras the toggle and link show."""
+    with a second operator; returns the answer by output, and the extras the baselines toggle shows."""
 
     @user_errors
     def compose(image_a_path, image_b_path, operator, image_c_path=None, then=None):
@@ -154,11 +165,11 @@ def composer(present: Presenter, named: dict) -> Callable:
             )
         image_c = read_image(present.engine, image_c_path, "an image in slot C") if chain else None
         answer = present.engine.compose(
-            image_a, image_b, operator, image_c=image_c, then=then if chain else None
+            image_a, image_b, operator, k=RANKED, image_c=image_c, then=then if chain else None
         )
-        shown = {named[name]: value for name, value in present.compose(answer).items()}
         link = composition_link(answer.sources, answer.operators)
-        return {**shown, named["extras"]: {"baselines": present.baselines(answer), "link": link}}
+        shown = {named[name]: value for name, value in present.compose(answer, link).items()}
+        return {**shown, named["extras"]: {"baselines": present.baselines(answer)}}
 
     return compose
 
@@ -168,7 +179,6 @@ def wire_compose(present: Presenter, named: dict) -> None:
     slot_a, slot_b, slot_c, operator, then = (
         named[k] for k in ("slot_a", "slot_b", "slot_c", "operator", "then")
     )
-    summary, composed, bitwise = named["summary"], named["composed"], named["bitwise"]
     baselines, extras, show_bitwise = (named[k] for k in ("baselines", "extras", "show_bitwise"))
     inputs = [slot_a, slot_b, operator, slot_c, then]
     outputs = [*(named[name] for name in COMPOSE_OUTPUTS), extras]
@@ -181,21 +191,23 @@ def wire_compose(present: Presenter, named: dict) -> None:
         slot's previous image back."""
         paths = tuple(map(image_path, (image_a_path, image_b_path, image_c_path)))
         if any(path and not takes(present.engine, path) for path in paths):
-            return {}
+            return {extras: gr.skip()}  # one output named: Gradio reads an empty dict as one value
         image_a_path, image_b_path, image_c_path = paths
         if not image_a_path or not image_b_path or (then != NO_CHAIN and not image_c_path):
             missing = "slots A and B" if then == NO_CHAIN else "slots A, B and C"
-            empty = {"baselines": "", "link": ""}
-            return {summary: f"Fill {missing} to compose.", composed: [], bitwise: [], extras: empty}
+            empty = {"summary": f"Fill {missing} to compose.", "composed": [], "bitwise": [], "address": ""}
+            empty.update(export_json=None, export_csv=None, link_note="")
+            return {named[name]: value for name, value in empty.items()} | {extras: {"baselines": ""}}
         return compose(image_a_path, image_b_path, operator, image_c_path, then)
 
     def show_baselines(show: bool, shown: dict):
         text = shown["baselines"]
-        return gr.Gallery(visible=show), gr.Markdown(text, visible=show and bool(text)), shown["link"]
+        return gr.Gallery(visible=show), gr.Markdown(text, visible=show and bool(text))
 
-    toggled = [show_bitwise, extras], [bitwise, baselines, named["link"]]
+    toggled = [show_bitwise, extras], [named["bitwise"], baselines]
     composing = named["compose_button"].click(compose, inputs, outputs, api_name="compose")
     composing.success(show_baselines, *toggled, api_name=False, show_progress="hidden")
+    composing.success(None, js=SHOW_ANSWER)
     # the page's own events read the files themselves (preprocess=False: hashdemo.app.widgets.image_input)
     changed = gr.on(
         [slot_a.change, slot_b.change, slot_c.change, operator.change, then.change],
@@ -206,6 +218,7 @@ def wire_compose(present: Presenter, named: dict) -> None:
         preprocess=False,
     )
     changed.success(show_baselines, *toggled, api_name=False, show_progress="hidden")
+    changed.success(None, js=SHOW_ANSWER)
     show_bitwise.change(show_baselines, *toggled, api_name=False)
 
 
@@ -240,7 +253,7 @@ def wire_link(demo: gr.Blocks, present: Presenter, named: dict) -> None:
         linked = parse_composition(dict(request.query_params) if request else {}, present.engine)
         if linked is None or linked.problems:
             for problem in () if linked is None else linked.problems:
-                gr.Warning(problem[0].upper() + problem[1:] + ".")
+                gr.Warning(sentence(problem))
             return tuple(gr.skip() for _ in range(5))
         paths = [present.files(present.engine.picture(split, index)[0]) for split, index in linked.sources]
         ops = linked.operators

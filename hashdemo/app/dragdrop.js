@@ -4,7 +4,16 @@
   // that as an empty upload and clear the slot. So a drop on a slot that carries no file is taken here:
   // its URL goes to the hidden #drop-box, whose handler fills the slot on the server. Files dropped from
   // the desktop are left to Gradio's upload.
+  // A dropped file that is not an image would make Gradio's upload area empty the box without a word: it
+  // is stopped here and named to the server through the hidden #refused-drop, which answers in a sentence.
   const slotOf = (node) => (node && node.closest ? node.closest("#slot-a, #slot-b, #slot-c") : null);
+  const boxOf = (node) => (node && node.closest ? node.closest("#slot-a, #slot-b, #slot-c, #query-image") : null);
+  const send = (selector, text) => {
+    const box = document.querySelector(`${selector} textarea, ${selector} input`);
+    if (!box) return;
+    box.value = `${text}|${Date.now()}`;
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  };
   document.addEventListener(
     "dragstart",
     (event) => {
@@ -16,25 +25,31 @@
   document.addEventListener(
     "dragover",
     (event) => {
-      if (slotOf(event.target)) event.preventDefault();
+      if (boxOf(event.target)) event.preventDefault();
     },
     true,
   );
   document.addEventListener(
     "drop",
     (event) => {
+      const target = boxOf(event.target);
+      const files = [...((event.dataTransfer && event.dataTransfer.files) || [])];
+      if (target && files.length && !files.some((file) => file.type.startsWith("image/"))) {
+        event.preventDefault();
+        event.stopPropagation();
+        const where = target.id === "query-image" ? "the query box" : `slot ${target.id.slice(-1).toUpperCase()}`;
+        send("#refused-drop", `${where}|${files[0].name}`);
+        return;
+      }
       const slot = slotOf(event.target);
       const transfer = event.dataTransfer;
-      if (!slot || (transfer.files && transfer.files.length)) return;
+      if (!slot || files.length) return;
       event.preventDefault();
       event.stopPropagation();
       const url = (transfer.getData("application/x-hashdemo-tile") || transfer.getData("text/uri-list") || "")
         .split("\n")[0]
         .trim();
-      const box = document.querySelector("#drop-box textarea, #drop-box input");
-      if (!url || !box) return;
-      box.value = `${slot.id.slice(-1).toUpperCase()}|${url}|${Date.now()}`;
-      box.dispatchEvent(new Event("input", { bubbles: true }));
+      if (url) send("#drop-box", `${slot.id.slice(-1).toUpperCase()}|${url}`);
     },
     true,
   );

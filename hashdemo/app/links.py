@@ -35,8 +35,9 @@ def view_link(state: SearchState) -> str:
     return "?" + urlencode(fields)
 
 
-def parse_link(query: Mapping[str, str], engine) -> LinkedView:
-    """The view a link's query string asks for, each part checked (engine: sizes and ranges)."""
+def parse_link(query: Mapping[str, str], engine, k_max: int) -> LinkedView:
+    """The view a link's query string asks for, each part checked (engine: sizes and ranges; `k_max`:
+    the K slider's top, so a linked K never puts the slider out of its range)."""
     problems, source, params, box = [], None, None, None
     if "id" in query or "split" in query:
         split = query.get("split", "query")
@@ -46,21 +47,42 @@ def parse_link(query: Mapping[str, str], engine) -> LinkedView:
         except (ValueError, KeyError) as error:
             problems.append(f"the link's query was not used: {error}")
     if any(key in query for key in ("theta", "L", "K")):
-        defaults = engine.defaults
-        try:
-            params = engine.check_params(
-                query.get("theta", defaults["theta"]),
-                _integer(query.get("L", defaults["L"])),
-                _integer(query.get("K", defaults["K"])),
-            )
-        except ValueError as error:
-            problems.append(f"the link's parameters were not used: {error}")
+        params, dropped = _params(query, engine, k_max)
+        problems += dropped
     if "box" in query:
         try:
             box = _box(query["box"], engine.image_size)
         except ValueError as error:
             problems.append(f"the link's box was not used: {error}")
     return LinkedView(source, params, box, tuple(problems))
+
+
+def _params(query: Mapping[str, str], engine, k_max: int) -> tuple[tuple[float, int, int], list[str]]:
+    """theta, L and K from a link, each checked on its own: a bad one is named and its default kept."""
+    defaults = {"theta": engine.defaults["theta"], "L": engine.defaults["L"], "K": engine.defaults["K"]}
+    checks = {  # each value alone, the others at their defaults
+        "theta": lambda v: engine.check_params(v, defaults["L"], defaults["K"])[0],
+        "L": lambda v: engine.check_params(defaults["theta"], _integer(v), defaults["K"])[1],
+        "K": lambda v: engine.check_params(defaults["theta"], defaults["L"], _integer(v))[2],
+    }
+    values, problems = dict(defaults), []
+    for name, check in checks.items():
+        if name not in query:
+            continue
+        try:
+            value = check(query[name])
+            if name == "K" and value > k_max:
+                raise ValueError(f"K (coarse candidates) is at most {k_max} here (got {query[name]!r})")
+            values[name] = value
+        except ValueError as error:
+            problems.append(f"the link's {name} was not used: {str(error).rstrip('.')}")
+    return (values["theta"], values["L"], values["K"]), problems
+
+
+def sentence(problem: str) -> str:
+    """A problem as one sentence: a capital first letter and one full stop."""
+    problem = problem.rstrip(". ")
+    return problem[:1].upper() + problem[1:] + "."
 
 
 def _integer(value) -> int | str:

@@ -49,6 +49,17 @@ class PictureFiles:
             write_atomic(path, buffer.getvalue(), durable=False)
         return str(path)
 
+    def named(self, data: bytes, name: str) -> str:
+        """`data` as a file called `name` (what a download saves it as), in a folder named by its content."""
+        folder = self.directory / hashlib.sha256(data).hexdigest()[:32]
+        folder.mkdir(exist_ok=True)
+        path = folder / name
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            write_atomic(path, data, durable=False)
+        return str(path)
+
     def store(self, data: bytes, suffix: str = ".png") -> str:
         path = self.directory / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
         try:

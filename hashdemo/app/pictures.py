@@ -12,7 +12,9 @@ GREEN, RED, GOLD, TEAL = (40, 180, 60), (220, 50, 50), (245, 190, 20), (30, 160,
 
 
 def heat_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5, size: int = DISPLAY) -> np.ndarray:
-    """The image with a [0, 1] map drawn over it in the JET colour map."""
+    """The image with a [0, 1] map (at the attention's or the image's side) drawn over it in JET colours."""
+    if heat.shape != image.shape[:2]:
+        heat = cv2.resize(heat.astype(np.float32), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     colour = cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
     blended = (1 - alpha) * image.astype(np.float32) + alpha * colour.astype(np.float32)
     return enlarge(blended.astype(np.uint8), size)
@@ -162,11 +164,13 @@ def scores_chart(scores: np.ndarray, selected: np.ndarray, height: int = 150, ba
 
 def comparison_grid(rows: list[tuple[str, list[np.ndarray], list, list]], tile: int = 80) -> np.ndarray:
     """One row of framed tiles per method, its name on the left: (name, images, shares a label,
-    holds the attended item) per row; a gold bar under a tile marks the attended item."""
+    holds the attended item) per row; a gold bar under a tile marks the attended item. Rows may be
+    shorter than others (a two-level row holds only K results): they end early."""
     label_w, bar, gap = 150, 6, 4
+    width = label_w + max((len(images) for _, images, _, _ in rows), default=0) * (tile + gap)
     lines = []
     for name, images, relevant, attended in rows:
-        canvas = np.full((tile + bar + gap, label_w + len(images) * (tile + gap), 3), 255, np.uint8)
+        canvas = np.full((tile + bar + gap, width, 3), 255, np.uint8)
         cv2.putText(
             canvas, name, (4, tile // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (30, 30, 30), 1, cv2.LINE_AA
         )

@@ -6,27 +6,26 @@ them). Output names are the API's: /search returns SEARCH_OUTPUTS, /compose COMP
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hashdemo.app import pictures
+from hashdemo.app.exports import code_text, figures_record, row_records, source_name, write
 from hashdemo.app.picture_files import PictureFiles
 from hashdemo.app.state import SearchState
 from hashdemo.evaluation.tables import in_words, markdown_table
-from hashdemo.service.answers import Comparison, ComposeAnswer, Ranking, SearchAnswer
+from hashdemo.service.answers import Comparison, ComposeAnswer, Ranking, RowFigures, SearchAnswer
 from hashdemo.service.engine import Engine
 
 SHOWN_RESULTS = 10  # tiles per result row
+COMPOSED_RESULTS = 20  # tiles per composition row (of the 100 its figures are computed on)
 SHOWN_MAPS = 12  # activation maps shown, highest score first
 COARSE_TITLE = "Global code only (top-K)"
 RERANK_TITLE = "Re-ranked on the L attention bits"
-SEARCH_OUTPUTS = (
+SEARCH_OUTPUTS = (  # the panels, both rows, then what must follow every search so that nothing is stale
     "cam",
     "region",
     "maps",
@@ -37,8 +36,34 @@ SEARCH_OUTPUTS = (
     "coarse",
     "rerank_header",
     "reranked",
+    "why_image",
+    "why_text",
+    "bit_view",
+    "bit_text",
+    "side_image",
+    "side_table",
+    "export_json",
+    "export_csv",
+    "address",
+    "link_note",
+    "pin_text",
+    "pin_image",
+    "curve_image",
 )
-COMPOSE_OUTPUTS = ("summary", "composed", "bitwise")
+COMPOSE_OUTPUTS = ("summary", "composed", "bitwise", "export_json", "export_csv", "address", "link_note")
+EXPLANATIONS = {  # the panels that explain one result or one bit, and what they show before a click
+    "why_image": None,
+    "why_text": "Select a result to see which selected bits it agrees on, or to search with it.",
+    "bit_view": None,
+    "bit_text": "Click a bit in the code rows to see where it looks.",
+}
+PIN_PROMPT = "Pin a view, change the query or theta, L, K, then compare the pinned view with this one."
+CLEARED_VIEWS = {"pin_text": PIN_PROMPT, "pin_image": None, "curve_image": None}  # of an earlier view
+UPLOAD_NOTES = {  # said beside the link when an image is not a dataset image (a link names images by id)
+    "search": "Your own image cannot travel in a link: this link keeps theta, L, K and the box, and opens "
+    "with the default example.",
+    "compose": "A slot holds your own image, which cannot travel in a link: this composition has none.",
+}
 
 
 class Presenter:
@@ -69,42 +94,35 @@ class Presenter:
         return path if gallery_id is None else self.files(self.engine.gallery_images[gallery_id])
 
     def tiles(self, ranking: Ranking, captions: list[str]) -> list[tuple[str, str]]:
+        """Framed tiles, each captioned with its gallery id, its labels and `captions`."""
         relevant = [None] * len(ranking.ids) if ranking.relevant is None else ranking.relevant.tolist()
         return [
             (
                 self.tile_picture(int(i), r),
-                f"{self.engine.label_text(self.engine.gallery_labels[i])} · {caption}",
+                f"#{int(i)} · {self.engine.label_text(self.engine.gallery_labels[i])} · {caption}",
             )
             for i, caption, r in zip(ranking.ids, captions, relevant, strict=True)
         ]
 
-    def result_row(self, title: str, ranking: Ranking, captions: list[str]) -> tuple[str, list]:
-        """A header with the row's P@10 (when the query's labels are known) and its framed tiles."""
-        p10 = ranking.precision_at(SHOWN_RESULTS)
-        known = (
-            "P@10 unknown: the labels of an uploaded image are not known"
-            if p10 is None
-            else f"P@10 = {p10:.1f}"
-        )
-        return f"**{title}** · {known}", self.tiles(ranking, captions)
-
     # ------------------------------------------------------------------ search
 
-    def search(self, answer: SearchAnswer, state: SearchState) -> dict:
-        """The search tab's outputs (SEARCH_OUTPUTS) and the state they belong to."""
+    def search(
+        self, answer: SearchAnswer, comparison: Comparison | None, state: SearchState, link: str
+    ) -> dict:
+        """Every output of a search (SEARCH_OUTPUTS), the state they belong to and no explained result:
+        one answer, so no panel, download, link or side-by-side view (None: closed, emptied) can be left
+        from an earlier one."""
         att, image = answer.attention, answer.query.image
+        rows = {"coarse": answer.coarse, "reranked": answer.reranked}
+        figures = {name: self.engine.row_figures(row, answer.query.labels) for name, row in rows.items()}
         coarse, reranked = answer.coarse.top(SHOWN_RESULTS), answer.reranked.top(SHOWN_RESULTS)
-        coarse_header, coarse_tiles = self.result_row(
-            COARSE_TITLE, coarse, [f"d_g={d}" for d in coarse.distances]
+        state = replace(
+            state,
+            reranked_ids=tuple(int(i) for i in reranked.ids),
+            coarse_ids=tuple(int(i) for i in coarse.ids),
         )
-        rerank_header, rerank_tiles = self.result_row(
-            RERANK_TITLE,
-            reranked,
-            [
-                f"d_L={d} · d_g={g}"
-                for d, g in zip(reranked.distances, reranked.global_distances, strict=True)
-            ],
-        )
+        side_image, side_table = (None, "") if comparison is None else self.compare(comparison)
+        export_json, export_csv = self.export(answer, state, figures, link)
         return {
             "cam": self.files(
                 pictures.with_clicks(
@@ -118,15 +136,26 @@ class Presenter:
                 pictures.code_strip(answer.global_bits, answer.local_bits, att.selected, att.scores)
             ),
             "info": search_info(answer, state, self.engine),
-            "coarse_header": coarse_header,
-            "coarse": coarse_tiles,
-            "rerank_header": rerank_header,
-            "reranked": rerank_tiles,
-            "state": replace(
-                state,
-                reranked_ids=tuple(int(i) for i in reranked.ids),
-                exports=(self.export(answer, state, "json"), self.export(answer, state, "csv")),
+            "coarse_header": f"**{COARSE_TITLE}** · {figures_text(figures['coarse'], 'K')}",
+            "coarse": self.tiles(coarse, [f"d_g={d}" for d in coarse.distances]),
+            "rerank_header": f"**{RERANK_TITLE}** · {figures_text(figures['reranked'], 'K')}",
+            "reranked": self.tiles(
+                reranked,
+                [
+                    f"d_L={d} · d_g={g}"
+                    for d, g in zip(reranked.distances, reranked.global_distances, strict=True)
+                ],
             ),
+            **EXPLANATIONS,
+            **CLEARED_VIEWS,
+            "side_image": side_image,
+            "side_table": side_table,
+            "export_json": export_json,
+            "export_csv": export_csv,
+            "address": link,
+            "link_note": "" if state.source else UPLOAD_NOTES["search"],
+            "state": state,
+            "explained": None,
         }
 
     def activation_maps(self, answer: SearchAnswer) -> list[tuple[str, str]]:
@@ -163,23 +192,27 @@ class Presenter:
         )
         return self.files(pictures.heat_overlay(image, att.activation_map(index))), text
 
-    def why(self, state: SearchState, index: int, theta: float, top_l: int) -> tuple[str, str]:
-        answer = self.engine.why(state.query, state.reranked_ids[index], theta, top_l)
+    def why(self, state: SearchState, row: str, index: int, theta: float, top_l: int) -> tuple[str, str, int]:
+        """A result of either row explained: its labels, the bits it agrees on, its distances, its own
+        attention region; and its gallery id (what "search with it" searches)."""
+        ids = state.reranked_ids if row == "reranked" else state.coarse_ids
+        answer = self.engine.why(state.query, ids[index], theta, top_l)
         relevant = {
             None: "the query's labels are unknown",
             True: f"**shares a label** with the query ({self.engine.label_text(answer.shared)})",
             False: "**shares no label** with the query",
         }[answer.relevant]
+        title = RERANK_TITLE if row == "reranked" else COARSE_TITLE
         text = (
-            f"Result {index + 1}: gallery #{answer.gallery_id}, {self.engine.label_text(answer.labels)}; "
-            f"{relevant}. It agrees with the query on **{len(answer.agree)} of {answer.selected}** selected "
-            f"bits (d_L = {answer.local_distance}, what ranked it), on {answer.local_agree} of "
-            f"{answer.local_bits} bits of the full local code (d = {answer.local_bits - answer.local_agree}) "
-            f"and its global distance is d_g = {answer.global_distance}. "
-            "Its own attention region is outlined."
+            f"Result {index + 1} of *{title}*: gallery #{answer.gallery_id}, "
+            f"{self.engine.label_text(answer.labels)}; {relevant}. It agrees with the query on "
+            f"**{len(answer.agree)} of {answer.selected}** selected bits (d_L = {answer.local_distance}), "
+            f"on {answer.local_agree} of {answer.local_bits} bits of the full local code "
+            f"(d = {answer.local_bits - answer.local_agree}) and its global distance is "
+            f"d_g = {answer.global_distance}. Its own attention region is outlined."
         )
         picture = pictures.image_with_region(self.engine.gallery_images[answer.gallery_id], answer.region)
-        return self.files(picture), text
+        return self.files(picture), text, answer.gallery_id
 
     def compare(self, comparison: Comparison) -> tuple[str, str]:
         """The side-by-side view: one picture of every method's top 10, and a table of their P@10 and of
@@ -201,16 +234,15 @@ class Presenter:
                 for name, row in rows.items()
             ]
         )
-        p10 = {name: row.precision_at(SHOWN_RESULTS) for name, row in rows.items()}
         header = ["method", "in words", "P@10 (shares a label)", "results holding the attended item"]
         table = [
             [
                 f"`{name}`",
                 in_words(name),
-                "unknown" if p10[name] is None else f"{p10[name]:.1f}",
+                precision_cell(row),
                 count(comparison.holds_attended[name]),
             ]
-            for name in rows
+            for name, row in rows.items()
         ]
         lines = [markdown_table(header, table)]
         note = (
@@ -226,49 +258,37 @@ class Presenter:
         ]
         return self.files(picture), "\n".join(lines)
 
-    def export(self, answer: SearchAnswer, state: SearchState, kind: str) -> str:
-        """The shown result as a JSON or CSV file: the query, the parameters, the selected bits and every
-        row shown (ids, distances, labels, relevance); returns its path."""
+    def export(self, answer: SearchAnswer, state: SearchState, figures: dict, link: str) -> tuple[str, str]:
+        """The search as JSON and CSV files (hashdemo.app.exports), e.g. hashdemo-search-query-12-K1000."""
         theta, top_l, n_coarse = state.params
+        labels = answer.query.labels
+        document = {
+            "dataset": self.engine.dataset,
+            "query": source_name(state.source),
+            "query_labels": None if labels is None else self.engine.label_text(labels),
+            "query_H_g": code_text(answer.global_bits),
+            "query_H_l": code_text(answer.local_bits),
+            "theta": theta,
+            "L": top_l,
+            "K": n_coarse,
+            "box": None if state.box is None else list(state.box),
+            "selected_bits": answer.attention.selected.tolist(),
+            "relevance": "shares_a_label: the tile shares at least one label with the query",
+            "figures": figures_record({"global_only": figures["coarse"], "reranked": figures["reranked"]}),
+            "link": link,
+        }
         rows = {
             "global_only": answer.coarse.top(SHOWN_RESULTS),
             "reranked": answer.reranked.top(SHOWN_RESULTS),
         }
-        query_labels = None if answer.query.labels is None else self.engine.label_text(answer.query.labels)
-        records = [
-            {
-                "row": row,
-                "rank": rank + 1,
-                "gallery_id": int(gallery_id),
-                "distance": int(ranking.distances[rank]),
-                "global_distance": None
-                if ranking.global_distances is None
-                else int(ranking.global_distances[rank]),
-                "labels": self.engine.label_text(self.engine.gallery_labels[gallery_id]),
-                "shares_a_label": None if ranking.relevant is None else bool(ranking.relevant[rank]),
-            }
-            for row, ranking in rows.items()
-            for rank, gallery_id in enumerate(ranking.ids)
-        ]
-        if kind == "csv":
-            lines = io.StringIO()
-            writer = csv.DictWriter(lines, fieldnames=list(records[0]))
-            writer.writeheader()
-            writer.writerows(records)
-            return self.files.store(lines.getvalue().encode(), ".csv")
-        document = {
-            "dataset": self.engine.dataset,
-            "query": {"file": Path(state.path).name, "labels": query_labels},
-            "parameters": {"theta": theta, "L": top_l, "K": n_coarse, "box": state.box},
-            "selected_bits": answer.attention.selected.tolist(),
-            "rows": records,
-        }
-        return self.files.store(json.dumps(document, indent=2).encode(), ".json")
+        records = row_records(self.engine, rows, "shares_a_label")
+        stem = f"hashdemo-search-{source_name(state.source)}-K{n_coarse}"
+        return write(self.files, document, records, stem)
 
-    # ------------------------------------------------------------------ compose
-
-    def compose(self, answer: ComposeAnswer) -> dict:
-        """The compose tab's outputs (COMPOSE_OUTPUTS)."""
+    def compose(self, answer: ComposeAnswer, link: str) -> dict:
+        """The compose tab's outputs (COMPOSE_OUTPUTS): the top 20 of each row, the summary with the
+        composed row's figures against T, the downloads and the link."""
+        figures = self.engine.row_figures(answer.composed, answer.target, exact=True)
 
         def captions(ranking: Ranking) -> list[str]:
             if ranking.jaccard is None:
@@ -277,11 +297,43 @@ class Presenter:
                 f"d={d} · Jaccard {j:.2f}" for d, j in zip(ranking.distances, ranking.jaccard, strict=True)
             ]
 
+        composed, bitwise = answer.composed.top(COMPOSED_RESULTS), answer.bitwise.top(COMPOSED_RESULTS)
+        export_json, export_csv = self.export_composition(answer, figures, link)
         return {
-            "summary": compose_summary(answer, self.engine),
-            "composed": self.tiles(answer.composed, captions(answer.composed)),
-            "bitwise": self.tiles(answer.bitwise, captions(answer.bitwise)),
+            "summary": compose_summary(answer, self.engine, figures),
+            "composed": self.tiles(composed, captions(composed)),
+            "bitwise": self.tiles(bitwise, captions(bitwise)),
+            "export_json": export_json,
+            "export_csv": export_csv,
+            "address": link,
+            "link_note": "" if link else UPLOAD_NOTES["compose"],
         }
+
+    def export_composition(self, answer: ComposeAnswer, figures, link: str) -> tuple[str, str]:
+        """The composition as JSON and CSV, e.g. hashdemo-compose-query-2-union-gallery-5."""
+        slots = [source_name(source) for source in answer.sources]
+        known = [None if labels is None else self.engine.label_text(labels) for labels in answer.input_labels]
+        document = {
+            "dataset": self.engine.dataset,
+            "slots": dict(zip("ABC", slots, strict=False)),
+            "slot_labels": dict(zip("ABC", known, strict=False)),
+            "operators": list(answer.operators),
+            "target": None if answer.target is None else self.engine.label_text(answer.target),
+            "slot_codes": dict(zip("ABC", map(code_text, answer.input_bits), strict=False)),
+            "composed_code": code_text(answer.composed_bits),
+            "relevance": "exactly_T: the tile's label set is the target set T",
+            "figures": figures_record({"composed": figures}),
+            "link": link,
+        }
+        rows = {
+            "composed": answer.composed.top(COMPOSED_RESULTS),
+            "bitwise": answer.bitwise.top(COMPOSED_RESULTS),
+        }
+        names = [slots[0], answer.operators[0], slots[1]]
+        if len(answer.operators) > 1:
+            names += [answer.operators[1], slots[2]]
+        stem = "hashdemo-compose-" + "-".join(names)
+        return write(self.files, document, row_records(self.engine, rows, "exactly_T"), stem)
 
     def baselines(self, answer: ComposeAnswer) -> str:
         """The line shown with the baselines toggle: exact matches in the top 10 of every route."""
@@ -307,7 +359,8 @@ def search_info(answer: SearchAnswer, state: SearchState, engine: Engine) -> str
     filler = att.selected[att.scores[att.selected] == 0].tolist()
     info = (
         f"Query {which}. Selected {top_l} of {len(answer.local_bits)} local bits; "
-        f"**{len(positive)} of {top_l}** overlap the attention region: `{', '.join(map(str, positive))}`"
+        f"**{len(positive)} of {top_l}** overlap the attention region"
+        + (f": `{', '.join(map(str, positive))}`" if positive else "")
     )
     if filler:
         info += f"; filled by the tie rule (channel order, no overlap): `{', '.join(map(str, filler))}`"
@@ -339,7 +392,29 @@ def search_info(answer: SearchAnswer, state: SearchState, engine: Engine) -> str
     return info
 
 
-def compose_summary(answer: ComposeAnswer, engine: Engine) -> str:
+def figures_text(figures: RowFigures | None, length: str) -> str:
+    """A row's per-query figures: P@k over the tiles shown (named P@5 when only 5 show), AP@100 (this
+    query's term of map@100) and AP over the whole row (`length` names its size: K, or 100)."""
+    if figures is None:
+        return "P@10 and AP unknown: the labels of an uploaded image are not known"
+    text = f"P@{figures.shown} = {figures.precision:.1f}"
+    if figures.shown < SHOWN_RESULTS:
+        text += f" ({length} = {figures.length}: the row holds only {figures.length})"
+    if figures.length > 100:
+        text += f" · AP@100 = {figures.ap_at_100:.2f}"
+    return text + f" · AP@{figures.length} = {figures.ap:.2f}"
+
+
+def precision_cell(row: Ranking) -> str:
+    """P@10 of a side-by-side row, named P@k when the row holds only k results (a small K)."""
+    shown = min(len(row.ids), SHOWN_RESULTS)
+    if row.relevant is None:
+        return "unknown"
+    value = f"{row.precision_at(shown):.1f}"
+    return value if shown == SHOWN_RESULTS else f"{value} (P@{shown})"
+
+
+def compose_summary(answer: ComposeAnswer, engine: Engine, figures: RowFigures | None = None) -> str:
     def known(labels: np.ndarray | None) -> str:
         return engine.label_text(labels) if labels is not None else "labels unknown"
 
@@ -355,7 +430,13 @@ def compose_summary(answer: ComposeAnswer, engine: Engine) -> str:
     )
     if target is not None:
         summary += f"\n\n**Top 10 with exactly T:** {answer.exact_in_top(answer.composed)} of 10"
-        if target.sum() > engine.max_labels:
+        summary += f" · {figures_text(figures, 'rows')} (relevant: exactly T)"
+        if not target.any():
+            summary += (
+                "\n\nT is empty (the inputs share no label, or B holds all of A's), and every gallery image "
+                "holds at least one item: no exact match exists."
+            )
+        elif target.sum() > engine.max_labels:
             summary += (
                 f"\n\nT has {target.sum()} labels and gallery images hold at most {engine.max_labels}: "
                 "no exact match exists."

@@ -13,10 +13,10 @@ class SearchState:
     path: str  # the query's file, put back in the query box after a refused upload
     params: tuple[float, int, int]  # theta, L, K the panels show: a refused value goes back to them
     reranked_ids: tuple[int, ...] = ()  # the shown re-ranked row, for "why this result"
+    coarse_ids: tuple[int, ...] = ()  # the shown global-code row, likewise
     corner: tuple[int, int] | None = None  # the first click of a box (x, y), image pixels
     box: tuple[int, int, int, int] | None = None  # the user's box (top, left, bottom, right)
     source: tuple[str, int] | None = None  # (split, id) when the query is a dataset image: its link
-    exports: tuple[str, str] | None = None  # the shown result as JSON and CSV files, for the downloads
 
     def with_click(self, corner: tuple[int, int]) -> SearchState:
         """Two clicks mark a box by its opposite corners; a third starts a new one."""

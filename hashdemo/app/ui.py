@@ -13,16 +13,18 @@ import gradio as gr
 
 from hashdemo.app.benchmarks_tab import benchmarks_tab
 from hashdemo.app.compose_tab import compose_tab
-from hashdemo.app.links import linked_tab
+from hashdemo.app.links import TABS, linked_tab, sentence
 from hashdemo.app.picture_files import PictureFiles
 from hashdemo.app.presenter import Presenter
 from hashdemo.app.search_tab import search_tab
-from hashdemo.app.widgets import write_examples
+from hashdemo.app.widgets import refuse_drop, write_examples
 from hashdemo.service.engine import Engine
 
 HERE = Path(__file__).resolve().parent
 CSS = (HERE / "style.css").read_text()
-JS = (HERE / "dragdrop.js").read_text()  # drag and drop of tiles onto the compose slots
+# the page scripts, run once on load: drag and drop onto the slots, and the address bar as the view's link
+SCRIPTS = ("dragdrop.js", "address.js")
+JS = "() => {\n" + "".join(f"({(HERE / name).read_text().strip()})();\n" for name in SCRIPTS) + "}"
 HOW_IT_WORKS = (HERE / "how_it_works.md").read_text()
 MAX_UPLOAD = "10mb"
 
@@ -38,15 +40,17 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
             f"{engine.data_description}. "
             "Every number comes from the shipped checkpoints."
         )
-        with gr.Tabs() as tabs:
-            with gr.Tab("Attention & search", id="search"):
+        refused = gr.Textbox(elem_id="refused-drop", elem_classes="hidden-channel", show_label=False)
+        refused.change(refuse_drop, refused, None, api_name=False, show_progress="hidden")
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("Attention & search", id="search") as search:
                 search_tab(demo, engine, present, example_paths)
-            with gr.Tab("Compose", id="compose"):
+            with gr.Tab("Compose", id="compose") as compose:
                 roots = [examples_dir, outputs_dir, Path(gr.utils.get_upload_folder())]
                 compose_tab(demo, present, example_paths, roots)
-            with gr.Tab("Benchmarks", id="benchmarks"):
+            with gr.Tab("Benchmarks", id="benchmarks") as benchmarks:
                 benchmarks_tab(engine.hier.metrics, engine.dcoh.metrics, files, engine.dataset)
-            with gr.Tab("How it works", id="how"):
+            with gr.Tab("How it works", id="how") as how:
                 gr.Markdown(
                     HOW_IT_WORKS,
                     latex_delimiters=[
@@ -59,8 +63,10 @@ def build_demo(engine: Engine, examples_dir: Path, outputs_dir: Path) -> gr.Bloc
             """The tab a link names (a composition opens Compose); a bad name is dropped with a sentence."""
             tab, problem = linked_tab(dict(request.query_params) if request else {})
             if problem:
-                gr.Warning(problem[0].upper() + problem[1:] + ".")
+                gr.Warning(sentence(problem))
             return gr.Tabs(selected=tab) if tab else gr.skip()
 
         demo.load(open_tab, None, tabs, api_name=False)
+        for name, tab in zip(TABS, (search, compose, benchmarks, how), strict=True):
+            tab.select(None, js=f"() => window.hashdemoTab?.('{name}')")  # the address names the open tab
     return demo

@@ -41,7 +41,17 @@ def user_errors(handler: Callable) -> Callable:
     return wrapped
 
 
-def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image:
+@user_errors
+def refuse_drop(payload: str) -> None:
+    """A dropped file that is not an image ("where|name|stamp" from the page script, which stopped it
+    before Gradio's upload area emptied the box): one sentence; the box keeps its picture."""
+    where, _, rest = (payload or "").partition("|")
+    name = rest.rpartition("|")[0]
+    if where and name:
+        raise ValueError(f"{name} is not an image: drop an image file on {where} (it keeps its picture).")
+
+
+def image_input(label: str, height: int, elem_id: str | None = None, min_width: int = 160) -> gr.Image:
     """An image input that hands the handler the file (hashdemo.data.images converts every mode), even one
     Gradio cannot open: the handler's reader refuses it with a sentence naming the input.
 
@@ -60,6 +70,7 @@ def image_input(label: str, height: int, elem_id: str | None = None) -> gr.Image
         sources=["upload", "clipboard"],
         height=height,
         elem_id=elem_id,
+        min_width=min_width,
     )
     check = component.preprocess
 
@@ -88,6 +99,33 @@ def read_image(engine: Engine, path: str | None, what: str) -> np.ndarray:
         return engine.read_image(path)
     except ImageError as error:
         raise ImageError(f"{what[0].upper()}{what[1:]}: {error}") from None  # "slot A", not "slot a"
+
+
+# A phone (or any screen where it is out of view) scrolls to the answer after an action, from its `top`
+# element's top to its `bottom` one's bottom; where both are already in view nothing moves (format() the
+# selectors, `shown`: what exists only when there is an answer to see, and `block`: "start" puts the answer
+# at the top, "nearest" scrolls as little as it takes).
+REVEAL = """() => {{
+  const top = document.querySelector("{top}"), bottom = document.querySelector("{bottom}");
+  if (!top || !bottom || !document.querySelector("{shown}")) return;
+  const inView = top.getBoundingClientRect().top >= 0
+    && bottom.getBoundingClientRect().bottom <= window.innerHeight;
+  if (!inView) top.scrollIntoView({{block: "{block}"}});
+}}"""
+
+
+def link_controls(kind: str, label: str) -> dict:
+    """The view's link: the handlers write its query string to a hidden `address` box, whose change puts it
+    in the page's address (address.js) and shows the full URL in `link`, with a copy button; `link_note`
+    says when an image cannot travel in a link."""
+    address = gr.Textbox(elem_classes="hidden-channel", show_label=False, container=False)
+    link = gr.Textbox(
+        label=f"{label} (the page's address follows it)", interactive=False, buttons=["copy"], max_lines=1
+    )
+    note = gr.Markdown()
+    # (the page script defines hashdemoAddress on load; were an answer faster, the box shows the query)
+    address.change(None, address, link, js=f"(q) => window.hashdemoAddress?.('{kind}', q) ?? q")
+    return {"address": address, "link": link, "link_note": note}
 
 
 def panel(title: str, elem_id: str, height: int | None = 256, wide: bool = False) -> gr.Image:

@@ -207,14 +207,13 @@ def handler_ms(engine, repeats: int) -> dict[str, float]:
 
     def one_search() -> None:
         query = engine.make_query(examples[next(cycle) % len(examples)])
-        present.search(
-            engine.search(query, theta, top_l, n_coarse), SearchState(query, "", (theta, top_l, n_coarse))
-        )
+        state = SearchState(query, "", (theta, top_l, n_coarse))
+        present.search(engine.search(query, theta, top_l, n_coarse), None, state, "")  # side-by-side closed
 
     def one_compose() -> None:
         i = next(cycle)
         present.compose(
-            engine.compose(examples[i % len(examples)], examples[(i + 1) % len(examples)], "union")
+            engine.compose(examples[i % len(examples)], examples[(i + 1) % len(examples)], "union"), ""
         )
 
     return {

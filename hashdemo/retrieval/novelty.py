@@ -5,9 +5,10 @@ The evaluation sets the cut-off at the 99th percentile over the val split (so at
 are flagged) and stores it with the model's test metrics; the app warns above it.
 
 A second check needs no model: every outfit shows items, whose edges give fine detail (the mean
-absolute Laplacian of the grey image), while a smooth picture (a two-colour gradient, a plain wall)
-looks like the outfits' dark, blurred backgrounds to the features and passes the novelty cut-off. Below
-the detail of the val image at the 1st percentile, the app says the picture holds no items.
+absolute Laplacian of the slightly blurred grey image), while a smooth picture (a two-colour gradient,
+a plain wall) looks like the outfits' dark, blurred backgrounds to the features and passes the novelty
+cut-off. Below the detail of the val image at the 1st percentile, the app says the picture holds no
+items.
 """
 
 from __future__ import annotations
@@ -30,10 +31,16 @@ def novelty(query_pooled: np.ndarray, gallery_unit: np.ndarray) -> np.ndarray:
     return 1.0 - (unit_rows(query_pooled) @ gallery_unit.T).max(axis=1)
 
 
+DETAIL_BLUR = 1.0  # sigma in pixels: pixel noise and a gradient's dithering go, the items' edges stay
+
+
 def detail(images: np.ndarray) -> np.ndarray:
-    """(N,) mean |Laplacian| of each (S, S, 3) uint8 image's grey levels: how much fine detail it has."""
+    """(N,) mean |Laplacian| of each (S, S, 3) uint8 image's grey levels after a slight Gaussian blur: how
+    much fine detail it has. Without the blur a linear colour ramp with a little noise (dithered, as
+    drawing programs make them) had the detail of an outfit."""
     grey = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) for image in images)
-    return np.array([np.abs(cv2.Laplacian(g, cv2.CV_32F)).mean() for g in grey])
+    blurred = (cv2.GaussianBlur(g, (0, 0), DETAIL_BLUR) for g in grey)
+    return np.array([np.abs(cv2.Laplacian(g, cv2.CV_32F)).mean() for g in blurred])
 
 
 def detail_threshold(val_images: np.ndarray) -> float:

@@ -41,6 +41,17 @@ class Ranking:
 
 
 @dataclass(frozen=True)
+class RowFigures:
+    """One row's retrieval figures for one query (its relevance: shares a label, or exactly T)."""
+
+    shown: int  # the tiles P@k counts over: 10, or fewer when the row holds fewer
+    precision: float  # P@shown
+    ap_at_100: float  # AP of the first 100 (this query's term of map@100)
+    ap: float  # AP of the whole row
+    length: int  # the row's length (K for a search)
+
+
+@dataclass(frozen=True)
 class Comparison:
     """Every method's top results for one query, side by side (COMPARED names them, in order)."""
 
@@ -86,6 +97,8 @@ class ComposeAnswer:
     bitwise: Ranking  # the bitwise OR / AND / AND-NOT baseline
     label_route: Ranking | None = None  # predicted labels, the set operations, a label search
     sources: tuple[tuple[str, int] | None, ...] = ()  # each slot's (split, id), None when not a dataset image
+    composed_bits: np.ndarray | None = None  # (K,) the composed code the gallery is searched with
+    input_bits: np.ndarray | None = None  # (slots, K) each slot's code h(x)
 
     def exact_in_top(self, ranking: Ranking, k: int = 10) -> int | None:
         return None if ranking.relevant is None else int(ranking.relevant[:k].sum())

@@ -17,20 +17,30 @@ from hashdemo.data.fashion_mnist import CLASS_NAMES
 from hashdemo.data.images import load_image
 from hashdemo.data.label_ops import OPERATORS, jaccard, label_route_ranking
 from hashdemo.data.split import label_text
-from hashdemo.model.cam import Attention, attend_code, bit_cams, normalise, upsample
+from hashdemo.model.cam import ATTENTION_SIZE, Attention, attend_code, bit_cams, normalise, upsample
 from hashdemo.model.checkpoints import Checkpoint
 from hashdemo.model.code_ops import chain_bits
 from hashdemo.model.networks import Encoded, HashNet, signs_of
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
-from hashdemo.retrieval.metrics import relevance
+from hashdemo.retrieval.metrics import mean_average_precision, precision_at_k, relevance
 from hashdemo.retrieval.novelty import detail, novelty, unit_rows
 from hashdemo.retrieval.selection import activation_orders, random_orders
-from hashdemo.service.answers import Comparison, ComposeAnswer, Query, Ranking, SearchAnswer, WhyAnswer
+from hashdemo.service.answers import (
+    Comparison,
+    ComposeAnswer,
+    Query,
+    Ranking,
+    RowFigures,
+    SearchAnswer,
+    WhyAnswer,
+)
 from hashdemo.service.known_images import KnownImages
 from hashdemo.service.loading import MilvusProgress, Report, engine_parts, log_progress
 from hashdemo.service.presets import compose_presets, target_labels
 
 COMPARED_RANDOM_SEED = 0  # hier_random in the app: one seeded draw (the evaluation averages five)
+SWEPT_L = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # a query's curve against L (up to C)
+SWEPT_THETA = tuple(round(0.1 * i, 1) for i in range(10))  # and against theta
 
 
 class Engine:
@@ -287,6 +297,43 @@ class Engine:
         }
         return Comparison(rows, attended, holds)
 
+    def row_figures(
+        self, ranking: Ranking, labels: np.ndarray | None, shown: int = 10, exact: bool = False
+    ) -> RowFigures | None:
+        """P@shown, AP@100 and AP of one row for one query (None when the query's labels are unknown):
+        relevance is "shares a label" with `labels`, or with `exact` "is exactly the set `labels`"."""
+        if labels is None or not len(ranking.ids):
+            return None
+        ids, wanted, shown = ranking.ids[None], labels[None], min(shown, len(ranking.ids))
+        return RowFigures(
+            shown,
+            precision_at_k(ids, wanted, self.gallery_labels, shown, exact=exact),
+            mean_average_precision(ids, wanted, self.gallery_labels, exact=exact, k=100),
+            mean_average_precision(ids, wanted, self.gallery_labels, exact=exact),
+            len(ranking.ids),
+        )
+
+    def sweep(
+        self,
+        query: Query,
+        theta: float,
+        top_l: int,
+        n_coarse: int,
+        box: tuple[int, int, int, int] | None = None,
+    ) -> dict[str, list[tuple[float, RowFigures | None]]]:
+        """The re-ranked row's figures for one query against L (theta fixed) and against theta (L fixed):
+        {"L": [(L, figures)], "theta": [(theta, figures)]}; figures are None when its labels are unknown."""
+
+        def figures(at_theta: float, at_l: int) -> RowFigures | None:
+            answer = self.search(query, at_theta, at_l, n_coarse, box=box)
+            return self.row_figures(answer.reranked, query.labels)
+
+        channels = self.hier_codes.local_bits.shape[1]
+        return {
+            "L": [(at_l, figures(theta, at_l)) for at_l in SWEPT_L if at_l <= channels],
+            "theta": [(at_theta, figures(at_theta, top_l)) for at_theta in SWEPT_THETA],
+        }
+
     def _shares_a_label(self, labels: np.ndarray | None, ids: np.ndarray) -> np.ndarray | None:
         return None if labels is None else relevance(labels[None], self.gallery_labels[ids])[0]
 
@@ -349,9 +396,10 @@ class Engine:
         )
         # its "distance": the Jaccard distance of a result's predicted labels to the composed prediction
         rows.append(self._against_target(target, route[0], 1.0 - similarity[0]))
-        probs = _classifier_probs(self.dcoh.model, chain_bits(self.dcoh.operators, chain, operands))
+        composed = chain_bits(self.dcoh.operators, chain, operands)
         sources = tuple(self.known.source(image) for image in images)
-        return ComposeAnswer(chain, labels, target, probs, *rows, sources)
+        probs = _classifier_probs(self.dcoh.model, composed)
+        return ComposeAnswer(chain, labels, target, probs, *rows, sources, composed[0], encoded.global_bits)
 
     def _against_target(self, target: np.ndarray | None, ids: np.ndarray, distances: np.ndarray) -> Ranking:
         if target is None:
@@ -361,11 +409,14 @@ class Engine:
         return Ranking(ids, distances, exact, jaccard=jaccard(labels, target[None])[:, 0])
 
 
-def box_mask(box: tuple[int, int, int, int], size: int) -> np.ndarray:
-    """(size, size) bool: True inside the box (top, left, bottom, right), bounds inclusive."""
-    top, left, bottom, right = box
-    mask = np.zeros((size, size), bool)
-    mask[top : bottom + 1, left : right + 1] = True
+def box_mask(box: tuple[int, int, int, int], image_size: int) -> np.ndarray:
+    """The attention's (S, S) bool mask of a box (top, left, bottom, right) given in image pixels, bounds
+    inclusive: True on every attention cell the box touches."""
+    scale = ATTENTION_SIZE / image_size
+    top, left = (int(np.floor(v * scale)) for v in box[:2])
+    bottom, right = (int(np.ceil((v + 1) * scale)) for v in box[2:])
+    mask = np.zeros((ATTENTION_SIZE, ATTENTION_SIZE), bool)
+    mask[top:bottom, left:right] = True
     return mask
 
 

@@ -1,0 +1,118 @@
+"""Pin and compare, on the search tab: pin the view shown, then set another query or other theta, L, K and
+compare both views side by side (both rows, their per-query figures); and, on demand, one query's curve
+of P@10 and AP against L and against theta (Engine.sweep: twenty searches, so never on every search).
+
+Every search clears the comparison and the curve (Presenter.search: CLEARED_VIEWS), so neither can show
+a view from before the last change; the pinned view itself stays until the next pin.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from hashdemo.app import pictures
+from hashdemo.app.exports import source_name
+from hashdemo.app.presenter import PIN_PROMPT, SHOWN_RESULTS, Presenter, figures_text
+from hashdemo.app.state import SearchState
+from hashdemo.app.widgets import panel, user_errors
+from hashdemo.evaluation.tables import markdown_table
+from hashdemo.service.engine import Engine
+
+
+def pin_layout() -> dict:
+    """The accordion: three buttons, the comparison's table and picture, the curve."""
+    named = {"pinned": gr.State(None)}
+    with gr.Accordion("Pin and compare; a curve against L, theta", open=False):
+        with gr.Row():
+            named["pin"] = gr.Button("Pin this view", size="sm")
+            named["compare_pinned"] = gr.Button("Compare with the pinned view", size="sm")
+            named["curve"] = gr.Button("Curve of P@10 and AP against L and theta", size="sm")
+        named["pin_text"] = gr.Markdown(PIN_PROMPT, elem_id="pin-text", elem_classes="scroll-table")
+        named["pin_image"] = panel(
+            "Both rows of the pinned view, then of this one", "pin", height=None, wide=True
+        )
+        named["curve_image"] = panel("This query's re-ranked row against L and theta", "curve", height=None)
+    return named
+
+
+def wire_pin(engine: Engine, present: Presenter, named: dict) -> None:
+    state, pinned = named["state"], named["pinned"]
+
+    @user_errors
+    def pin(state: SearchState | None):
+        if not state:
+            raise ValueError("Run a search first, then pin it.")
+        return state, f"**Pinned:** {view_name(state)}. Now change the query or theta, L, K and compare."
+
+    @user_errors
+    def compare(pinned_state: SearchState | None, state: SearchState | None):
+        if not pinned_state or not state:
+            raise ValueError(
+                "Pin a view first (the button on the left), then change the query or theta, L, K."
+            )
+        return side_by_side(engine, present, {"pinned": pinned_state, "now": state})
+
+    @user_errors
+    def curve(state: SearchState | None):
+        if not state:
+            raise ValueError("Run a search first.")
+        if state.query.labels is None:
+            raise ValueError(
+                "The curve needs the query's labels: pick a dataset image (an example, or by id)."
+            )
+        sweep = engine.sweep(state.query, *state.params, box=state.box)
+        points = {
+            name: [(x, f.precision, f.ap_at_100, f.ap) for x, f in rows] for name, rows in sweep.items()
+        }
+        return present.files.figure(curve_figure, points, list(state.params))
+
+    named["pin"].click(pin, state, [pinned, named["pin_text"]], api_name=False)
+    named["compare_pinned"].click(
+        compare, [pinned, state], [named["pin_text"], named["pin_image"]], api_name=False
+    )
+    named["curve"].click(curve, state, named["curve_image"], api_name=False)
+
+
+def view_name(state: SearchState) -> str:
+    theta, top_l, n_coarse = state.params
+    box = "" if state.box is None else f", box {','.join(map(str, state.box))}"
+    return f"{source_name(state.source)}, theta = {theta:g}, L = {top_l}, K = {n_coarse}{box}"
+
+
+def side_by_side(engine: Engine, present: Presenter, views: dict[str, SearchState]) -> tuple[str, str]:
+    """Both views' rows in one picture, and a table of each row's per-query figures."""
+    lines, table = [], []
+    for name, state in views.items():
+        answer = engine.search(state.query, *state.params, box=state.box)
+        for row, ranking in (("global code", answer.coarse), ("re-ranked", answer.reranked)):
+            shown = ranking.top(SHOWN_RESULTS)
+            relevant = [None] * len(shown.ids) if shown.relevant is None else shown.relevant.tolist()
+            images = [engine.gallery_images[i] for i in shown.ids]
+            lines.append((f"{name}: {row}", images, relevant, [None] * len(images)))
+            figures = engine.row_figures(ranking, state.query.labels)
+            table.append([name, view_name(state), row, figures_text(figures, "K")])
+    text = markdown_table(["view", "query and settings", "row", "P@k, AP@100, AP"], table)
+    return text, present.files(pictures.comparison_grid(lines))
+
+
+def curve_figure(points: dict[str, list], params: list):
+    """P@10, AP@100 and AP of the re-ranked row against L (log scale) and against theta, the view's own
+    value marked."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 3))
+    axes = figure.subplots(1, 2, sharey=True)
+    theta, top_l, _ = params
+    for ax, (name, at) in zip(axes, (("L", top_l), ("theta", theta)), strict=True):
+        x, *series = np.array(points[name], dtype=float).T
+        for values, label in zip(series, ("P@10", "AP@100", "AP@K"), strict=True):
+            ax.plot(x, values, "o-", label=label, markersize=3)
+        ax.axvline(at, color="grey", linestyle=":", label=f"this view ({name} = {at:g})")
+        ax.set(xlabel=name, ylim=(0, 1.02))
+        if name == "L":
+            ax.set_xscale("log", base=2)
+    axes[0].set_ylabel("re-ranked row, this query")
+    axes[1].legend(fontsize=7, loc="lower left")
+    figure.tight_layout()
+    return figure
