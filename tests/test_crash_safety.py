@@ -59,6 +59,17 @@ def _killed_mid_write(args: list[str], cache: Path, pattern: str) -> None:
     assert list(cache.glob(f".{pattern}.*.tmp")), "the kill should leave a partial write behind"
 
 
+def _killed_then_rebuilt(args: list[str], cache: Path, pattern: str) -> Path:
+    """Kill `args` mid-write of the file `pattern`, run it again: the one file it builds, the partial
+    write removed."""
+    _killed_mid_write(args, cache, pattern)
+    rerun = _run(args, cache)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert not list(cache.glob(".*.tmp")), "the partial write must be removed"
+    (built,) = cache.glob(pattern)
+    return built
+
+
 def _same_arrays(a: Path, b: Path) -> None:
     with np.load(a) as x, np.load(b) as y:
         assert sorted(x.files) == sorted(y.files)
@@ -84,12 +95,11 @@ def test_dataset_killed_mid_write_is_rebuilt_identically(tmp_path):
         "from hashdemo.data.outfits import OutfitRecipe, load_outfits\n"
         f"load_outfits(OutfitRecipe(**{SMALL!r}))",
     ]
-    _killed_mid_write(build, crashed, "outfits-*.npz")
-    assert _run(build, crashed).returncode == 0
-    assert not list(crashed.glob(".*.tmp")), "the partial write must be removed"
+    built = _killed_then_rebuilt(build, crashed, "outfits-*.npz")
     load_outfits(OutfitRecipe(**SMALL), cache_dir=clean)
     reference = cache_path(OutfitRecipe(**SMALL), clean)
-    _same_arrays(crashed / reference.name, reference)
+    assert built.name == reference.name
+    _same_arrays(built, reference)
 
 
 def test_gallery_codes_killed_mid_write_are_rebuilt_identically(tmp_path):
@@ -105,20 +115,14 @@ def test_gallery_codes_killed_mid_write_are_rebuilt_identically(tmp_path):
         "from pathlib import Path\nfrom hashdemo.service.engine import Engine\n"
         f"Engine.load(checkpoints=Path({str(models)!r}))",
     ]
-    _killed_mid_write(load, cache, "gallery-codes-*.npz")
-    assert _run(load, cache).returncode == 0
-    assert not list(cache.glob(".*.tmp"))
-    (built,) = cache.glob("gallery-codes-*.npz")
+    built = _killed_then_rebuilt(load, cache, "gallery-codes-*.npz")
     _same_arrays(built, default_cache_dir() / built.name)
 
 
 def test_large_gallery_killed_mid_write_is_rebuilt_identically(tmp_path):
     command = ["-m", "hashdemo", "gallery-codes", "--size", "2000", "--models", "hier"]
-    _killed_mid_write(command, tmp_path / "crashed", "large-gallery-*.npz")
-    assert _run(command, tmp_path / "crashed").returncode == 0
-    assert not list((tmp_path / "crashed").glob(".*.tmp"))
+    built = _killed_then_rebuilt(command, tmp_path / "crashed", "large-gallery-*.npz")
     large_gallery_codes(open_dataset(cache_dir=tmp_path / "clean"), ("hier",), 2000)
-    (built,) = (tmp_path / "crashed").glob("large-gallery-*.npz")
     _same_arrays(built, tmp_path / "clean" / built.name)
 
 
