@@ -55,25 +55,20 @@ def backbone_weights(backbone: str, weights: str, seed: int = 0) -> BackboneWeig
     return BackboneWeights(trunk_state(spec.torchvision, state, weights), digest)
 
 
-def imagenet_file(torchvision_name: str) -> tuple[Path, str]:
-    """Where torchvision keeps (or would download) the default ImageNet weights, and their URL."""
-    from torchvision.models import get_model_weights
-
-    url = get_model_weights(torchvision_name).DEFAULT.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path), url
-
-
 def imagenet_state(torchvision_name: str) -> tuple[dict, str]:
+    """The default ImageNet weights through torchvision, which keeps (or downloads) them in torch's hub
+    folder under the file name of their URL."""
     from torchvision.models import get_model_weights
 
-    path, url = imagenet_file(torchvision_name)
+    imagenet = get_model_weights(torchvision_name).DEFAULT
+    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(imagenet.url).path)
     if os.environ.get(OFFLINE) == "1" and not path.is_file():
         raise WeightsError(
             f"{OFFLINE}=1 forbids downloading {torchvision_name}'s ImageNet weights: put {path.name} "
-            f"(from {url}) in {path.parent}, or train with --weights FILE"
+            f"(from {imagenet.url}) in {path.parent}, or train with --weights FILE"
         )
     try:
-        state = get_model_weights(torchvision_name).DEFAULT.get_state_dict(progress=True, check_hash=True)
+        state = imagenet.get_state_dict(progress=True, check_hash=True)
     except (OSError, RuntimeError) as error:  # no network, a refused or damaged download
         raise WeightsError(f"{torchvision_name}'s ImageNet weights could not be had ({error})") from None
     return state, f"{IMAGENET}-{path.stem}"
