@@ -43,6 +43,7 @@ class HashOutput:
     logits: torch.Tensor  # (B, n_classes) label prediction from the global code
     global_pre: torch.Tensor  # (B, H) before the tanh: the bit is its sign; the peers' losses take it
     local_pre: torch.Tensor  # (B, C) likewise for the local code
+    pooled: torch.Tensor  # (B, C) the Conv7 maps' spatial means, what the head took
 
 
 class HashNet(nn.Module):
@@ -91,7 +92,7 @@ class HashNet(nn.Module):
         global_pre = self.global_proj(local_pre)  # (B, H)
         global_relaxed = torch.tanh(global_pre)
         logits = self.classifier(global_relaxed)
-        return HashOutput(conv7, torch.tanh(local_pre), global_relaxed, logits, global_pre, local_pre)
+        return HashOutput(conv7, torch.tanh(local_pre), global_relaxed, logits, global_pre, local_pre, pooled)
 
     @torch.no_grad()
     def cam_weights(self) -> torch.Tensor:
@@ -125,13 +126,10 @@ class HashNet(nn.Module):
             parts["global_bits"].append((out.global_relaxed > 0).to(torch.uint8).numpy())
             parts["local_bits"].append((out.local_relaxed > 0).to(torch.uint8).numpy())
             parts["label_probs"].append(torch.sigmoid(out.logits).numpy())
-            if out.conv7 is not None:
-                parts["pooled"].append(out.conv7.mean(dim=(2, 3)).numpy())
+            parts["pooled"].append(out.pooled.numpy())
             if with_conv7:
                 parts["conv7"].append(out.conv7.numpy())
         self.train(was_training)
-        if not parts["pooled"]:  # from pooled inputs: they are the pooled features
-            parts["pooled"] = [np.asarray(inputs, dtype=np.float32)]
         return Encoded(**{name: np.concatenate(chunks) if chunks else None for name, chunks in parts.items()})
 
 
