@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hashdemo.data.label_ops import compose_labels, keys_to_labels
-from hashdemo.evaluation.dcoh import prototype_oracle
+from hashdemo.evaluation.references import majority_code
 from hashdemo.model.config import TrainConfig
 from hashdemo.model.laso import FeatureOperators, compose_features, cosine_ranking
 from hashdemo.model.registry import build_operators, model_config, name_of
@@ -65,13 +65,13 @@ def test_train_compositions_include_the_cascade_with_its_own_targets():
     assert calls == [("union", 1, 10), ("difference", 11, 10)]
 
 
-def test_the_prototype_oracle_queries_with_the_majority_code_of_the_target_set():
+def test_the_majority_code_reference_queries_with_the_majority_code_of_the_target_set():
     bits = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 1, 1], [0, 1, 1, 1]], dtype=np.uint8)
     labels = np.array([[1, 0], [1, 0], [1, 0], [0, 1], [0, 1]], dtype=np.uint8)
     # the majority of T = {0}'s three codes is 1100: its three members are its three nearest codes
-    assert prototype_oracle(np.array([[1, 0]], dtype=np.uint8), bits, labels)["map@100"] == 1.0
+    assert majority_code(np.array([[1, 0]], dtype=np.uint8), bits, labels)["map@100"] == 1.0
     # T = {1}: the majority of 0011 and 0111 (a 1-1 tie on bit 1 goes to 0) is 0011, nearest to both
-    assert prototype_oracle(np.array([[0, 1]], dtype=np.uint8), bits, labels)["map@100"] == 1.0
+    assert majority_code(np.array([[0, 1]], dtype=np.uint8), bits, labels)["map@100"] == 1.0
 
 
 def test_laso_training_lowers_its_loss_on_toy_features(monkeypatch):

@@ -173,7 +173,8 @@ def test_object_lines_by_hand():
     }
     assert tables.object_lines(result) == [
         "",
-        "attended object map@100 (3 queries with 2-3 items): relevant = the attended item's class",
+        "attended object, a check within method 1 (no other method can know its target): map@100 "
+        "(3 queries with 2-3 items): relevant = the attended item's class",
         "",
         "| method | map@100 |\n|---|---|\n| hier_cam | 0.5000 |\n| hier_random | 0.2500 ± 0.0500 |",
     ]
@@ -319,27 +320,23 @@ def test_the_milvus_bench_table_compares_with_the_in_process_index():
     ]
 
 
-def test_the_peers_takeaway_names_the_best_peer_per_metric_and_whether_the_method_reaches_it():
-    row = dict.fromkeys(("map", "map_exact@100"), 0.0)
+def test_the_field_takeaway_places_the_method_against_the_best_one_level_code_with_both_spreads():
+    def row(map_, exact):
+        return {"map": map_, "map_std": 0.001, "map_exact@100": exact, "map_exact@100_std": 0.001}
+
     result = {
         "bits": {"global": 32},
-        "methods": {
-            "hier_cam": {"map": 0.80, "map_exact@100": 0.45},
-            "hashnet": {**row, "map": 0.79, "map_exact@100": 0.50},
-            "csq": {**row, "map": 0.70, "map_exact@100": 0.40},
-        },
+        "field": {"lengths": [32]},
+        "lengths": {"32": {"hier_cam": row(0.80, 0.45), "hashnet": row(0.79, 0.50), "global": row(0.7, 0.4)}},
     }
-    text = tables.peers_takeaway(result)
-    assert "full mAP: hashnet 0.790, csq 0.700" in text
-    assert "on full mAP hier_cam (0.800) is at or above the best peer, hashnet (0.790)" in text
-    assert "on exact-set map@100 hier_cam (0.450) is below the best peer, hashnet (0.500)" in text
-    assert "one run each" in text
-    assert tables.peers_takeaway({"methods": {"hier_cam": row}}) == ""  # no peer trained: no sentence
-    seeds = {name: {key: {"mean": 0.9, "std": 0.01, "n": 3} for key in row} for name in ("hashnet", "csq")}
-    spread = tables.peers_takeaway({**result, "peer_seeds": seeds})
-    assert (
-        "over three retrains each" in spread and "is below the best peer, hashnet (0.900 ± 0.010)" in spread
-    )
+    text = tables.field_takeaway(result)
+    assert "on full mAP hier_cam (0.800) is above the best one-level code, hashnet (0.790 ± 0.001)" in text
+    assert "on exact-set map@100 hier_cam (0.450) is below the best one-level code, hashnet" in text
+    # the three retrains' spread counts where it is larger than the tie orders'
+    seeds = {"hashnet": {"map": {"mean": 0.79, "std": 0.02, "n": 3}}}
+    spread = tables.field_takeaway({**result, "peer_seeds": seeds})
+    assert "is within the spreads of the best one-level code, hashnet (0.790 ± 0.020)" in spread
+    assert tables.field_takeaway({"methods": {}}) == ""  # no field protocol run: no sentence
 
 
 def test_the_peer_seed_table_shows_mean_and_std_per_metric():

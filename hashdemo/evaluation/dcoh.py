@@ -16,7 +16,13 @@ import numpy as np
 import torch
 
 from hashdemo.data.dataset import Dataset
-from hashdemo.data.label_ops import OPERATORS, label_keys, label_route_ranking
+from hashdemo.data.label_ops import OPERATORS, label_route_ranking
+from hashdemo.evaluation.references import (
+    Exemplars,
+    binarise,
+    laso_threshold_rule,
+    majority_code,
+)
 from hashdemo.evaluation.scores import spread
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from hashdemo.model.code_ops import chain_bits
@@ -83,9 +89,19 @@ def evaluate_dcoh(dataset: Dataset, checkpoints: Path | None = None) -> dict:
     query, gallery = codes["dcoh"]
     q_labels, g_labels = splits["query"].labels, splits["gallery"].labels
     gallery_sets = np.unique(g_labels, axis=0)
-    peer = feature_peer(laso, *codes.get("laso", (None, None)), g_labels)
-    scoring = Scoring(runs, codes, q_labels, g_labels, gallery_sets, peer)
+    laso_runs = laso_seed_runs(laso, checkpoints or dataset.checkpoints, skipped)
+    laso_rule = (
+        None
+        if laso is None
+        else laso_threshold_rule(
+            laso.operators, laso.model.encode(splits["val"].images).pooled, splits["val"].labels
+        )
+    )
+    peer = feature_peer(laso_runs, *codes.get("laso", (None, None)), g_labels, laso_rule)
+    exemplars = Exemplars.of(gallery.global_bits, g_labels)
+    scoring = Scoring(runs, codes, q_labels, g_labels, gallery_sets, peer, exemplars)
     operators, spreads, generated = score_operators(scoring)
+    laso_spread = laso_seeds(operators, laso_runs)
     skipped += [
         f"{key} of {name}: {note}" for key, notes in spreads.pop("missing").items() for name, note in notes
     ]
@@ -102,6 +118,14 @@ def evaluate_dcoh(dataset: Dataset, checkpoints: Path | None = None) -> dict:
         "bits": int(query.global_bits.shape[1]),
         "operators": operators,
         **spreads,
+        **(
+            {}
+            if laso_rule is None
+            else {
+                "laso_seeds": laso_spread,
+                "laso_bits_rule": {"rule": laso_rule["rule"], "val_grid": laso_rule["val_grid"]},
+            }
+        ),
         "chains": chains,
         "single_image": single,
         "distribution": {
@@ -150,6 +174,7 @@ class Scoring:
     g_labels: np.ndarray
     gallery_sets: np.ndarray
     peer: PeerRows
+    exemplars: Exemplars  # the best exemplar of each label set the gallery holds
 
     def parts(self) -> tuple:
         return self.runs, self.codes, self.q_labels, self.g_labels, self.gallery_sets, self.peer
@@ -183,7 +208,7 @@ def score_operators(scoring: Scoring) -> tuple[dict, dict, dict[str, np.ndarray]
             for method, seed_names in seeds.items():
                 spreads[key][method][operator] = spread([scores[name]["map@100"] for name in seed_names])
         row = {name: scores[name] for name in generated}
-        row.update(baselines((operator,), ids, targets, query, gallery, g_labels, rng))
+        row.update(baselines((operator,), ids, targets, query, gallery, g_labels, rng, scoring.exemplars))
         row.update(peer((operator,), ids, targets))
         row["pairs"] = len(targets)
         rows[operator] = row
@@ -218,21 +243,23 @@ def score_chains(scoring: Scoring) -> dict[str, dict]:
             for name in SHIPPED
             if name in runs
         }
-        row.update(baselines(chain, ids, targets, query, gallery, g_labels, rng))
+        row.update(baselines(chain, ids, targets, query, gallery, g_labels, rng, scoring.exemplars))
         row.update(peer(chain, ids, targets))
         row["triples"] = len(targets)
         chains[chain_name(chain)] = row
     return chains
 
 
-def baselines(chain, ids, targets, query, gallery, g_labels, rng) -> dict:
-    """bitwise, label_route and oracle for the compositions `ids` (n, len(chain) + 1) with targets T."""
+def baselines(chain, ids, targets, query, gallery, g_labels, rng, exemplars: Exemplars) -> dict:
+    """bitwise, label_route, the oracle and the references for the compositions `ids`
+    (n, len(chain) + 1) with targets T."""
     bitwise = composed_codes(None, chain, query.global_bits, ids, learned=False)
     return {
         "bitwise": composed_map(bitwise, targets, gallery.global_bits, g_labels),
         "label_route": label_route(chain, ids, query.label_probs, gallery.label_probs, targets, g_labels),
         "oracle": oracle(targets, gallery.global_bits, g_labels, rng),
-        "prototype_oracle": prototype_oracle(targets, gallery.global_bits, g_labels),
+        "majority_code": majority_code(targets, gallery.global_bits, g_labels),
+        "best_exemplar": exemplars.score(targets, g_labels),
     }
 
 
@@ -266,34 +293,69 @@ def oracle(
     }
 
 
-def prototype_oracle(targets: np.ndarray, gallery_bits: np.ndarray, g_labels: np.ndarray) -> dict[str, float]:
-    """Query with the one code that best stands for T: the bitwise majority of every gallery code whose
-    label set is T (the code nearest to all of them in summed Hamming distance)."""
-    keys, wanted = label_keys(g_labels), label_keys(targets)
-    sets, inverse = np.unique(wanted, return_inverse=True)
-    majority = np.stack([gallery_bits[keys == key].mean(axis=0) > 0.5 for key in sets]).astype(np.uint8)
-    return composed_map(majority[inverse], targets, gallery_bits, g_labels)
+LASO_SEEDS = ("laso", "laso_ops1", "laso_ops2")  # the shipped peer and two operator-phase seeds
+
+
+def laso_seed_runs(laso: Checkpoint | None, checkpoints: Path, skipped: list[str]) -> dict[str, Checkpoint]:
+    """The LaSO-style peer and the operator seeds that are trained (all on DCOH's h(x))."""
+    if laso is None:
+        return {}
+    runs = {"laso": laso}
+    for name in LASO_SEEDS[1:]:
+        run = optional_run(name, checkpoints, skipped)
+        if run is not None:
+            runs[name] = run
+    return runs
 
 
 def feature_peer(
-    laso: Checkpoint | None, query: Encoded | None, gallery: Encoded | None, g_labels
+    laso_runs: dict[str, Checkpoint],
+    query: Encoded | None,
+    gallery: Encoded | None,
+    g_labels: np.ndarray,
+    rule: dict | None,
 ) -> PeerRows:
-    """The LaSO-style peer's row for a batch of compositions: its operators on the operands' pooled
-    features, the gallery ranked by cosine on its own features (no row when it is not trained)."""
+    """The LaSO-style peer's rows for a batch of compositions: its operators on the operands' pooled
+    features, the gallery ranked by cosine on its own features (`laso`), and the same composed features
+    and gallery features binarised by the val-chosen rule, ranked by Hamming distance (`laso_bits`, as
+    many bits as the features). Operator seeds beside the shipped peer get `<row>@<seed run>` rows
+    (gathered into `laso_seeds`). No row when the peer is not trained."""
 
     def rows(chain: tuple[str, ...], ids: np.ndarray, targets: np.ndarray) -> dict:
-        if laso is None:
-            return {}
-        operands = [query.pooled[ids[:, i]] for i in range(ids.shape[1])]
-        ranked = cosine_ranking(compose_features(laso.operators, chain, operands), gallery.pooled, 100)
-        return {
-            "laso": {
+        out = {}
+        operands = [query.pooled[ids[:, i]] for i in range(ids.shape[1])] if laso_runs else []
+        for name, run in laso_runs.items():
+            composed = compose_features(run.operators, chain, operands)
+            ranked = cosine_ranking(composed, gallery.pooled, 100)
+            floats = {
                 "map@100": mean_average_precision(ranked, targets, g_labels, exact=True, k=100),
                 "jaccard@10": jaccard_at_k(ranked, targets, g_labels),
             }
-        }
+            thresholds = rule["thresholds"]
+            bits = composed_map(
+                binarise(composed, thresholds), targets, binarise(gallery.pooled, thresholds), g_labels
+            )
+            suffix = "" if name == "laso" else f"@{name}"
+            out[f"laso{suffix}"], out[f"laso_bits{suffix}"] = floats, bits
+        return out
 
     return rows
+
+
+def laso_seeds(operators: dict, laso_runs: dict[str, Checkpoint]) -> dict:
+    """{operator: {"laso", "laso_bits": spread}} over the peer's operator seeds; the seed rows leave the
+    operators' rows."""
+    spreads = {}
+    for operator, row in operators.items():
+        if not row.get("pairs") or "laso" not in row:
+            continue
+        spreads[operator] = {}
+        for kind in ("laso", "laso_bits"):
+            values = [row[kind]["map@100"]] + [
+                row.pop(f"{kind}@{name}")["map@100"] for name in laso_runs if name != "laso"
+            ]
+            spreads[operator][kind] = spread(values)
+    return spreads
 
 
 def optional_run(name: str, checkpoints: Path, skipped: list[str]) -> Checkpoint | None:

@@ -75,6 +75,8 @@ def write_figures(method: str, result: dict, assets: Path) -> list[Path]:
     figures = {}
     if method == "hier":
         figures = {"frontier.png": frontier(result), "scaling.png": scaling(result)}
+        if "lengths" in result:
+            figures |= {"lengths.png": lengths_figure(result), "field_curves.png": field_curves(result)}
     elif method == "dcoh" and "pca" in result:
         figures = {"dcoh_pca.png": dcoh_pca(result["pca"])}
     for name, figure in figures.items():
@@ -89,7 +91,7 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def frontier(result: dict) -> Figure:
-    """Accuracy against cost: map@100 (shares a label) and attended-object map@100 against ms per query
+    """Accuracy against cost: map@100 (shares a label) and exact-set map@100 against ms per query
     at the largest gallery where every method was timed, and against bits compared per gallery image."""
     from matplotlib.ticker import LogLocator, NullFormatter
 
@@ -102,10 +104,7 @@ def frontier(result: dict) -> Figure:
     ]
     largest = max(every)
     ms = {row["method"]: row["ms_per_query"] for row in result["scale"] if row["n"] == largest}
-    metrics = (
-        "map@100",
-        "attended_map@100" if "attended_map@100" in result["methods"]["global"] else "object_map@100",
-    )
+    metrics = ("map@100", "map_exact@100")  # relevance no method defines
     fig = _figure(10, 7)
     axes = fig.subplots(2, 2)
     for col, (cost_name, cost) in enumerate(
@@ -126,7 +125,7 @@ def frontier(result: dict) -> Figure:
             ax.xaxis.set_major_locator(LogLocator(numticks=5))
             ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collided on the bits axis
             ax.grid(alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles, labels = axes[0, 1].get_legend_handles_labels()  # the bits panel has every method
     fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
     fig.suptitle(
         f"Accuracy against cost (theta={result['theta']}, L={result['L']}, K={result['K']})", fontsize=10
@@ -215,5 +214,75 @@ def dcoh_pca(points: dict[str, dict[str, np.ndarray]]) -> Figure:
             ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.4, label=label, color=color)
         ax.set(title=f"{name}: real vs generated codes (PCA)", xlabel="PC 1", ylabel="PC 2")
         ax.legend(loc="upper right", markerscale=4)
+    fig.tight_layout()
+    return fig
+
+
+FIELD_METRICS = {  # the field's protocols, relevance from labels and boxes alone
+    "map": "mAP, whole gallery (shares a label)",
+    "map@1000": "mAP@1000 (shares a label)",
+    "map_exact@100": "exact label set map@100",
+    "object_map@100": "largest item map@100",
+    "each_map@100": "each item map@100",
+}
+
+
+def lengths_figure(result: dict) -> Figure:
+    """One panel per protocol: every method against its code length (bits stored for a one-level code,
+    H for the two-level rows), the bars one std over the seeded tie orders."""
+    lengths = result["lengths"]
+    present = next(iter(next(iter(lengths.values())).values()))
+    metrics = [m for m in FIELD_METRICS if m in present]
+    fig = _figure(4.2 * len(metrics), 4.4)
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    methods = dict.fromkeys(m for rows in lengths.values() for m in rows)
+    for ax, metric in zip(axes, metrics, strict=True):
+        for method in methods:
+            points = sorted(
+                (int(bits), rows[method][metric], rows[method][f"{metric}_std"])
+                for bits, rows in lengths.items()
+                if method in rows
+            )
+            x, y, err = zip(*points, strict=True)
+            style = "s--" if method.startswith("hier") else "o-"
+            ax.errorbar(x, y, yerr=err, fmt=style, ms=4, capsize=2, label=method, color=colour(method))
+        ax.set(xscale="log", xlabel="code length (bits; two-level: H)", title=FIELD_METRICS[metric])
+        ax.set_xticks(sorted({int(b) for b in lengths}), [str(b) for b in sorted({int(b) for b in lengths})])
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=6, fontsize=8, frameon=False)
+    fig.suptitle(
+        f"Every method at the field's code lengths, query split against the gallery "
+        f"(mean over {result['field']['tie_orders']} random tie orders)",
+        fontsize=10,
+    )
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def field_curves(result: dict) -> Figure:
+    """The field's curves at each length: precision-recall (over Hamming radius for one code, over rank
+    for the two-level search) and precision@N, one row of panels per length."""
+    curves = {
+        bits: rows for bits, rows in result["curves"].items() if int(bits) in result["field"]["lengths"]
+    }
+    fig = _figure(10, 3.4 * len(curves))
+    axes = np.atleast_2d(fig.subplots(len(curves), 2))
+    for (bits, rows), (pr_ax, at_ax) in zip(curves.items(), axes, strict=True):
+        for method, curve in rows.items():
+            style = "--" if curve["pr"]["over"] == "rank" else "-"
+            pr_ax.plot(
+                curve["pr"]["recall"], curve["pr"]["precision"], style, label=method, color=colour(method)
+            )
+            ns = [int(n) for n in curve["precision_at_n"]]
+            at_ax.plot(ns, list(curve["precision_at_n"].values()), style, label=method, color=colour(method))
+        pr_ax.set(xlabel="recall", ylabel="precision", title=f"{bits} bits: precision-recall")
+        at_ax.set(xscale="log", xlabel="N", ylabel="precision@N", title=f"{bits} bits: precision@N")
+        for ax in (pr_ax, at_ax):
+            ax.title.set_fontsize(9)
+            ax.grid(alpha=0.3)
+        at_ax.legend(fontsize=7, ncol=2)
+    fig.suptitle("The field's curves (solid: over Hamming radius; dashed: two-level, over rank)", fontsize=10)
     fig.tight_layout()
     return fig

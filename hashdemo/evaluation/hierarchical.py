@@ -11,18 +11,30 @@ where it has a large gallery, the same rows against it and ms per query from 10k
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from hashdemo.data.dataset import Dataset
 from hashdemo.evaluation.codes import Codes
+from hashdemo.evaluation.field import (
+    CUTOFF,
+    LENGTHS,
+    PRECISION_NS,
+    TIE_ORDERS,
+    TwoLevel,
+    field_lengths,
+    hier_seeds,
+    tune_fusion,
+)
+from hashdemo.evaluation.field import Scoring as FieldScoring
 from hashdemo.evaluation.localization import Items, attended_slots, multi_item
 from hashdemo.evaluation.objects import (
     PROTOCOLS,
     ObjectQueries,
     boxed_scores,
+    field_protocols,
     localization_by_theta,
     object_protocols,
     protocol_table,
@@ -65,6 +77,7 @@ class Setup:
     top_l: int
     k_share: float  # K as a share of the database, as chosen on val
     n_coarse: int  # K on the gallery (also at every other size)
+    global_weight: float  # the fused re-rank's weight on the global distance, chosen on val
     query: Codes
     q_labels: np.ndarray
     cam: CamAttention
@@ -87,6 +100,7 @@ def encode_codes(
 
 def make_setup(dataset: Dataset, hier: Checkpoint, one_level: dict[str, Checkpoint], tuned: dict) -> Setup:
     theta, top_l, share = (tuned["best"][key] for key in ("theta", "L", "K_share"))
+    weight = tuned["fusion"]["weight"]
     query_split, n_gallery = dataset.splits["query"], len(dataset.splits["gallery"])
     query = encode_codes(hier, one_level, query_split.images, conv7=True)
     cam = cam_attention(hier, query.hier, theta)
@@ -99,6 +113,7 @@ def make_setup(dataset: Dataset, hier: Checkpoint, one_level: dict[str, Checkpoi
         top_l,
         share,
         coarse_candidates(share, n_gallery),
+        weight,
         query,
         query_split.labels,
         cam,
@@ -121,7 +136,7 @@ def score_gallery(setup: Setup, gallery: Codes, g_labels: np.ndarray, whole: boo
     def scores(ranked):
         return (full_scores if whole else top_scores)(ranked, setup.q_labels, g_labels, setup.objects)
 
-    ranks = rankers(q, gallery, setup.orders, setup.top_l, setup.n_coarse)
+    ranks = rankers(q, gallery, setup.orders, setup.top_l, setup.n_coarse, setup.global_weight)
     methods = {name: scores(rank(k)) for name, rank in ranks.items()}
     methods["hier_random"] = mean_and_std(
         [scores(hierarchical_ranking(q.hier, gallery.hier, draw, setup.n_coarse, k)) for draw in draws]
@@ -147,6 +162,7 @@ def evaluate_hier(
     splits = dataset.splits
     val = hier.model.encode(splits["val"].images, with_conv7=True)
     tuned = tune(hier, val, splits["val"].labels)
+    tuned["fusion"] = tune_fusion(hier, val, splits["val"].labels, tuned["best"])
     setup = make_setup(dataset, hier, one_level, tuned)
     gallery, g_labels = setup.encode(splits["gallery"].images), splits["gallery"].labels
     methods = score_gallery(setup, gallery, g_labels, whole=True)
@@ -157,6 +173,7 @@ def evaluate_hier(
         "attention_ms": (timing := attention_ms(weights, setup.query, setup.theta, setup.top_l))["median"],
         "attention_timing": timing,
         "val_grid": tuned["grid"],
+        "fusion": tuned["fusion"],
         "pr_curves": pr_curves(setup, gallery, g_labels),
         "subset": subset_scores(
             setup.query.hier,
@@ -187,6 +204,9 @@ def evaluate_hier(
     add_costs(methods, result.get("scale", []), setup, len(g_labels))
     result["peer_seeds"], missing = peer_seeds(setup, directory, splits, gallery)
     skipped += missing
+    field = field_parts(dataset, directory, setup, gallery, g_labels)
+    skipped += field.pop("skipped")
+    result.update(field)
     sizes = {"queries": len(setup.q_labels), "gallery": len(g_labels)}
     return {"dataset": dataset.name, "classes": list(dataset.classes), **sizes, **result, "skipped": skipped}
 
@@ -215,6 +235,37 @@ def peer_seeds(setup: Setup, checkpoints: Path, splits: dict, gallery: Codes) ->
     return spreads, missing
 
 
+def field_parts(dataset: Dataset, checkpoints: Path, setup: Setup, gallery: Codes, g_labels) -> dict:
+    """The field's protocol (`hashdemo.evaluation.field`): every length, the curves, the two-level seeds."""
+    shipped = TwoLevel(
+        "hier",
+        setup.theta,
+        setup.top_l,
+        setup.n_coarse,
+        setup.global_weight,
+        replace(setup.query.hier, conv7=None),
+        gallery.hier,
+        setup.cam.orders[:, : setup.top_l],
+    )
+    chosen = {"theta": setup.theta, "L": setup.top_l, "K_share": setup.k_share, "K": setup.n_coarse}
+    scoring = FieldScoring(setup.q_labels, g_labels, field_protocols(setup.objects))
+    parts = field_lengths(dataset, checkpoints, shipped, chosen, scoring)
+    parts["hier_seeds"], missing = hier_seeds(dataset, checkpoints, shipped, scoring)
+    parts["skipped"] += missing
+    parts["field"] = {
+        "tie_orders": TIE_ORDERS,
+        "lengths": list(LENGTHS),
+        "cutoff": CUTOFF,
+        "precision_ns": list(PRECISION_NS),
+        "protocols": [
+            "shares a label",
+            "exact label set",
+            *({"object": "largest item", "each": "each item"}[name] for name in scoring.objects),
+        ],
+    }
+    return parts
+
+
 def missing_baselines(one_level: dict[str, Checkpoint]) -> str | None:
     missing = [name for name in BASELINES if name not in one_level]
     return f"{', '.join(missing)} not trained" if missing else None
@@ -236,8 +287,11 @@ def box_slots(setup: Setup) -> dict[str, np.ndarray | None]:
 
 
 def attended_table(methods: dict, boxed: dict) -> dict:
+    """The attended-object check, within method 1 only: the two-level rows on the target its own
+    attention picks (no other method can know that target, so no other row is scored on it)."""
+    two_level = {name: row for name, row in methods.items() if name.startswith("hier")}
     return {
-        **protocol_table(methods, "attended_map@100"),
+        **protocol_table(two_level, "attended_map@100"),
         "hier_box": {"map@100": boxed["hier_box"]},  # the attended item's box
         "hier_box_any_item": {"map@100": boxed["hier_box_any_item"]},
     }
@@ -285,6 +339,7 @@ def object_parts(setup: Setup, methods: dict, galleries: dict, large: dict | Non
             "hier_box": {"map@100": boxed["gallery"]["hier_box_largest"]},  # the largest item's box
             **protocol_table(methods, "object_map@100"),
         },
+        "each_item": protocol_table(methods, "each_map@100"),
         "attended_object": attended_table(methods, boxed["gallery"]),
         "object_queries": len(setup.items.ids),
         "box_queries_any_item": int((setup.items.classes >= 0).sum()),

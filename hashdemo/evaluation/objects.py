@@ -25,7 +25,10 @@ from hashdemo.retrieval.selection import CamAttention, box_orders, cam_attention
 PROTOCOLS = {
     "object_focused": "largest item: queries with 2-3 items; relevant = holds the class of the query's "
     "largest item (by box area)",
-    "attended_object": "attended object: queries with 2-3 items; relevant = holds the class of the item "
+    "each_item": "each item: queries with 2-3 items, every item in turn; relevant = holds that item's "
+    "class; the same ranking scored once per item and averaged over items",
+    "attended_object": "attended object (a check within method 1): queries with 2-3 items; relevant = "
+    "holds the class of the item "
     "whose box the CAM region (largest component at the chosen theta) overlaps most (tie: the larger)",
     "hier_box_any_item": "every item of every query with 2-3 items in turn as the user's box; relevant = "
     "holds that item's class",
@@ -40,13 +43,23 @@ class ObjectQueries:
     classes: np.ndarray  # (M,) the class a relevant gallery image holds
 
 
+FIELD_PROTOCOLS = ("object", "each")  # relevance from the boxes alone: these compare methods
+
+
 def object_protocols(items: Items, attention: CamAttention) -> dict[str, ObjectQueries]:
-    """The largest-item and attended-object protocols over the multi-item queries."""
+    """The largest-item, each-item and attended-object protocols over the multi-item queries."""
     regions = attention.regions[items.ids]
+    image, slot = np.nonzero(items.classes >= 0)
     return {
         "object": ObjectQueries(items.ids, items.pick(items.largest())[0]),
+        "each": ObjectQueries(items.ids[image], items.classes[image, slot].astype(np.int64)),
         "attended": ObjectQueries(items.ids, items.pick(attended_slots(items, regions))[0]),
     }
+
+
+def field_protocols(objects: dict[str, ObjectQueries]) -> dict[str, ObjectQueries]:
+    """The object protocols no method defines (the attended object is method 1's own target)."""
+    return {name: objects[name] for name in FIELD_PROTOCOLS if name in objects}
 
 
 def protocol_table(methods: dict[str, dict], key: str) -> dict:

@@ -48,8 +48,16 @@ def mean_and_std(runs: list[dict]) -> dict:
     return out
 
 
-def rankers(query: Codes, gallery: Codes, orders: dict[str, np.ndarray], top_l: int, n_coarse: int) -> dict:
-    """Each method as `rank(k) -> (Q, k) ids` (k=None: the whole gallery)."""
+def rankers(
+    query: Codes,
+    gallery: Codes,
+    orders: dict[str, np.ndarray],
+    top_l: int,
+    n_coarse: int,
+    fused_weight: float | None = None,
+) -> dict:
+    """Each method as `rank(k) -> (Q, k) ids` (k=None: the whole gallery); with a `fused_weight`, also
+    `hier_cam_fused`, the CAM bits re-ranked on the fused distance d_L + w d_g."""
     pooled_q = query.hier.pooled / np.linalg.norm(query.hier.pooled, axis=1, keepdims=True)
     pooled_g = gallery.hier.pooled / np.linalg.norm(gallery.hier.pooled, axis=1, keepdims=True)
 
@@ -65,13 +73,16 @@ def rankers(query: Codes, gallery: Codes, orders: dict[str, np.ndarray], top_l: 
     def one_level(name: str) -> Callable:
         return lambda k: hamming_ranking(query.one_level[name], gallery.one_level[name], k)
 
-    def two_level(order: np.ndarray) -> Callable:
-        return lambda k: hierarchical_ranking(query.hier, gallery.hier, order[:, :top_l], n_coarse, k)
+    def two_level(order: np.ndarray, weight: float = 0.0) -> Callable:
+        return lambda k: hierarchical_ranking(query.hier, gallery.hier, order[:, :top_l], n_coarse, k, weight)
+
+    fused = {} if fused_weight is None else {"hier_cam_fused": two_level(orders["hier_cam"], fused_weight)}
 
     return {
         "global": lambda k: hamming_ranking(query.hier.global_bits, gallery.hier.global_bits, k),
         "local_full": lambda k: hamming_ranking(query.hier.local_bits, gallery.hier.local_bits, k),
         **{name: two_level(order) for name, order in orders.items()},
+        **fused,
         **{name: one_level(name) for name in query.one_level},
         "float_cosine": cosine,
     }

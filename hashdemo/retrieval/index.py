@@ -179,13 +179,16 @@ def hierarchical_search(
     query_local_bits: np.ndarray,
     selected_bits: np.ndarray,
     n_coarse: int,
+    global_weight: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two-level search (docs/methods.md, method 1): coarse top-K on H_g, then a re-rank of those K on the
     selected H_l bits.
 
     The local code is read only for the K candidates. The re-rank orders by the eq. 2.5 distance on
-    each query's `selected_bits` (Q, L), then global distance, then id. Returns (ids, local distances,
-    global distances), each (Q, K); missing results are -1.
+    each query's `selected_bits` (Q, L), then global distance, then id (the seed's method,
+    `global_weight` 0). A positive `global_weight` w re-ranks by the fused distance d_L + w d_g instead,
+    then global distance, then id. Returns (ids, local distances, global distances), each (Q, K);
+    missing results are -1.
     """
     if global_index.ntotal != local_index.ntotal:
         raise ValueError(
@@ -196,9 +199,12 @@ def hierarchical_search(
         raise ValueError("selected_bits must have shape (Q, L): one bit subset per query.")
     global_dist, candidates = global_index.search(query_global_bits, positive_int("K", n_coarse))
     local_dist = local_index.distances(query_local_bits, bit_subset=selected_bits, candidates=candidates)
-    # candidates come ordered by (global distance, id), so a stable sort on the local distance
-    # alone gives the (local, global, id) order; -1 padding sorts last.
-    key = np.where(candidates >= 0, local_dist, np.iinfo(np.int32).max)
+    # candidates come ordered by (global distance, id), so a stable sort on the local (or fused)
+    # distance alone gives the (local, global, id) order; -1 padding sorts last.
+    if global_weight < 0:
+        raise ValueError(f"global_weight must be at least 0, got {global_weight}.")
+    fused = local_dist + global_weight * global_dist if global_weight else local_dist
+    key = np.where(candidates >= 0, fused, np.iinfo(np.int32).max)
     order = np.argsort(key, axis=1, kind="stable")
     return (
         np.take_along_axis(candidates, order, axis=1),

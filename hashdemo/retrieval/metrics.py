@@ -8,6 +8,8 @@ or, with `exact=True`, "has the same label set".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from hashdemo.checks import binary_matrix, positive_int
@@ -64,14 +66,26 @@ def mean_average_precision(
     ranking covers the whole gallery and k is None, this is the classic whole-gallery AP.
     The mean runs over all queries.
     """
+    ap = average_precisions(ranked_ids, query_labels, db_labels, exact=exact, k=k)
+    return float(ap.mean()) if len(ap) else 0.0
+
+
+def average_precisions(
+    ranked_ids: np.ndarray,
+    query_labels: np.ndarray,
+    db_labels: np.ndarray,
+    *,
+    exact: bool = False,
+    k: int | None = None,
+) -> np.ndarray:
+    """Each query's AP (Q,) float, as `mean_average_precision` averages them."""
     rel, _ = _ranked_relevance(ranked_ids, query_labels, db_labels, exact)
     if k is not None:
         rel = rel[:, : positive_int("k", k)]
     hits = np.cumsum(rel, axis=1)
     precision = hits / np.arange(1, rel.shape[1] + 1)
     n_rel = hits[:, -1] if rel.shape[1] else np.zeros(len(rel))
-    ap = np.where(rel, precision, 0.0).sum(axis=1) / np.maximum(n_rel, 1)
-    return float(ap.mean()) if len(ap) else 0.0
+    return np.where(rel, precision, 0.0).sum(axis=1) / np.maximum(n_rel, 1)
 
 
 def precision_at_k(
@@ -140,3 +154,63 @@ def jaccard_ndcg(
     ideal = -np.sort(-gains, axis=1)[:, :k]
     idcg = (ideal * discount[: ideal.shape[1]]).sum(axis=1)
     return float(np.mean(np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1.0), 0.0))) if len(ids) else 0.0
+
+
+def precision_at_ns(
+    ranked_ids: np.ndarray, query_labels: np.ndarray, db_labels: np.ndarray, ns: Sequence[int]
+) -> list[float]:
+    """Mean P@N at each N of `ns` (the field's precision@N curve), relevance computed once; -1 padding
+    or a short ranking count as misses, as in `precision_at_k`."""
+    rel, _ = _ranked_relevance(ranked_ids, query_labels, db_labels, False)
+    hits = np.cumsum(rel, axis=1)
+    out = []
+    for n in ns:
+        n = positive_int("N", n)
+        within = hits[:, min(n, hits.shape[1]) - 1] if hits.shape[1] else np.zeros(len(hits))
+        out.append(float((within / n).mean()) if len(hits) else 0.0)
+    return out
+
+
+def radius_curve(
+    distances: np.ndarray, query_labels: np.ndarray, db_labels: np.ndarray, nbits: int
+) -> dict[str, list[float]]:
+    """Precision and recall of "every code within Hamming radius r", r = 0..nbits (DeepHash-pytorch's
+    precision-recall curve of one code), relevance "shares a label".
+
+    `distances` (Q, N) are each query's Hamming distances to the whole gallery. At each radius,
+    precision is the mean over the queries that retrieve something, recall the mean over the queries
+    with a relevant gallery item, and `empty` the share of queries that retrieve nothing (ties need no
+    rule: a radius takes every code at a distance or none). `precision_zero_empty` counts an empty
+    answer as precision 0, the convention of "precision within Hamming radius 2" (thulab/DeepHash).
+    """
+    dist = np.asarray(distances)
+    rel = relevance(query_labels, db_labels)
+    if dist.shape != rel.shape:
+        raise ValueError(f"distances must have shape {rel.shape}, got {dist.shape}.")
+    if dist.size and (dist.min() < 0 or dist.max() > nbits):
+        raise ValueError(f"distances must lie in [0, {nbits}].")
+    n_q = len(dist)
+    offsets = (np.arange(n_q) * (nbits + 1))[:, None]
+    size = n_q * (nbits + 1)
+    retrieved = np.bincount((dist + offsets).ravel(), minlength=size).reshape(n_q, nbits + 1).cumsum(1)
+    hits = (
+        np.bincount((dist + offsets)[rel], minlength=size).reshape(n_q, nbits + 1).cumsum(1)
+        if rel.any()
+        else np.zeros((n_q, nbits + 1), dtype=np.int64)
+    )
+    n_relevant = rel.sum(1)
+    some = retrieved > 0
+    per_query = np.where(some, hits / np.maximum(retrieved, 1), 0.0)
+    with_relevant = n_relevant > 0
+    answered = some.sum(0)
+    return {
+        "radius": list(range(nbits + 1)),
+        "precision": (per_query.sum(0) / np.maximum(answered, 1)).tolist(),
+        "recall": (
+            (hits[with_relevant] / n_relevant[with_relevant, None]).mean(0)
+            if with_relevant.any()
+            else np.zeros(nbits + 1)
+        ).tolist(),
+        "precision_zero_empty": per_query.mean(0).tolist() if n_q else [0.0] * (nbits + 1),
+        "empty": (1.0 - answered / max(n_q, 1)).tolist(),
+    }

@@ -134,15 +134,20 @@ def dcoh_validation(
 
 
 def hierarchical_ranking(
-    query: Encoded, db: Encoded, selected: np.ndarray, n_coarse: int, k: int | None = None
+    query: Encoded,
+    db: Encoded,
+    selected: np.ndarray,
+    n_coarse: int,
+    k: int | None = None,
+    global_weight: float = 0.0,
 ) -> np.ndarray:
-    """(Q, k) ids: coarse top-K on H_g re-ranked on the selected bits of H_l (eq. 2.5). With k=None,
-    the full ranking: the rest of the gallery follows in global-code order, so whole-gallery mAP
-    is defined."""
+    """(Q, k) ids: coarse top-K on H_g re-ranked on the selected bits of H_l (eq. 2.5; with a positive
+    `global_weight`, on the fused distance, `hierarchical_search`). With k=None, the full ranking: the
+    rest of the gallery follows in global-code order, so whole-gallery mAP is defined."""
     n_coarse = min(n_coarse, len(db.global_bits))
     global_index, local_index = HammingIndex(db.global_bits), HammingIndex(db.local_bits)
     reranked = hierarchical_search(
-        global_index, local_index, query.global_bits, query.local_bits, selected, n_coarse
+        global_index, local_index, query.global_bits, query.local_bits, selected, n_coarse, global_weight
     )[0]
     if k is not None and k <= n_coarse:
         return reranked[:, :k]
