@@ -172,3 +172,14 @@ def test_models_at_other_lengths_have_their_own_folders_and_commands():
     assert at_length("csq", 16) == "csq_16"
     assert at_length("hier", 64) == "hier_h64"
     assert length_command("greedyhash", 64).endswith("--bits 64 --out checkpoints/greedyhash_64")
+
+
+def test_the_map_of_ranked_labels_equals_the_map_with_the_whole_relevance_matrix():
+    from hashdemo.retrieval.metrics import map_of_ranked_labels
+
+    rng = np.random.default_rng(1)
+    labels = (rng.random((200, 5)) < 0.3).astype(np.uint8)
+    ranked = np.stack([rng.permutation(200)[:20] for _ in range(7)])
+    for exact in (False, True):
+        expected = mean_average_precision(ranked, labels[:7], labels, exact=exact, k=20)
+        assert map_of_ranked_labels(labels[ranked], labels[:7], exact=exact) == pytest.approx(expected)

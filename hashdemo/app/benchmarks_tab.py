@@ -23,7 +23,7 @@ def benchmarks_tab(
         figure = files.figure(draw, *args)
         gr.Image(figure, label=label, show_label=False, buttons=["fullscreen"], elem_classes="scroll-wide")
 
-    with gr.Accordion("What the method names and columns mean", open=True):
+    with gr.Accordion("What the method names and columns mean", open=False):  # the takeaways come first
         gr.Markdown(tables.method_names() + "\n\n" + tables.glossary())
 
     def section(title: str, method: str, result: dict | None, takeaway: Callable[[dict], str]) -> bool:
@@ -37,6 +37,9 @@ def benchmarks_tab(
         return True
 
     if section("Hierarchical hashing, query split against the gallery", "hier", hier, tables.hier_takeaway):
+        if "lengths" in hier:  # the field's protocol: every method at every code length
+            plot(figures.lengths_figure, hier, label="Every method at the field's code lengths")
+            plot(figures.field_curves, hier, label="The field's curves at each code length")
         if "scale" in hier:  # the outfits' evaluation times the methods; an imported set's does not
             plot(figures.frontier, hier, label="Accuracy against cost")
         with gr.Row():

@@ -6,6 +6,8 @@
   the peer is faiss's top-K search of the same query's global code over the same gallery.
 - `load`: concurrent gradio_client callers against the real app on a loopback port: p50/p95 latency,
   errors, and whether every answer equals the one the same call gets alone.
+- `million`: the two-level search on a million real gallery codes (and ten million modelled from them)
+  against a full local-code scan in the same run (`hashdemo.cli.bench_million`).
 - `milvus`: the gallery in milvus-lite and a Milvus server against the in-process index
   (`hashdemo.cli.bench_milvus`).
 - `photos`: photographs' import memory, feature passes, head training and handler latency with torchvision
@@ -27,7 +29,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from hashdemo.cli import bench_milvus, bench_photos, soak
+from hashdemo.cli import bench_million, bench_milvus, bench_photos, soak
 from hashdemo.evaluation.tables import markdown_table
 from hashdemo.retrieval.index import HammingIndex
 from hashdemo.storage.files import write_atomic
@@ -360,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--download", action="store_true", help="clients also fetch every output picture")
     load.set_defaults(func=cmd_load)
     bench_milvus.add_parser(sub)
+    bench_million.add_parser(sub)
     bench_photos.add_parser(sub)
     soak.add_parser(sub)
     return parser

@@ -2,6 +2,10 @@
 
 python -m hashdemo gallery-codes [--size 100000] [--models hier single_level ...]
     render and encode the large gallery (cached by recipe and checkpoint digests)
+python -m hashdemo gallery-codes --million [1000000] [--models hier single_level greedyhash]
+        [--worker I --workers N]
+    encode a million-image gallery in resumable chunks, memory-mapped in the cache (a killed run goes on
+    where it stopped; N workers started with I = 0..N-1 share the chunks)
 python -m hashdemo gallery-codes --milvus URI
     put the app's gallery in Milvus (a .db path for milvus-lite, http://host:19530 for a server);
     idempotent, and an interrupted build resumes where it stopped
@@ -14,7 +18,9 @@ import logging
 import sys
 
 from hashdemo.data.dataset import open_dataset
+from hashdemo.model.checkpoints import CheckpointError
 from hashdemo.retrieval.gallery_codes import large_gallery_codes
+from hashdemo.retrieval.million import MILLION, MILLION_MODELS, encode_million
 
 DEFAULT_MODELS = (
     "hier",
@@ -56,10 +62,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     parser.add_argument("--milvus", metavar="URI", help="build the app gallery's Milvus collections")
+    parser.add_argument("--million", type=int, nargs="?", const=MILLION, metavar="SIZE")
+    parser.add_argument("--worker", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.milvus:
         return build_milvus(args.milvus)
+    if args.million:
+        models = tuple(args.models) if args.models != list(DEFAULT_MODELS) else MILLION_MODELS
+        dataset = open_dataset()
+        try:
+            directory = encode_million(
+                dataset,
+                models,
+                dataset.checkpoints,
+                args.million,
+                worker=args.worker,
+                workers=args.workers,
+                progress=True,
+            )
+        except (ValueError, CheckpointError) as error:
+            print(f"hashdemo gallery-codes: {error}", file=sys.stderr)
+            return 2
+        print(f"{args.million:,} images of {', '.join(models)} under {directory}")
+        return 0
     codes, labels, _ = large_gallery_codes(open_dataset(), tuple(args.models), args.size, progress=True)
     print(f"{len(labels):,} images; codes of {', '.join(codes)}")
     return 0

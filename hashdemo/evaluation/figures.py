@@ -148,7 +148,9 @@ def scaling(result: dict) -> Figure:
     ax.set(xscale="log", yscale="log", xlabel="gallery codes N", ylabel="ms per query (top 100)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.suptitle("Time per query against gallery size (1M and 10M: random codes)", fontsize=10)
+    kinds = {row["n"]: row["codes"] for row in result["scale"]}
+    title = ", ".join(f"{n:,}: {kind}" for n, kind in sorted(kinds.items()) if kind != "real") or "real codes"
+    fig.suptitle(f"Time per query against gallery size (codes: real; {title})", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hashdemo.data.dataset import Dataset
+from hashdemo.evaluation import million as million_eval
 from hashdemo.evaluation.codes import Codes
 from hashdemo.evaluation.field import (
     CUTOFF,
@@ -41,12 +42,22 @@ from hashdemo.evaluation.objects import (
 )
 from hashdemo.evaluation.out_of_domain import out_of_domain
 from hashdemo.evaluation.scores import TOP, full_scores, mean_and_std, rankers, spread, top_scores
-from hashdemo.evaluation.speed import SCALE_SIZES, attention_ms, scale_rows, two_level_ratios
+from hashdemo.evaluation.speed import (
+    EVERY_METHOD_UP_TO,
+    SCALE_SIZES,
+    attention_ms,
+    packed_gallery,
+    random_gallery,
+    real_gallery,
+    scale_rows,
+    two_level_ratios,
+)
 from hashdemo.evaluation.tuning import tune
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from hashdemo.model.registry import PEERS
 from hashdemo.retrieval.gallery_codes import large_gallery_codes
 from hashdemo.retrieval.metrics import precision_recall_curve
+from hashdemo.retrieval.million import MILLION, MILLION_MODELS, MillionIncomplete, load_million
 from hashdemo.retrieval.protocol import (
     bits_per_image,
     coarse_candidates,
@@ -149,6 +160,7 @@ def evaluate_hier(
     checkpoints: Path | None = None,
     large_size: int = LARGE_GALLERY,
     scale_sizes: tuple[int, ...] = SCALE_SIZES,
+    million_size: int = MILLION,
 ) -> dict:
     """Every protocol the dataset has what it needs for; the rest listed under "skipped" with the reason."""
     directory = checkpoints or dataset.checkpoints
@@ -189,7 +201,15 @@ def evaluate_hier(
         large, large_labels = large_gallery(dataset, setup, directory, large_size)
         galleries["large_gallery"] = (large, large_labels)
         real = {len(g_labels): gallery, len(large_labels): large}
-        scale = scale_rows(weights, setup.query, real, setup.theta, setup.top_l, setup.n_coarse, scale_sizes)
+        million, why_not = million_parts(
+            dataset, directory, setup, val, splits["val"].labels, weights, million_size
+        )
+        if million is None:
+            skipped.append(f"accuracy and speed on a million real codes: {why_not}")
+        else:
+            result["million"] = million.pop("json")
+        builders = scale_galleries(setup, real, million, scale_sizes)
+        scale = scale_rows(weights, setup.query, builders, setup.theta, setup.top_l)
         result.update(scale_parts(setup, scale))
         result["large_gallery"] = {
             "n": len(large_labels),
@@ -352,9 +372,114 @@ def scale_parts(setup: Setup, scale: list[dict]) -> dict:
     return {
         "scale": scale,
         "two_level_ratio": two_level_ratios(
-            scale, bits.global_bits.shape[1], bits.local_bits.shape[1], setup.top_l, setup.n_coarse
+            scale, bits.global_bits.shape[1], bits.local_bits.shape[1], setup.top_l
         ),
     }
+
+
+def million_parts(
+    dataset: Dataset,
+    checkpoints: Path,
+    setup: Setup,
+    val,
+    val_labels: np.ndarray,
+    weights: np.ndarray,
+    size: int = MILLION,
+) -> tuple[dict | None, str | None]:
+    """Accuracy on the million real codes (K by the val rule), their speed and ten million modelled
+    from them; (None, why) where the million is not encoded."""
+    try:
+        codes = load_million(dataset, MILLION_MODELS, checkpoints, size)
+    except (MillionIncomplete, CheckpointError) as error:
+        return None, str(error)
+    q = setup.query
+    bits = (q.hier.global_bits.shape[1], q.hier.local_bits.shape[1])
+    one_level = {name: q.one_level[name].shape[1] for name in MILLION_MODELS[1:] if name in q.one_level}
+    indexes = million_eval.MillionIndexes.of(codes, bits, one_level)
+    g_labels = np.asarray(codes.labels)
+    val_q = np.arange(min(len(val_labels), 500))
+    val_selected = cam_attention(setup.hier, val.take(val_q), setup.theta).orders[:, : setup.top_l]
+    chosen = million_eval.choose_k(indexes, val.take(val_q), val_selected, val_labels[val_q], g_labels)
+    selected = setup.cam.orders[:, : setup.top_l]
+    methods = million_eval.million_accuracy(
+        indexes,
+        q.hier,
+        q.one_level,
+        selected,
+        chosen["K"],
+        setup.q_labels,
+        codes,
+        field_protocols(setup.objects),
+    )
+    packed = {key: np.asarray(codes.packed[key]) for key in ("hier.global", "hier.local")}
+    speed = million_eval.speed_at(
+        codes.n, packed, bits, weights, q.hier, setup.theta, setup.top_l, chosen["K"], "real"
+    )
+    timed = {
+        int(row["method"].split("@")[1]): row["ms_per_query"]
+        for row in speed
+        if row["method"].startswith("hier_cam@") and row["threads"] == 1 and row["mode"] == "single"
+    }
+    full = next(r["ms_per_query"] for r in speed if r["method"] == "local_full" and r["threads"] == 1)
+    tradeoff = million_eval.k_tradeoff(indexes, q.hier, selected, setup.q_labels, g_labels, timed, full)
+    del indexes
+    modelled = million_eval.modelled_gallery(codes)
+    n_modelled = len(modelled["hier.global"])
+    speed += million_eval.speed_at(
+        n_modelled,
+        modelled,
+        bits,
+        weights,
+        q.hier,
+        setup.theta,
+        setup.top_l,
+        chosen["K"],
+        "modelled from real codes",
+        ks=(chosen["K"],),
+    )
+    del modelled
+    json = {
+        "n": codes.n,
+        "codes": "real",
+        "models": list(MILLION_MODELS),
+        "K_rule": chosen,
+        "methods": methods,
+        "k_tradeoff": tradeoff,
+        "speed": speed,
+        "bytes_read": {
+            str(n): million_eval.bytes_read(*bits, setup.top_l, chosen["K"], n) for n in (codes.n, n_modelled)
+        },
+    }
+    return {"json": json, "codes": codes, "K": chosen["K"], "modelled_n": n_modelled}, None
+
+
+def scale_galleries(
+    setup: Setup, real: dict[int, Codes], million: dict | None, sizes: tuple[int, ...]
+) -> dict:
+    """How each timed size's gallery is built: real codes (10k, 100k, the million), ten million modelled
+    from the million, or uniform random codes where no real ones exist (multi-index hashing's best case)."""
+    like = next(iter(real.values()))
+    bits = (like.hier.global_bits.shape[1], like.hier.local_bits.shape[1])
+    builders = {}
+    for n in sizes:
+        if n in real:
+            builders[n] = lambda n=n: (real_gallery(real[n]), "real", setup.n_coarse)
+        elif million is not None and n == million["codes"].n:
+            packed = {key: np.asarray(million["codes"].packed[key]) for key in ("hier.global", "hier.local")}
+            builders[n] = lambda packed=packed: (packed_gallery(packed, bits), "real", million["K"])
+        elif million is not None and n == million["modelled_n"]:
+            builders[n] = lambda: (
+                packed_gallery(million_eval.modelled_gallery(million["codes"]), bits),
+                "modelled from real codes",
+                million["K"],
+            )
+        else:
+            builders[n] = lambda n=n: (
+                random_gallery(n, like, n <= EVERY_METHOD_UP_TO),
+                "uniform",
+                setup.n_coarse,
+            )
+    return builders
 
 
 def pr_curves(setup: Setup, gallery: Codes, g_labels: np.ndarray) -> dict:

@@ -1,11 +1,11 @@
 """Milliseconds per query against the gallery's size, and the attention's own time.
 
-Every method is timed at 10k and 100k real codes and 1M random ones; the methods of the scaling plot
-(`PLOTTED`) also at 10M random codes (320 MB for the local code). Search cost does not depend on the
-codes' content, so random codes with the real shapes stand in for galleries that were never rendered.
-Each figure is the median of single queries, all methods timed in the same run. The two-level methods'
-time includes their bit selection (the whole attention for hier_cam); the local code is read only
-for the K candidates.
+Every method is timed at 10k and 100k real codes; at 1M on the million real codes where they are
+encoded (`hashdemo.retrieval.million`), at 10M on codes modelled from them, and only where those are
+missing on uniform random codes, which are multi-index hashing's best case (real codes cluster, and the
+coarse step's cost depends on it): such rows say `"codes": "uniform"`. Each figure is the median of
+single queries, all methods timed in the same run. The two-level methods' time includes their bit
+selection (the whole attention for hier_cam); the local code is read only for the K candidates.
 """
 
 from __future__ import annotations
@@ -144,43 +144,56 @@ def searches(
     return found
 
 
+GalleryAt = Callable[[], tuple[Gallery, str, int]]  # builds (gallery, its codes' kind, K) when timed
+
+
 def scale_rows(
     weights: np.ndarray,
     query: Codes,
-    real: dict[int, Codes],
+    galleries: dict[int, GalleryAt],
     theta: float,
     top_l: int,
-    n_coarse: int,
-    sizes: tuple[int, ...] = SCALE_SIZES,
 ) -> list[dict]:
-    """ms per single query for every method at each size: the `real` galleries by their size, random
-    codes at the other sizes. Each row: n, method, ms_per_query, codes ("real" / "random")."""
-    like = next(iter(real.values()))
+    """ms per single query for every method each gallery can serve, by size; a gallery is built only
+    when its turn comes (ten million codes are large). Each row: n, method, ms_per_query, codes
+    ("real", "modelled from real codes", or "uniform": multi-index hashing's best case) and K."""
     rows = []
-    for n in sizes:
-        gallery = real_gallery(real[n]) if n in real else random_gallery(n, like, n <= EVERY_METHOD_UP_TO)
+    for n, build in sorted(galleries.items()):
+        gallery, kind, n_coarse = build()
         timed = median_ms_interleaved(
             searches(weights, query, gallery, theta, top_l, n_coarse), SCALE_QUERIES
         )
         for method, ms in timed.items():
-            rows.append(
-                {"n": n, "method": method, "ms_per_query": ms, "codes": "real" if n in real else "random"}
-            )
+            rows.append({"n": n, "method": method, "ms_per_query": ms, "codes": kind, "K": n_coarse})
             log.info("scale %s", rows[-1])
         del gallery
     return rows
 
 
-def two_level_ratios(scale: list[dict], bits_global: int, bits_local: int, top_l: int, n_coarse: int) -> list:
+def packed_gallery(packed: dict[str, np.ndarray], bits: tuple[int, int]) -> Gallery:
+    """The two-level model's indexes over packed codes (a million real ones, or modelled from them)."""
+    return Gallery(
+        HammingIndex.from_packed(packed["hier.global"], bits[0]),
+        HammingIndex.from_packed(packed["hier.local"], bits[1]),
+    )
+
+
+def two_level_ratios(scale: list[dict], bits_global: int, bits_local: int, top_l: int) -> list:
     """Per size: hier_cam's time over local_full's (same run) beside the bits-compared ratio
-    (H + L * K / N) / C, its asymptote when time follows the bits read."""
+    (H + L * K / N) / C and the bytes-read ratio (H / 8 per image and C / 8 per candidate, over C / 8 per
+    image), the floors when time follows the bits compared or the bytes read."""
     ms = {(row["n"], row["method"]): row["ms_per_query"] for row in scale}
+    ks = {row["n"]: row["K"] for row in scale}
+    kinds = {row["n"]: row["codes"] for row in scale}
     return [
         {
             "n": n,
+            "codes": kinds[n],
+            "K": ks[n],
             "hier_cam_over_local_full": round(ms[n, "hier_cam"] / ms[n, "local_full"], 3),
             "hier_random_over_local_full": round(ms[n, "hier_random"] / ms[n, "local_full"], 3),
-            "bits_ratio": round((bits_global + top_l * min(n_coarse, n) / n) / bits_local, 4),
+            "bits_ratio": round((bits_global + top_l * min(ks[n], n) / n) / bits_local, 4),
+            "bytes_ratio": round((bits_global + bits_local * min(ks[n], n) / n) / bits_local, 4),
         }
         for n in sorted({row["n"] for row in scale})
     ]

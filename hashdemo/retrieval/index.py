@@ -79,31 +79,31 @@ class GalleryUnavailable(RuntimeError):
 class HammingIndex:
     """Exact Hamming search over a fixed set of codes, API after faiss: `search(q, k) -> (D, I)`."""
 
-    def __init__(self, bits: np.ndarray) -> None:
+    def __init__(self, bits: np.ndarray, multi_index: bool | None = None) -> None:
         bits = binary_matrix(bits, "bits")
-        self._build(np.packbits(bits, axis=1), bits.shape[1])
+        self._build(np.packbits(bits, axis=1), bits.shape[1], multi_index)
 
     @classmethod
-    def from_packed(cls, packed: np.ndarray, nbits: int) -> HammingIndex:
+    def from_packed(cls, packed: np.ndarray, nbits: int, multi_index: bool | None = None) -> HammingIndex:
         """An index over codes already packed (N, ceil(nbits / 8)) uint8, as np.packbits gives them
-        (10M codes unpacked would be 8x the memory)."""
+        (10M codes unpacked would be 8x the memory). `multi_index` None: multi-index hashing for short
+        codes from MULTI_INDEX_MIN codes up; False: always a scan (the peer it is timed against)."""
         packed = np.asarray(packed)
         if packed.ndim != 2 or packed.dtype != np.uint8 or packed.shape[1] != -(-nbits // 8):
             raise ValueError(
                 f"packed codes must be uint8 of shape (N, {-(-nbits // 8)}), got {packed.shape}."
             )
         index = cls.__new__(cls)
-        index._build(packed, nbits)
+        index._build(packed, nbits, multi_index)
         return index
 
-    def _build(self, packed: np.ndarray, nbits: int) -> None:
+    def _build(self, packed: np.ndarray, nbits: int, multi_index: bool | None = None) -> None:
         self.nbits = nbits
         self.words = packed_to_words(packed)  # (N, W)
         self._faiss = faiss.IndexBinaryFlat(8 * packed.shape[1])
         self._faiss.add(np.ascontiguousarray(packed))
-        self._multi = (
-            MultiIndex(self.words[:, 0], nbits) if nbits <= 64 and len(packed) >= MULTI_INDEX_MIN else None
-        )
+        wanted = len(packed) >= MULTI_INDEX_MIN if multi_index is None else multi_index
+        self._multi = MultiIndex(self.words[:, 0], nbits) if nbits <= 64 and wanted else None
 
     @property
     def ntotal(self) -> int:

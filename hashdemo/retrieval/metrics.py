@@ -214,3 +214,21 @@ def radius_curve(
         "precision_zero_empty": per_query.mean(0).tolist() if n_q else [0.0] * (nbits + 1),
         "empty": (1.0 - answered / max(n_q, 1)).tolist(),
     }
+
+
+def map_of_ranked_labels(
+    ranked_labels: np.ndarray, query_labels: np.ndarray, *, exact: bool = False
+) -> float:
+    """mAP@k of rankings given by their results' labels (Q, k, C) alone, the DeepHash-pytorch mAP@k
+    convention of `mean_average_precision` (R = the relevant items within the cut): what a gallery too
+    large for a (Q, N) relevance matrix needs. A missing result's labels are all zero (never relevant)."""
+    ranked = binary_matrix(ranked_labels.reshape(-1, ranked_labels.shape[-1]), "ranked_labels").reshape(
+        ranked_labels.shape
+    )
+    q = binary_matrix(query_labels, "query_labels")[:, None, :]
+    shared = (ranked & q).sum(-1)
+    rel = (shared == q.sum(-1)) & (shared == ranked.sum(-1)) if exact else shared > 0
+    hits = np.cumsum(rel, axis=1)
+    precision = hits / np.arange(1, rel.shape[1] + 1)
+    ap = np.where(rel, precision, 0.0).sum(axis=1) / np.maximum(hits[:, -1], 1)
+    return float(ap.mean()) if len(ap) else 0.0

@@ -1,0 +1,84 @@
+"""`python -m hashdemo bench million`: the two-level search on the million real gallery codes (and ten
+million modelled from them) against a full scan of the local code (faiss `IndexBinaryFlat`), measured
+in the same run: single queries and batches, one thread and all threads, the coarse step by multi-index
+hashing and by a scan. theta, L and K are the evaluation's (`checkpoints/hier/metrics.json`, K by its
+val rule); run `python -m hashdemo gallery-codes --million` first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from hashdemo.data.dataset import open_dataset
+from hashdemo.evaluation import million as million_eval
+from hashdemo.evaluation.tables import markdown_table
+from hashdemo.model.checkpoints import CheckpointError, load_checkpoint
+from hashdemo.retrieval.million import MILLION, MILLION_MODELS, MillionIncomplete, load_million
+from hashdemo.storage.files import write_atomic
+
+
+def add_parser(sub) -> None:
+    bench = sub.add_parser("million", help="the two-level search on a million real codes vs a full scan")
+    bench.add_argument("--json", type=str, default=None)
+    bench.add_argument("--size", type=int, default=MILLION)
+    bench.add_argument("--no-modelled", action="store_true", help="skip the ten million modelled codes")
+    bench.set_defaults(func=cmd_million)
+
+
+def run(size: int = MILLION, modelled: bool = True) -> dict:
+    dataset = open_dataset()
+    hier = load_checkpoint("hier", dataset.checkpoints)
+    tested = hier.metrics.get("test", {})
+    theta, top_l = tested.get("theta", 0.4), tested.get("L", 32)
+    k = tested.get("million", {}).get("K_rule", {}).get("K", 1000)
+    codes = load_million(dataset, MILLION_MODELS, dataset.checkpoints, size)
+    query = hier.model.encode(dataset.splits["query"].images, with_conv7=True)
+    weights = hier.model.cam_weights().numpy()
+    bits = (query.global_bits.shape[1], query.local_bits.shape[1])
+    packed = {key: np.asarray(codes.packed[key]) for key in ("hier.global", "hier.local")}
+    rows = million_eval.speed_at(codes.n, packed, bits, weights, query, theta, top_l, k, "real", ks=(k,))
+    if modelled:
+        rows += million_eval.speed_at(
+            codes.n * million_eval.MODELLED_COPIES,
+            million_eval.modelled_gallery(codes),
+            bits,
+            weights,
+            query,
+            theta,
+            top_l,
+            k,
+            "modelled from real codes",
+            ks=(k,),
+        )
+    return {"bench": "million", "theta": theta, "L": top_l, "K": k, "rows": rows}
+
+
+def format_table(result: dict) -> str:
+    header = ["codes", "kind", "threads", "mode", "method", "ms/query", "over local_full"]
+    rows = [
+        [
+            f"{r['n']:,}",
+            r["codes"],
+            r["threads"],
+            r["mode"],
+            r["method"],
+            r["ms_per_query"],
+            r["over_local_full"],
+        ]
+        for r in result["rows"]
+    ]
+    return f"theta={result['theta']} L={result['L']} K={result['K']:,}\n\n" + markdown_table(header, rows)
+
+
+def cmd_million(args: argparse.Namespace) -> None:
+    try:
+        result = run(args.size, not args.no_modelled)
+    except (MillionIncomplete, CheckpointError) as error:
+        print(f"hashdemo bench million: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if args.json:
+        write_atomic(args.json, json.dumps(result, indent=2) + "\n")
+    print(format_table(result))
