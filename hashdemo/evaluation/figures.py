@@ -186,7 +186,7 @@ def pr_curves(curves: dict[str, dict[str, list[float]]]) -> Figure:
 
 def operator_bars(operators: dict[str, dict], methods: tuple[str, ...]) -> Figure:
     """Composed mAP@100 per operator, DCOH against its baselines."""
-    fig = _figure(7, 3)
+    fig = _figure(8, 4)
     ax = fig.subplots()
     width = 0.8 / len(methods)
     for i, method in enumerate(methods):
@@ -195,7 +195,8 @@ def operator_bars(operators: dict[str, dict], methods: tuple[str, ...]) -> Figur
     ax.set_xticks(np.arange(len(operators)) + 0.4 - width / 2, list(operators))
     ax.set(ylabel="mAP@100 (label set = T)", title="Composed queries, query pairs vs gallery")
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=8, ncol=3)
+    # below the axes: inside them the legend covered the intersection bars
+    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
     fig.tight_layout()
     return fig
 
