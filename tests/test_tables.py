@@ -125,7 +125,7 @@ def test_large_gallery_table_keeps_the_top_100_columns():
 SCALE = [
     {"n": 1000, "method": "global", "ms_per_query": 0.05, "codes": "real"},
     {"n": 1000, "method": "local_full", "ms_per_query": 0.2, "codes": "real"},
-    {"n": 1_000_000, "method": "global", "ms_per_query": 1.25, "codes": "random"},
+    {"n": 1_000_000, "method": "global", "ms_per_query": 1.25, "codes": "uniform"},
 ]
 
 
@@ -137,7 +137,7 @@ def test_speed_lines_mark_a_size_that_was_not_timed():
         "| method | 1,000 | 1,000,000 |\n|---|---|---|\n"
         "| global | 0.050 | 1.250 |\n| local_full | 0.200 | - |",
         "",
-        "(random codes with the real shapes at 1,000,000)",
+        "(codes timed: 1,000 real, 1,000,000 uniform)",
     ]
 
 
@@ -147,18 +147,22 @@ def test_speed_lines_with_the_two_level_ratio():
         "two_level_ratio": [
             {
                 "n": 1_000_000,
+                "codes": "modelled from real codes",
+                "K": 300,
                 "hier_cam_over_local_full": 0.21,
                 "hier_random_over_local_full": 0.2,
                 "bits_ratio": 0.140625,
+                "bytes_ratio": 0.1406,
             }
         ],
         "attention_timing": {"channels": 64, "median": 0.5, "p90": 0.75, "queries": 100},
     }
     assert tables.speed_lines(result)[6:] == [
         "",
-        "| codes | hier_cam / local_full | hier_random / local_full | bits ratio (H + L K / N) / C |\n"
-        "|---|---|---|---|\n"
-        "| 1,000,000 | 0.210 | 0.200 | 0.1406 |",
+        "| codes | kind | K | hier_cam / local_full | hier_random / local_full | bits compared ratio "
+        "| bytes read ratio |\n"
+        "|---|---|---|---|---|---|---|\n"
+        "| 1,000,000 | modelled from real codes | 300 | 0.210 | 0.200 | 0.1406 | 0.1406 |",
         "",
         "Attention for one query (CAM, region, eq. 2.4 scores, selection) at C = 64: "
         "median 0.500 ms, p90 0.750 ms over 100 queries.",
