@@ -118,3 +118,31 @@ def test_ten_million_modelled_codes_keep_the_real_ones_and_flip_a_few_bits_in_ea
     assert (modelled["hier.local"][:1000] == real).all()
     flipped = np.unpackbits(modelled["hier.local"][1000:2000] ^ real, axis=1).mean()
     assert 0.01 < flipped < 0.03
+
+
+def test_the_million_s_part_replaces_the_uniform_rows_of_its_sizes_and_the_note_that_it_was_missing():
+    from hashdemo.evaluation.hierarchical import merge_million
+
+    def row(n, method, ms, codes):
+        return {"n": n, "method": method, "ms_per_query": ms, "codes": codes, "K": 1000}
+
+    result = {
+        "bits": {"global": 32, "local": 256},
+        "L": 32,
+        "scale": [row(10_000, m, 1.0, "real") for m in ("local_full", "hier_cam", "hier_random")]
+        + [row(1_000_000, m, 2.0, "uniform") for m in ("local_full", "hier_cam", "hier_random")],
+        "skipped": ["accuracy and speed on a million real codes: 50 of 50 chunks are not encoded", "other"],
+    }
+    part = {
+        "million": {"n": 1_000_000},
+        "scale": [
+            row(1_000_000, m, ms, "real")
+            for m, ms in (("local_full", 4.0), ("hier_cam", 2.0), ("hier_random", 1.0))
+        ],
+    }
+    merged = merge_million(result, part)
+    assert {r["codes"] for r in merged["scale"] if r["n"] == 1_000_000} == {"real"}
+    assert len(merged["scale"]) == 6
+    assert [r["hier_cam_over_local_full"] for r in merged["two_level_ratio"]] == [1.0, 0.5]
+    assert merged["skipped"] == ["other"]
+    assert merged["million"] == {"n": 1_000_000}

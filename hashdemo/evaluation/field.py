@@ -238,6 +238,8 @@ def field_lengths(
         )
     except CheckpointError:
         skipped.append("single_level_local: not trained")
+    lengths = {bits: rows for bits, rows in lengths.items() if rows}  # a length nothing is trained at
+    curves = {bits: rows for bits, rows in curves.items() if rows}
     return {"lengths": lengths, "curves": curves, "two_level_by_length": tuned, "skipped": skipped}
 
 

@@ -130,6 +130,8 @@ def curve_lines(result: dict) -> list[str]:
 
 def verdict_table(result: dict) -> str:
     columns = [str(b) for b in result["field"]["lengths"] if str(b) in result["lengths"]]
+    if not columns:
+        return ""
     rows = []
     for key in VERDICT_KEYS:
         if key not in next(iter(result["lengths"][columns[0]].values())):

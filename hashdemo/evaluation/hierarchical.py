@@ -54,6 +54,7 @@ from hashdemo.evaluation.speed import (
 )
 from hashdemo.evaluation.tuning import tune
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
+from hashdemo.model.networks import Encoded
 from hashdemo.model.registry import PEERS
 from hashdemo.retrieval.gallery_codes import large_gallery_codes
 from hashdemo.retrieval.metrics import precision_recall_curve
@@ -164,18 +165,8 @@ def evaluate_hier(
 ) -> dict:
     """Every protocol the dataset has what it needs for; the rest listed under "skipped" with the reason."""
     directory = checkpoints or dataset.checkpoints
-    hier = load_checkpoint("hier", directory)
-    one_level, skipped = {}, []
-    for name in ONE_LEVEL:
-        try:
-            one_level[name] = load_checkpoint(name, directory)
-        except CheckpointError:
-            skipped.append(f"{name}: not trained")
+    hier, one_level, val, tuned, setup, skipped = prepare(dataset, directory)
     splits = dataset.splits
-    val = hier.model.encode(splits["val"].images, with_conv7=True)
-    tuned = tune(hier, val, splits["val"].labels)
-    tuned["fusion"] = tune_fusion(hier, val, splits["val"].labels, tuned["best"])
-    setup = make_setup(dataset, hier, one_level, tuned)
     gallery, g_labels = setup.encode(splits["gallery"].images), splits["gallery"].labels
     methods = score_gallery(setup, gallery, g_labels, whole=True)
     weights = hier.model.cam_weights().numpy()
@@ -229,6 +220,55 @@ def evaluate_hier(
     result.update(field)
     sizes = {"queries": len(setup.q_labels), "gallery": len(g_labels)}
     return {"dataset": dataset.name, "classes": list(dataset.classes), **sizes, **result, "skipped": skipped}
+
+
+def prepare(dataset: Dataset, directory: Path) -> tuple[Checkpoint, dict, Encoded, dict, Setup, list[str]]:
+    """The shipped model, the trained one-level models, val's codes, the val grid and its choices, the
+    setup they make, and a note for each one-level model that is not trained."""
+    hier = load_checkpoint("hier", directory)
+    one_level, skipped = {}, []
+    for name in ONE_LEVEL:
+        try:
+            one_level[name] = load_checkpoint(name, directory)
+        except CheckpointError:
+            skipped.append(f"{name}: not trained")
+    splits = dataset.splits
+    val = hier.model.encode(splits["val"].images, with_conv7=True)
+    tuned = tune(hier, val, splits["val"].labels)
+    tuned["fusion"] = tune_fusion(hier, val, splits["val"].labels, tuned["best"])
+    return hier, one_level, val, tuned, make_setup(dataset, hier, one_level, tuned), skipped
+
+
+def evaluate_million(dataset: Dataset, checkpoints: Path | None = None, size: int = MILLION) -> dict:
+    """The million's part of `evaluate_hier` on its own, for a million encoded after the rest was
+    evaluated: its accuracy, K rule and speed rows, and the scale rows of the million and of the ten
+    million modelled from it (`evaluate million` merges them into the hier result)."""
+    directory = checkpoints or dataset.checkpoints
+    _, _, val, _, setup, _ = prepare(dataset, directory)
+    weights = setup.hier.model.cam_weights().numpy()
+    million, why_not = million_parts(
+        dataset, directory, setup, val, dataset.splits["val"].labels, weights, size
+    )
+    if million is None:
+        raise MillionIncomplete(why_not)
+    builders = scale_galleries(setup, {}, million, (million["codes"].n, million["modelled_n"]))
+    scale = scale_rows(weights, setup.query, builders, setup.theta, setup.top_l)
+    return {"million": million["json"], "scale": scale}
+
+
+def merge_million(result: dict, part: dict) -> dict:
+    """The hier result with the million's part in: its scale rows replace those of the same sizes (the
+    uniform stand-ins), the ratios recomputed, and the note that the million was missing dropped."""
+    sizes = {row["n"] for row in part["scale"]}
+    scale = [row for row in result.get("scale", []) if row["n"] not in sizes] + part["scale"]
+    bits = result["bits"]
+    return {
+        **result,
+        "million": part["million"],
+        "scale": sorted(scale, key=lambda row: row["n"]),
+        "two_level_ratio": two_level_ratios(scale, bits["global"], bits["local"], result["L"]),
+        "skipped": [note for note in result.get("skipped", []) if "million real codes" not in note],
+    }
 
 
 SEEDS = (1, 2)  # besides the shipped run (seed 0): checkpoints NAME_seed1, NAME_seed2, full retrains
@@ -458,8 +498,8 @@ def scale_galleries(
 ) -> dict:
     """How each timed size's gallery is built: real codes (10k, 100k, the million), ten million modelled
     from the million, or uniform random codes where no real ones exist (multi-index hashing's best case)."""
-    like = next(iter(real.values()))
-    bits = (like.hier.global_bits.shape[1], like.hier.local_bits.shape[1])
+    like = next(iter(real.values()), None)
+    bits = (setup.query.hier.global_bits.shape[1], setup.query.hier.local_bits.shape[1])
     builders = {}
     for n in sizes:
         if n in real:
