@@ -183,3 +183,19 @@ def test_the_map_of_ranked_labels_equals_the_map_with_the_whole_relevance_matrix
     for exact in (False, True):
         expected = mean_average_precision(ranked, labels[:7], labels, exact=exact, k=20)
         assert map_of_ranked_labels(labels[ranked], labels[:7], exact=exact) == pytest.approx(expected)
+
+
+def test_the_field_scores_equal_the_metrics_module_s_on_whole_gallery_rankings():
+    from hashdemo.evaluation.objects import ObjectQueries
+    from hashdemo.evaluation.scores import full_scores
+
+    rng = np.random.default_rng(2)
+    labels = (rng.random((300, 5)) < 0.3).astype(np.uint8)
+    labels[labels.sum(1) == 0, 0] = 1
+    objects = {"object": ObjectQueries(np.array([0, 1, 1]), np.array([0, 2, 4]))}
+    ranked = np.stack([rng.permutation(300) for _ in range(8)])
+    ours = Scoring(labels[:8], labels, objects).scores(ranked)
+    reference = full_scores(ranked, labels[:8], labels, objects)
+    for key in ("map", "map_exact", "map@100", "map_exact@100", "p@10", "object_map@100"):
+        assert ours[key] == pytest.approx(reference[key]), key
+    assert ours["map@1000"] == pytest.approx(mean_average_precision(ranked, labels[:8], labels, k=1000))

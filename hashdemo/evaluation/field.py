@@ -16,6 +16,7 @@ ties broken in seeded random orders, and the field's curves.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ import numpy as np
 
 from hashdemo.data.dataset import Dataset
 from hashdemo.evaluation.objects import ObjectQueries
-from hashdemo.evaluation.scores import full_scores, mean_and_std, spread
+from hashdemo.evaluation.scores import mean_and_std, spread
 from hashdemo.evaluation.tuning import tune
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from hashdemo.model.config import METHOD_DEFAULTS
@@ -37,6 +38,7 @@ from hashdemo.retrieval.metrics import (
     precision_at_ns,
     precision_recall_curve,
     radius_curve,
+    relevance,
 )
 from hashdemo.retrieval.protocol import (
     bits_per_image,
@@ -147,11 +149,34 @@ class Scoring:
     g_labels: np.ndarray
     objects: dict[str, ObjectQueries]  # the object protocols no method defines
 
-    def scores(self, ranked: np.ndarray) -> dict:
+    @functools.cached_property
+    def relevance(self) -> dict[str, np.ndarray]:
+        """(Q, N) relevance of each protocol, computed once for every ranking scored against it."""
+        one_hot = np.eye(self.g_labels.shape[1], dtype=np.uint8)
         return {
-            **full_scores(ranked, self.q_labels, self.g_labels, self.objects),
-            f"map@{CUTOFF}": mean_average_precision(ranked, self.q_labels, self.g_labels, k=CUTOFF),
+            "shares": relevance(self.q_labels, self.g_labels),
+            "exact": relevance(self.q_labels, self.g_labels, exact=True),
+            **{name: relevance(one_hot[o.classes], self.g_labels) for name, o in self.objects.items()},
         }
+
+    def scores(self, ranked: np.ndarray) -> dict:
+        """The field's metrics of whole-gallery rankings (Q, N): mAP over the gallery, at CUTOFF and at
+        100 (shares a label, exact set), P@10, and map@100 under each object protocol; the same values as
+        `hashdemo.retrieval.metrics` gives them, from one relevance matrix per protocol."""
+        rel = self.relevance
+        shares = np.take_along_axis(rel["shares"], ranked, axis=1)
+        exact = np.take_along_axis(rel["exact"], ranked, axis=1)
+        out = {
+            "map": mean_ap(shares),
+            "map_exact": mean_ap(exact),
+            "map@100": mean_ap(shares[:, :100]),
+            "map_exact@100": mean_ap(exact[:, :100]),
+            f"map@{CUTOFF}": mean_ap(shares[:, :CUTOFF]),
+            "p@10": float(shares[:, :10].mean()),
+        }
+        for name, o in self.objects.items():
+            out[f"{name}_map@100"] = mean_ap(np.take_along_axis(rel[name], ranked[o.ids, :100], axis=1))
+        return out
 
     def with_ties(self, ranker: Ranker) -> tuple[dict, np.ndarray]:
         """Each metric's mean and std over TIE_ORDERS random orders of the ties, and the first order's
@@ -179,6 +204,15 @@ class Scoring:
         out["precision_hamming2"] = curve["precision_zero_empty"][min(2, nbits)]
         out["hamming2_empty_share"] = curve["empty"][min(2, nbits)]
         return out
+
+
+def mean_ap(ranked_relevance: np.ndarray) -> float:
+    """mAP of rankings given as their relevance (Q, k) bool (the cut's convention of
+    `mean_average_precision`: R = the relevant items within the cut)."""
+    hits = np.cumsum(ranked_relevance, axis=1)
+    precision = hits / np.arange(1, ranked_relevance.shape[1] + 1)
+    ap = np.where(ranked_relevance, precision, 0.0).sum(axis=1) / np.maximum(hits[:, -1], 1)
+    return float(ap.mean()) if len(ap) else 0.0
 
 
 def code_ranker(q_bits: np.ndarray, g_bits: np.ndarray) -> Ranker:
