@@ -14,7 +14,7 @@ import numpy as np
 
 from hashdemo.data.dataset import open_dataset
 from hashdemo.evaluation import million as million_eval
-from hashdemo.evaluation.tables import markdown_table
+from hashdemo.evaluation.tables import speed_table
 from hashdemo.model.checkpoints import CheckpointError, load_checkpoint
 from hashdemo.retrieval.million import MILLION, MILLION_MODELS, MillionIncomplete, load_million
 from hashdemo.storage.files import write_atomic
@@ -57,20 +57,7 @@ def run(size: int = MILLION, modelled: bool = True) -> dict:
 
 
 def format_table(result: dict) -> str:
-    header = ["codes", "kind", "threads", "mode", "method", "ms/query", "over local_full"]
-    rows = [
-        [
-            f"{r['n']:,}",
-            r["codes"],
-            r["threads"],
-            r["mode"],
-            r["method"],
-            r["ms_per_query"],
-            r["over_local_full"],
-        ]
-        for r in result["rows"]
-    ]
-    return f"theta={result['theta']} L={result['L']} K={result['K']:,}\n\n" + markdown_table(header, rows)
+    return f"theta={result['theta']} L={result['L']} K={result['K']:,}\n\n" + speed_table(result["rows"])
 
 
 def cmd_million(args: argparse.Namespace) -> None:

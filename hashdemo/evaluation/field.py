@@ -321,8 +321,3 @@ def hier_seeds(
             per_row.setdefault(row, []).append(scoring.scores(ranker(identity)))
     spreads = {row: {key: spread([r[key] for r in rows]) for key in rows[0]} for row, rows in per_row.items()}
     return spreads, []
-
-
-def beyond(a: dict, b: dict) -> bool:
-    """Whether spread a lies above spread b: mean minus std above mean plus std (both sides' spreads)."""
-    return a["mean"] - a["std"] > b["mean"] + b["std"]

@@ -31,6 +31,15 @@ def spread_of(result: dict, bits: str, method: str, key: str) -> dict:
     return {"mean": row[key], "std": std}
 
 
+def compare(a: dict, b: dict) -> str:
+    """Spread a against spread b in words: above or below only beyond both spreads."""
+    if a["mean"] - a["std"] > b["mean"] + b["std"]:
+        return "above"
+    if b["mean"] - b["std"] > a["mean"] + a["std"]:
+        return "below"
+    return "within the spreads of"
+
+
 def leader(result: dict, bits: str, key: str) -> tuple[str, str, bool] | None:
     """The leading row at one length and protocol, the runner-up, and whether the lead is beyond both
     spreads (mean minus spread above mean plus spread)."""
@@ -39,7 +48,7 @@ def leader(result: dict, bits: str, key: str) -> tuple[str, str, bool] | None:
         return None
     ranked = sorted(rows, key=lambda m: -result["lengths"][bits][m][key])
     first, second = (spread_of(result, bits, m, key) for m in ranked[:2])
-    return ranked[0], ranked[1], first["mean"] - first["std"] > second["mean"] + second["std"]
+    return ranked[0], ranked[1], compare(first, second) == "above"
 
 
 def _value(result: dict, bits: str, method: str, key: str) -> str:
@@ -166,12 +175,7 @@ def field_takeaway(result: dict) -> str:
             if best is None:
                 continue
             cam, peer = spread_of(result, bits, "hier_cam", key), spread_of(result, bits, best, key)
-            if cam["mean"] - cam["std"] > peer["mean"] + peer["std"]:
-                verdict = "above"
-            elif peer["mean"] - peer["std"] > cam["mean"] + cam["std"]:
-                verdict = "below"
-            else:
-                verdict = "within the spreads of"
+            verdict = compare(cam, peer)
             parts.append(
                 f"at {bits} bits on {words} hier_cam ({cam['mean']:.3f}) is {verdict} the best one-level "
                 f"code, {best} ({peer['mean']:.3f} ± {peer['std']:.3f}), {place} of {len(rows)}"

@@ -4,7 +4,7 @@ the project (the benchmarks' too). Figures are in `hashdemo.evaluation.figures`.
 
 from __future__ import annotations
 
-from hashdemo.evaluation.field_tables import field_lines, field_takeaway
+from hashdemo.evaluation.field_tables import compare, field_lines, field_takeaway
 from hashdemo.evaluation.markdown import cell, markdown_table
 
 __all__ = ["cell", "markdown_table"]  # the project's one table helper, re-exported where it always was
@@ -249,24 +249,15 @@ def million_lines(result: dict) -> list[str]:
     ]
     speed = [r for r in million["speed"] if "@" not in r["method"] or r["method"].endswith(f"@{rule['K']}")]
     lines += ["", f"ms per query at K = {rule['K']:,} (ratio to the full local scan in the same run)", ""]
-    lines.append(
-        markdown_table(
-            ["codes", "kind", "threads", "mode", "method", "ms/query", "over local_full"],
-            [
-                [
-                    f"{r['n']:,}",
-                    r["codes"],
-                    r["threads"],
-                    r["mode"],
-                    r["method"],
-                    r["ms_per_query"],
-                    r["over_local_full"],
-                ]
-                for r in speed
-            ],
-        )
-    )
+    lines.append(speed_table(speed))
     return lines
+
+
+def speed_table(rows: list[dict]) -> str:
+    """The million's speed rows, each with its ratio to the full local scan of the same run."""
+    header = ["codes", "kind", "threads", "mode", "method", "ms/query", "over local_full"]
+    keys = ("codes", "threads", "mode", "method", "ms_per_query", "over_local_full")
+    return markdown_table(header, [[f"{r['n']:,}", *(r[k] for k in keys)] for r in rows])
 
 
 def object_lines(result: dict) -> list[str]:
@@ -472,12 +463,7 @@ def dcoh_takeaway(result: dict) -> str:
     for op in ops:
         if op in ours and op in peers:
             a, b = ours[op], peers[op]["laso_bits"]
-            if a["mean"] - a["std"] > b["mean"] + b["std"]:
-                word = "above"
-            elif b["mean"] - b["std"] > a["mean"] + a["std"]:
-                word = "below"
-            else:
-                word = "within the spreads of"
+            word = compare(a, b)
             verdicts.append(f"{op} {a['mean']:.3f} ± {a['std']:.3f} {word} {b['mean']:.3f} ± {b['std']:.3f}")
     if verdicts:
         text += (
