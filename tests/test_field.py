@@ -199,3 +199,29 @@ def test_the_field_scores_equal_the_metrics_module_s_on_whole_gallery_rankings()
     for key in ("map", "map_exact", "map@100", "map_exact@100", "p@10", "object_map@100"):
         assert ours[key] == pytest.approx(reference[key]), key
     assert ours["map@1000"] == pytest.approx(mean_average_precision(ranked, labels[:8], labels, k=1000))
+
+
+def test_field_lines_draw_every_table_from_a_result():
+    from hashdemo.evaluation.field_tables import field_lines
+
+    def row(value):
+        metrics = {k: value for k in ("map", "map@1000", "map@100", "map_exact@100", "each_map@100")}
+        return {**metrics, **{f"{k}_std": 0.001 for k in metrics}, "bits_stored": 32, "bits_compared": 32}
+
+    curve = {
+        "precision_at_n": {"100": 0.9, "1000": 0.8},
+        "precision_hamming2": 0.7,
+        "hamming2_empty_share": 0.1,
+    }
+    result = {
+        "bits": {"global": 32, "local": 256},
+        "field": {"lengths": [32], "tie_orders": 5},
+        "lengths": {"32": {"csq": row(0.7), "hier_cam": row(0.8)}, "256": {"local_full": row(0.9)}},
+        "curves": {"32": {"csq": curve}},
+        "hier_seeds": {"hier_cam": {"map": {"mean": 0.8, "std": 0.01, "n": 3}}},
+    }
+    text = "\n".join(field_lines(result))
+    assert "| hier_cam | 0.800 ± 0.010 |" in text  # the retrains' spread where it is the larger
+    assert "each item map@100" in text and "P within radius 2" in text
+    assert "| full mAP" not in text and "hier_cam (within the spreads of csq)" not in text
+    assert "hier_cam (beyond csq)" in text

@@ -56,6 +56,26 @@ def _value(result: dict, bits: str, method: str, key: str) -> str:
     return f"{s['mean']:.4f} ± {s['std']:.4f}"
 
 
+HEADLINE_KEYS = ("map", "map@1000", "map_exact@100", "object_map@100", "each_map@100")
+
+
+def headline_table(result: dict, bits: str) -> str:
+    """One length's rows on every protocol no method defines, with what each stores and compares (the
+    README's table): the values ± the larger of the tie orders' and the retrains' spreads."""
+    rows = result["lengths"][bits]
+    keys = [k for k in HEADLINE_KEYS if k in next(iter(rows.values()))]
+    table = [
+        [
+            m,
+            *(f"{s['mean']:.3f} ± {s['std']:.3f}" for s in (spread_of(result, bits, m, k) for k in keys)),
+            row["bits_stored"],
+            f"{row['bits_compared']:g}",
+        ]
+        for m, row in sorted(rows.items(), key=lambda item: -item[1]["map"])
+    ]
+    return markdown_table(["method", *keys, "bits stored", "bits compared"], table)
+
+
 def field_lines(result: dict) -> list[str]:
     """Every protocol's table over the lengths, the budgets, the curves' single numbers, the two-level
     seeds and the verdicts."""
@@ -74,6 +94,14 @@ def field_lines(result: dict) -> list[str]:
         f"{result['bits']['global']} bits the std is the larger of that and the three full retrains'. "
         "Relevance from labels and boxes alone.",
     ]
+    for bits in (str(result["bits"]["global"]), columns[-1]):
+        if bits in lengths:
+            lines += [
+                "",
+                f"{bits} bits, every protocol (sorted by full mAP)",
+                "",
+                headline_table(result, bits),
+            ]
     for key, title in FIELD_KEYS.items():
         if key not in present:
             continue
