@@ -28,9 +28,9 @@ HIER_KEYS = (
     "map_exact@100",
     "p@10",
     "jaccard_ndcg@100",
-    "attended_map@100",
     "object_map@100",
-)
+    "each_map@100",
+)  # the attended object is no column here: only the two-level rows are scored on it (object_lines)
 # One colour per method in every figure (matplotlib's tab10 and tab20 colours), and a name a reader knows
 METHODS = {
     "hier_cam": ("#d62728", "two-level, CAM-selected bits (the method)"),
