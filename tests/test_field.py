@@ -225,3 +225,26 @@ def test_field_lines_draw_every_table_from_a_result():
     assert "each item map@100" in text and "P within radius 2" in text
     assert "| full mAP" not in text and "hier_cam (within the spreads of csq)" not in text
     assert "hier_cam (beyond csq)" in text
+
+
+@pytest.mark.parametrize(
+    "name, command",
+    [
+        ("csq", "python -m hashdemo train csq"),
+        ("csq_16", "python -m hashdemo train csq --bits 16 --out checkpoints/csq_16"),
+        ("hier_h64", "python -m hashdemo train hier --bits 64 --out checkpoints/hier_h64"),
+        ("hier_seed1", "python -m hashdemo train hier --seed 1 --out checkpoints/hier_seed1"),
+        (
+            "laso_ops2",
+            "python -m hashdemo train laso --operator-seed 2 --h-from checkpoints/dcoh --out checkpoints/laso_ops2",
+        ),
+        (
+            "dcoh_no_adv_seed1",
+            "python -m hashdemo train dcoh_no_adv --seed 1 --out checkpoints/dcoh_no_adv_seed1",
+        ),
+    ],
+)
+def test_every_checkpoint_folder_names_the_command_that_trains_it(name, command):
+    from hashdemo.model.registry import rebuild_command
+
+    assert rebuild_command(name) == command

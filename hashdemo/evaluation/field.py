@@ -31,7 +31,7 @@ from hashdemo.evaluation.tuning import tune
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from hashdemo.model.config import METHOD_DEFAULTS
 from hashdemo.model.networks import Encoded
-from hashdemo.model.registry import PEERS
+from hashdemo.model.registry import PEERS, rebuild_command
 from hashdemo.retrieval.index import HammingIndex
 from hashdemo.retrieval.metrics import (
     mean_average_precision,
@@ -74,9 +74,7 @@ def at_length(name: str, bits: int) -> str:
 
 def length_command(name: str, bits: int) -> str:
     """The command that trains model `name` at `bits`."""
-    if bits == SHIPPED_BITS:
-        return f"python -m hashdemo train {name}"
-    return f"python -m hashdemo train {name} --bits {bits} --out checkpoints/{at_length(name, bits)}"
+    return rebuild_command(at_length(name, bits))
 
 
 @dataclass(frozen=True)
@@ -303,10 +301,7 @@ def hier_seeds(
         try:
             runs.append(prepare_two_level(name, load_checkpoint(name, checkpoints), dataset)[0])
         except CheckpointError:
-            return {}, [
-                f"the two-level seed spread: {name} is not trained (`python -m hashdemo train hier "
-                f"--seed {name[-1]} --out checkpoints/{name}`)"
-            ]
+            return {}, [f"the two-level seed spread: {name} is not trained (`{rebuild_command(name)}`)"]
     identity = np.arange(len(scoring.g_labels))
     per_row: dict[str, list[dict]] = {}
     for run in runs:

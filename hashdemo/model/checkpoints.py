@@ -17,7 +17,7 @@ import torch
 from hashdemo.model.config import TrainConfig
 from hashdemo.model.laso import FeatureOperators
 from hashdemo.model.networks import CodeDiscriminator, CodeOperators, HashNet
-from hashdemo.model.registry import MODELS, OPERATOR_METHODS, build_model, build_operators, train_command
+from hashdemo.model.registry import OPERATOR_METHODS, build_model, build_operators, rebuild_command
 from hashdemo.storage.files import write_atomic
 from hashdemo.storage.locations import CHECKPOINT_DIR
 
@@ -66,8 +66,7 @@ def save_checkpoint(checkpoint: dict, directory: Path) -> None:
 def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Checkpoint:
     """Build the networks of checkpoint `name` (hier, single_level, dcoh, dcoh_no_adv) in eval mode."""
     path = directory / name / "model.pt"
-    command = train_command(name) if name in MODELS else "python -m hashdemo train ..."
-    rebuild = f"rebuild it with `{command}`"
+    rebuild = f"rebuild it with `{rebuild_command(name)}`"
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is missing: {rebuild}")
     manifest_path = directory / MANIFEST

@@ -7,6 +7,7 @@ Checkpoints (hashdemo.model.checkpoints) are built through `build_model` and `bu
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from hashdemo.model.config import TrainConfig
@@ -86,6 +87,28 @@ def train_command(name: str, dataset: str = "outfits") -> str:
     """The command that trains model `name` (on an imported dataset with `--dataset`)."""
     suffix = "" if dataset == "outfits" else f" --dataset {dataset}"
     return f"python -m hashdemo train {name}{suffix}"
+
+
+VARIANTS = (  # checkpoint folders beside the registry's names: (suffix pattern, the flags that train one)
+    (re.compile(r"^(hier)_h(\d+)$"), "--bits {}"),  # the two-level model at another H
+    (re.compile(r"^(\w+?)_seed(\d+)$"), "--seed {}"),  # a full retrain
+    (re.compile(r"^(\w+?)_ops(\d+)$"), "--operator-seed {} --h-from checkpoints/{base}"),  # operators alone
+    (re.compile(r"^(\w+?)_(\d+)$"), "--bits {}"),  # a one-level code at another length
+)
+
+
+def rebuild_command(name: str) -> str:
+    """The command that trains checkpoint folder `name`: a registry name, or a variant of one
+    (csq_16, hier_h64, hier_seed1, laso_ops2)."""
+    if name in MODELS:
+        return train_command(name)
+    for pattern, flags in VARIANTS:
+        found = pattern.match(name)
+        if found and found.group(1) in MODELS:
+            base = "dcoh" if found.group(1) == "laso" else found.group(1)
+            extra = flags.format(found.group(2), base=base)
+            return f"python -m hashdemo train {found.group(1)} {extra} --out checkpoints/{name}"
+    return "python -m hashdemo train ..."
 
 
 def build_model(cfg: TrainConfig) -> HashNet:
