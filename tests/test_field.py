@@ -236,7 +236,8 @@ def test_field_lines_draw_every_table_from_a_result():
         ("hier_seed1", "python -m hashdemo train hier --seed 1 --out checkpoints/hier_seed1"),
         (
             "laso_ops2",
-            "python -m hashdemo train laso --operator-seed 2 --h-from checkpoints/dcoh --out checkpoints/laso_ops2",
+            "python -m hashdemo train laso --operator-seed 2 --h-from checkpoints/dcoh "
+            "--out checkpoints/laso_ops2",
         ),
         (
             "dcoh_no_adv_seed1",
