@@ -233,13 +233,16 @@ FIELD_METRICS = {  # the field's protocols, relevance from labels and boxes alon
 def lengths_figure(result: dict) -> Figure:
     """One panel per protocol: every method against its code length (bits stored for a one-level code,
     H for the two-level rows), the bars one std over the seeded tie orders."""
+    from matplotlib.ticker import NullFormatter, NullLocator
+
     lengths = result["lengths"]
     present = next(iter(next(iter(lengths.values())).values()))
     metrics = [m for m in FIELD_METRICS if m in present]
-    fig = _figure(4.2 * len(metrics), 4.4)
-    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    ticks = sorted(int(b) for b in lengths)
+    fig = _figure(13, 8)
+    axes = fig.subplots(2, 3).ravel()
     methods = dict.fromkeys(m for rows in lengths.values() for m in rows)
-    for ax, metric in zip(axes, metrics, strict=True):
+    for ax, metric in zip(axes, metrics, strict=False):
         for method in methods:
             points = sorted(
                 (int(bits), rows[method][metric], rows[method][f"{metric}_std"])
@@ -250,17 +253,21 @@ def lengths_figure(result: dict) -> Figure:
             style = "s--" if method.startswith("hier") else "o-"
             ax.errorbar(x, y, yerr=err, fmt=style, ms=4, capsize=2, label=method, color=colour(method))
         ax.set(xscale="log", xlabel="code length (bits; two-level: H)", title=FIELD_METRICS[metric])
-        ax.set_xticks(sorted({int(b) for b in lengths}), [str(b) for b in sorted({int(b) for b in lengths})])
+        ax.xaxis.set_minor_locator(NullLocator())  # minor labels collided with the lengths
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
+    for ax in axes[len(metrics) :]:
+        ax.axis("off")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=6, fontsize=8, frameon=False)
+    axes[-1].legend(handles, labels, loc="center", fontsize=9, frameon=False)
     fig.suptitle(
         f"Every method at the field's code lengths, query split against the gallery "
         f"(mean over {result['field']['tie_orders']} random tie orders)",
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout()
     return fig
 
 
