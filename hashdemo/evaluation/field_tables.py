@@ -208,4 +208,10 @@ def field_takeaway(result: dict) -> str:
                 f"at {bits} bits on {words} hier_cam ({cam['mean']:.3f}) is {verdict} the best one-level "
                 f"code, {best} ({peer['mean']:.3f} ± {peer['std']:.3f}), {place} of {len(rows)}"
             )
-    return "*The field's protocol* (every length, relevance from labels and boxes): " + "; ".join(parts) + "."
+    shipped = result["bits"]["global"]
+    return (
+        "*The field's protocol* (every length, relevance from labels and boxes; beside the shipped "
+        f"{shipped} bits each model is one run, so its spread is the tie orders' alone): "
+        + "; ".join(parts)
+        + "."
+    )

@@ -435,7 +435,11 @@ def hier_takeaway(result: dict) -> str:
     ratios = {row["n"]: row for row in result.get("two_level_ratio", [])}
     if ratios:
         at = ", ".join(f"{ratios[n]['hier_cam_over_local_full']:.2f}x at {n:,} codes" for n in sorted(ratios))
-        kinds = "; ".join(f"{n:,}: {ratios[n].get('codes', 'uniform')} codes" for n in sorted(ratios))
+        words = {"uniform": "uniform random codes, multi-index hashing's best case"}
+        kinds = "; ".join(
+            f"{n:,}: {words.get(kind := ratios[n].get('codes', 'uniform'), kind + ' codes')}"
+            for n in sorted(ratios)
+        )
         text += (
             f" *Speed* (attention included; {kinds}): the two-level search takes {at} the time of a full "
             f"local-code scan; attention alone {result['attention_ms']:.2f} ms."
