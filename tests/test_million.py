@@ -121,7 +121,7 @@ def test_ten_million_modelled_codes_keep_the_real_ones_and_flip_a_few_bits_in_ea
 
 
 def test_the_million_s_part_replaces_the_uniform_rows_of_its_sizes_and_the_note_that_it_was_missing():
-    from hashdemo.evaluation.hierarchical import merge_million
+    from hashdemo.evaluation.hier_million import merge_million
 
     def row(n, method, ms, codes):
         return {"n": n, "method": method, "ms_per_query": ms, "codes": codes, "K": 1000}

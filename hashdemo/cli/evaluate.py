@@ -20,7 +20,8 @@ from hashdemo.data.dataset import OUTFITS, open_dataset
 from hashdemo.data.imported import DatasetError
 from hashdemo.evaluation.dcoh import evaluate_dcoh
 from hashdemo.evaluation.figures import FIGURE_DATA, write_figures
-from hashdemo.evaluation.hierarchical import evaluate_hier, evaluate_million, merge_million
+from hashdemo.evaluation.hier_million import evaluate_million, merge_million
+from hashdemo.evaluation.hierarchical import evaluate_hier
 from hashdemo.evaluation.tables import format_tables
 from hashdemo.model.checkpoints import CheckpointError
 from hashdemo.retrieval.million import MillionIncomplete

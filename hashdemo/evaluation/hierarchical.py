@@ -11,13 +11,12 @@ where it has a large gallery, the same rows against it and ms per query from 10k
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hashdemo.data.dataset import Dataset
-from hashdemo.evaluation import million as million_eval
 from hashdemo.evaluation.codes import Codes
 from hashdemo.evaluation.field import (
     CUTOFF,
@@ -27,117 +26,41 @@ from hashdemo.evaluation.field import (
     TwoLevel,
     field_lengths,
     hier_seeds,
-    tune_fusion,
 )
 from hashdemo.evaluation.field import Scoring as FieldScoring
-from hashdemo.evaluation.localization import Items, attended_slots, multi_item
+from hashdemo.evaluation.hier_million import million_parts, scale_galleries
+from hashdemo.evaluation.localization import attended_slots
 from hashdemo.evaluation.objects import (
     PROTOCOLS,
-    ObjectQueries,
     boxed_scores,
     field_protocols,
     localization_by_theta,
-    object_protocols,
     protocol_table,
 )
 from hashdemo.evaluation.out_of_domain import out_of_domain
 from hashdemo.evaluation.scores import TOP, full_scores, mean_and_std, rankers, spread, top_scores
+from hashdemo.evaluation.setup import BASELINES, Setup, prepare
 from hashdemo.evaluation.speed import (
-    EVERY_METHOD_UP_TO,
     SCALE_SIZES,
     attention_ms,
-    packed_gallery,
-    random_gallery,
-    real_gallery,
     scale_rows,
     two_level_ratios,
 )
-from hashdemo.evaluation.tuning import tune
 from hashdemo.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
-from hashdemo.model.networks import Encoded
 from hashdemo.model.registry import PEERS
 from hashdemo.retrieval.gallery_codes import large_gallery_codes
 from hashdemo.retrieval.metrics import precision_recall_curve
-from hashdemo.retrieval.million import MILLION, MILLION_MODELS, MillionIncomplete, load_million
+from hashdemo.retrieval.million import MILLION
 from hashdemo.retrieval.protocol import (
     bits_per_image,
-    coarse_candidates,
     hamming_ranking,
     hierarchical_ranking,
     subset_scores,
 )
-from hashdemo.retrieval.selection import CamAttention, activation_orders, cam_attention, random_orders
 
 log = logging.getLogger(__name__)
-RANDOM_SEEDS = 5  # hier_random: this many draws of L random bits per query
 LARGE_GALLERY = 100_000
-# The seed's loss as one-level codes (the speed rows need both), then the field's peers: every
-# one-level model gets a row where it is trained.
-BASELINES = ("single_level", "single_level_local")
-ONE_LEVEL = (*BASELINES, *PEERS)
 TIMED_AS = dict.fromkeys(PEERS, "single_level")  # a peer's 32-bit scan is single_level's: the same index
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What every part of the evaluation shares: the chosen parameters and the query split's codes,
-    attention, object protocols and bit selections."""
-
-    hier: Checkpoint
-    one_level: dict[str, Checkpoint]  # the one-level models that are trained (baselines and peers)
-    theta: float
-    top_l: int
-    k_share: float  # K as a share of the database, as chosen on val
-    n_coarse: int  # K on the gallery (also at every other size)
-    global_weight: float  # the fused re-rank's weight on the global distance, chosen on val
-    query: Codes
-    q_labels: np.ndarray
-    cam: CamAttention
-    items: Items | None  # the multi-item queries, where the dataset records items
-    objects: dict[str, ObjectQueries]
-    orders: dict[str, np.ndarray]  # (Q, C) channel orders of the two-level methods but hier_random
-    random_draws: list[np.ndarray]  # RANDOM_SEEDS draws of (Q, L) random bits
-
-    def encode(self, images: np.ndarray) -> Codes:
-        return encode_codes(self.hier, self.one_level, images)
-
-
-def encode_codes(
-    hier: Checkpoint, one_level: dict[str, Checkpoint], images: np.ndarray, conv7: bool = False
-) -> Codes:
-    """Images under the hierarchical model and every trained one-level model."""
-    codes = {name: checkpoint.model.encode(images).global_bits for name, checkpoint in one_level.items()}
-    return Codes(hier.model.encode(images, with_conv7=conv7), codes)
-
-
-def make_setup(dataset: Dataset, hier: Checkpoint, one_level: dict[str, Checkpoint], tuned: dict) -> Setup:
-    theta, top_l, share = (tuned["best"][key] for key in ("theta", "L", "K_share"))
-    weight = tuned["fusion"]["weight"]
-    query_split, n_gallery = dataset.splits["query"], len(dataset.splits["gallery"])
-    query = encode_codes(hier, one_level, query_split.images, conv7=True)
-    cam = cam_attention(hier, query.hier, theta)
-    items = None if dataset.lacks("items") else multi_item(query_split)
-    n_local = query.hier.local_bits.shape[1]
-    return Setup(
-        hier,
-        one_level,
-        theta,
-        top_l,
-        share,
-        coarse_candidates(share, n_gallery),
-        weight,
-        query,
-        query_split.labels,
-        cam,
-        items,
-        {} if items is None else object_protocols(items, cam),
-        {
-            "hier_cam": cam.orders,
-            "hier_cam_all_components": cam_attention(hier, query.hier, theta, largest_only=False).orders,
-            "hier_activation": activation_orders(query.hier),
-        },
-        [random_orders(len(query_split), n_local, seed)[:, :top_l] for seed in range(RANDOM_SEEDS)],
-    )
 
 
 def score_gallery(setup: Setup, gallery: Codes, g_labels: np.ndarray, whole: bool) -> dict:
@@ -220,55 +143,6 @@ def evaluate_hier(
     result.update(field)
     sizes = {"queries": len(setup.q_labels), "gallery": len(g_labels)}
     return {"dataset": dataset.name, "classes": list(dataset.classes), **sizes, **result, "skipped": skipped}
-
-
-def prepare(dataset: Dataset, directory: Path) -> tuple[Checkpoint, dict, Encoded, dict, Setup, list[str]]:
-    """The shipped model, the trained one-level models, val's codes, the val grid and its choices, the
-    setup they make, and a note for each one-level model that is not trained."""
-    hier = load_checkpoint("hier", directory)
-    one_level, skipped = {}, []
-    for name in ONE_LEVEL:
-        try:
-            one_level[name] = load_checkpoint(name, directory)
-        except CheckpointError:
-            skipped.append(f"{name}: not trained")
-    splits = dataset.splits
-    val = hier.model.encode(splits["val"].images, with_conv7=True)
-    tuned = tune(hier, val, splits["val"].labels)
-    tuned["fusion"] = tune_fusion(hier, val, splits["val"].labels, tuned["best"])
-    return hier, one_level, val, tuned, make_setup(dataset, hier, one_level, tuned), skipped
-
-
-def evaluate_million(dataset: Dataset, checkpoints: Path | None = None, size: int = MILLION) -> dict:
-    """The million's part of `evaluate_hier` on its own, for a million encoded after the rest was
-    evaluated: its accuracy, K rule and speed rows, and the scale rows of the million and of the ten
-    million modelled from it (`evaluate million` merges them into the hier result)."""
-    directory = checkpoints or dataset.checkpoints
-    _, _, val, _, setup, _ = prepare(dataset, directory)
-    weights = setup.hier.model.cam_weights().numpy()
-    million, why_not = million_parts(
-        dataset, directory, setup, val, dataset.splits["val"].labels, weights, size
-    )
-    if million is None:
-        raise MillionIncomplete(why_not)
-    builders = scale_galleries(setup, {}, million, (million["codes"].n, million["modelled_n"]))
-    scale = scale_rows(weights, setup.query, builders, setup.theta, setup.top_l)
-    return {"million": million["json"], "scale": scale}
-
-
-def merge_million(result: dict, part: dict) -> dict:
-    """The hier result with the million's part in: its scale rows replace those of the same sizes (the
-    uniform stand-ins), the ratios recomputed, and the note that the million was missing dropped."""
-    sizes = {row["n"] for row in part["scale"]}
-    scale = [row for row in result.get("scale", []) if row["n"] not in sizes] + part["scale"]
-    bits = result["bits"]
-    return {
-        **result,
-        "million": part["million"],
-        "scale": sorted(scale, key=lambda row: row["n"]),
-        "two_level_ratio": two_level_ratios(scale, bits["global"], bits["local"], result["L"]),
-        "skipped": [note for note in result.get("skipped", []) if "million real codes" not in note],
-    }
 
 
 SEEDS = (1, 2)  # besides the shipped run (seed 0): checkpoints NAME_seed1, NAME_seed2, full retrains
@@ -415,111 +289,6 @@ def scale_parts(setup: Setup, scale: list[dict]) -> dict:
             scale, bits.global_bits.shape[1], bits.local_bits.shape[1], setup.top_l
         ),
     }
-
-
-def million_parts(
-    dataset: Dataset,
-    checkpoints: Path,
-    setup: Setup,
-    val,
-    val_labels: np.ndarray,
-    weights: np.ndarray,
-    size: int = MILLION,
-) -> tuple[dict | None, str | None]:
-    """Accuracy on the million real codes (K by the val rule), their speed and ten million modelled
-    from them; (None, why) where the million is not encoded."""
-    try:
-        codes = load_million(dataset, MILLION_MODELS, checkpoints, size)
-    except (MillionIncomplete, CheckpointError) as error:
-        return None, str(error)
-    q = setup.query
-    bits = (q.hier.global_bits.shape[1], q.hier.local_bits.shape[1])
-    one_level = {name: q.one_level[name].shape[1] for name in MILLION_MODELS[1:] if name in q.one_level}
-    indexes = million_eval.MillionIndexes.of(codes, bits, one_level)
-    g_labels = np.asarray(codes.labels)
-    val_q = np.arange(min(len(val_labels), 500))
-    val_selected = cam_attention(setup.hier, val.take(val_q), setup.theta).orders[:, : setup.top_l]
-    chosen = million_eval.choose_k(indexes, val.take(val_q), val_selected, val_labels[val_q], g_labels)
-    selected = setup.cam.orders[:, : setup.top_l]
-    methods = million_eval.million_accuracy(
-        indexes,
-        q.hier,
-        q.one_level,
-        selected,
-        chosen["K"],
-        setup.q_labels,
-        codes,
-        field_protocols(setup.objects),
-    )
-    packed = {key: np.asarray(codes.packed[key]) for key in ("hier.global", "hier.local")}
-    speed = million_eval.speed_at(
-        codes.n, packed, bits, weights, q.hier, setup.theta, setup.top_l, chosen["K"], "real"
-    )
-    timed = {
-        int(row["method"].split("@")[1]): row["ms_per_query"]
-        for row in speed
-        if row["method"].startswith("hier_cam@") and row["threads"] == 1 and row["mode"] == "single"
-    }
-    full = next(r["ms_per_query"] for r in speed if r["method"] == "local_full" and r["threads"] == 1)
-    tradeoff = million_eval.k_tradeoff(indexes, q.hier, selected, setup.q_labels, g_labels, timed, full)
-    del indexes
-    modelled = million_eval.modelled_gallery(codes)
-    n_modelled = len(modelled["hier.global"])
-    speed += million_eval.speed_at(
-        n_modelled,
-        modelled,
-        bits,
-        weights,
-        q.hier,
-        setup.theta,
-        setup.top_l,
-        chosen["K"],
-        "modelled from real codes",
-        ks=(chosen["K"],),
-    )
-    del modelled
-    json = {
-        "n": codes.n,
-        "codes": "real",
-        "models": list(MILLION_MODELS),
-        "K_rule": chosen,
-        "methods": methods,
-        "k_tradeoff": tradeoff,
-        "speed": speed,
-        "bytes_read": {
-            str(n): million_eval.bytes_read(*bits, setup.top_l, chosen["K"], n) for n in (codes.n, n_modelled)
-        },
-    }
-    return {"json": json, "codes": codes, "K": chosen["K"], "modelled_n": n_modelled}, None
-
-
-def scale_galleries(
-    setup: Setup, real: dict[int, Codes], million: dict | None, sizes: tuple[int, ...]
-) -> dict:
-    """How each timed size's gallery is built: real codes (10k, 100k, the million), ten million modelled
-    from the million, or uniform random codes where no real ones exist (multi-index hashing's best case)."""
-    like = next(iter(real.values()), None)
-    bits = (setup.query.hier.global_bits.shape[1], setup.query.hier.local_bits.shape[1])
-    builders = {}
-    for n in sizes:
-        if n in real:
-            builders[n] = lambda n=n: (real_gallery(real[n]), "real", setup.n_coarse)
-        elif million is not None and n == million["codes"].n:
-            packed = {key: np.asarray(million["codes"].packed[key]) for key in ("hier.global", "hier.local")}
-            builders[n] = lambda packed=packed: (packed_gallery(packed, bits), "real", million["K"])
-        elif million is not None and n == million["modelled_n"]:
-            builders[n] = lambda: (
-                packed_gallery(million_eval.modelled_gallery(million["codes"]), bits),
-                "modelled from real codes",
-                million["K"],
-            )
-        else:
-            builders[n] = lambda n=n: (
-                random_gallery(n, like, n <= EVERY_METHOD_UP_TO),
-                "uniform",
-                setup.n_coarse,
-            )
-    return builders
 
 
 def pr_curves(setup: Setup, gallery: Codes, g_labels: np.ndarray) -> dict:
