@@ -352,3 +352,23 @@ def test_the_peer_seed_table_shows_mean_and_std_per_metric():
         "|---|---|---|",
         "| csq | 0.800 ± 0.010 | 0.900 ± 0.002 |",
     ]
+
+
+def test_the_dcoh_takeaway_gives_verdicts_at_equal_bits_and_on_the_adversarial_term():
+    def spread(mean, std=0.001):
+        return {"mean": mean, "std": std, "n": 3}
+
+    def scores(value):
+        return {"map@100": value, "jaccard@10": 0.5}
+
+    row = {"pairs": 10, **{m: scores(v) for m, v in (("dcoh", 0.6), ("laso", 0.7), ("best_exemplar", 0.8))}}
+    result = {
+        "operators": {"union": row},
+        "operator_seeds": {"dcoh": {"union": spread(0.6)}},
+        "laso_seeds": {"union": {"laso": spread(0.7), "laso_bits": spread(0.5)}},
+        "seeds": {"dcoh": {"union": spread(0.6, 0.02)}, "dcoh_no_adv": {"union": spread(0.61, 0.02)}},
+    }
+    text = tables.dcoh_takeaway(result)
+    assert "DCOH union 0.600 ± 0.001 above 0.500 ± 0.001" in text
+    assert "against `dcoh`: union level, within the spreads." in text
+    assert "stays ahead on union" in text and "union 0.75x" in text

@@ -474,6 +474,19 @@ def dcoh_takeaway(result: dict) -> str:
             " *At equal bits* (the LaSO-style peer's features binarised to as many bits, three operator "
             "seeds each): DCOH " + "; ".join(verdicts) + "."
         )
+    full = result.get("seeds", {})
+    if "dcoh" in full and "dcoh_no_adv" in full:
+        words = {"above": "above", "below": "below", "within the spreads of": "level, within the spreads"}
+        ablation = [
+            f"{op} {words[compare(full['dcoh_no_adv'][op], full['dcoh'][op])]}"
+            for op in ops
+            if op in full["dcoh"] and op in full["dcoh_no_adv"]
+        ]
+        text += (
+            " *The adversarial term* (three full retrains each): `dcoh_no_adv`, without it, against `dcoh`: "
+            + "; ".join(ablation)
+            + "."
+        )
     floats = [
         op for op, row in ops.items() if "laso" in row and row["laso"]["map@100"] > row["dcoh"]["map@100"]
     ]
