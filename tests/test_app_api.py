@@ -142,3 +142,19 @@ def test_a_composition_answers_with_its_figures_link_and_files(api):
     assert "AP@100 = " in out["summary"] and len(out["composed"]) == 20
     document = json.loads(Path(out["export_json"]).read_text())
     assert set(document["slot_codes"]) == {"A", "B"} and len(document["composed_code"]) == 96
+
+
+def test_the_python_snippet_of_docs_api_runs_against_the_served_app(served, tmp_path, monkeypatch):
+    """docs/api.md's first Python block, run as written (its address pointed at this app, its image
+    files three of the app's examples): the documented way to call the app must work."""
+    app, url = served
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'Client("http://127.0.0.1:7860/")' in snippet
+    examples = _examples(app)
+    for name, example in zip(("query.png", "a.png", "b.png", "c.png"), examples, strict=False):
+        (tmp_path / name).write_bytes(Path(example).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(snippet.replace("http://127.0.0.1:7860/", url), "docs/api.md", "exec"), scope)
+    assert set(scope["out"]) == set(COMPOSE_OUTPUTS)  # the last answer the snippet names is /compose's
