@@ -34,6 +34,7 @@ from hashdemo.model.networks import Encoded
 from hashdemo.model.registry import PEERS, rebuild_command
 from hashdemo.retrieval.index import HammingIndex
 from hashdemo.retrieval.metrics import (
+    map_of_relevance,
     mean_average_precision,
     precision_at_ns,
     precision_recall_curve,
@@ -165,15 +166,17 @@ class Scoring:
         shares = np.take_along_axis(rel["shares"], ranked, axis=1)
         exact = np.take_along_axis(rel["exact"], ranked, axis=1)
         out = {
-            "map": mean_ap(shares),
-            "map_exact": mean_ap(exact),
-            "map@100": mean_ap(shares[:, :100]),
-            "map_exact@100": mean_ap(exact[:, :100]),
-            f"map@{CUTOFF}": mean_ap(shares[:, :CUTOFF]),
+            "map": map_of_relevance(shares),
+            "map_exact": map_of_relevance(exact),
+            "map@100": map_of_relevance(shares[:, :100]),
+            "map_exact@100": map_of_relevance(exact[:, :100]),
+            f"map@{CUTOFF}": map_of_relevance(shares[:, :CUTOFF]),
             "p@10": float(shares[:, :10].mean()),
         }
         for name, o in self.objects.items():
-            out[f"{name}_map@100"] = mean_ap(np.take_along_axis(rel[name], ranked[o.ids, :100], axis=1))
+            out[f"{name}_map@100"] = map_of_relevance(
+                np.take_along_axis(rel[name], ranked[o.ids, :100], axis=1)
+            )
         return out
 
     def with_ties(self, ranker: Ranker) -> tuple[dict, np.ndarray]:
@@ -202,15 +205,6 @@ class Scoring:
         out["precision_hamming2"] = curve["precision_zero_empty"][min(2, nbits)]
         out["hamming2_empty_share"] = curve["empty"][min(2, nbits)]
         return out
-
-
-def mean_ap(ranked_relevance: np.ndarray) -> float:
-    """mAP of rankings given as their relevance (Q, k) bool (the cut's convention of
-    `mean_average_precision`: R = the relevant items within the cut)."""
-    hits = np.cumsum(ranked_relevance, axis=1)
-    precision = hits / np.arange(1, ranked_relevance.shape[1] + 1)
-    ap = np.where(ranked_relevance, precision, 0.0).sum(axis=1) / np.maximum(hits[:, -1], 1)
-    return float(ap.mean()) if len(ap) else 0.0
 
 
 def code_ranker(q_bits: np.ndarray, g_bits: np.ndarray) -> Ranker:

@@ -82,10 +82,23 @@ def average_precisions(
     rel, _ = _ranked_relevance(ranked_ids, query_labels, db_labels, exact)
     if k is not None:
         rel = rel[:, : positive_int("k", k)]
+    return aps_of_relevance(rel)
+
+
+def aps_of_relevance(ranked_relevance: np.ndarray) -> np.ndarray:
+    """Each ranking's AP (Q,) from its results' relevance (Q, k) bool: (1 / R) * sum_i P@i * rel_i with R
+    the relevant items within the ranking, 0 when R = 0 (the one definition every mAP here uses)."""
+    rel = np.asarray(ranked_relevance, dtype=bool)
     hits = np.cumsum(rel, axis=1)
     precision = hits / np.arange(1, rel.shape[1] + 1)
     n_rel = hits[:, -1] if rel.shape[1] else np.zeros(len(rel))
     return np.where(rel, precision, 0.0).sum(axis=1) / np.maximum(n_rel, 1)
+
+
+def map_of_relevance(ranked_relevance: np.ndarray) -> float:
+    """mAP of rankings given as their results' relevance (Q, k) bool (`aps_of_relevance`, averaged)."""
+    ap = aps_of_relevance(ranked_relevance)
+    return float(ap.mean()) if len(ap) else 0.0
 
 
 def precision_at_k(
@@ -228,7 +241,4 @@ def map_of_ranked_labels(
     q = binary_matrix(query_labels, "query_labels")[:, None, :]
     shared = (ranked & q).sum(-1)
     rel = (shared == q.sum(-1)) & (shared == ranked.sum(-1)) if exact else shared > 0
-    hits = np.cumsum(rel, axis=1)
-    precision = hits / np.arange(1, rel.shape[1] + 1)
-    ap = np.where(rel, precision, 0.0).sum(axis=1) / np.maximum(hits[:, -1], 1)
-    return float(ap.mean()) if len(ap) else 0.0
+    return map_of_relevance(rel)
