@@ -10,8 +10,6 @@ import argparse
 import json
 import sys
 
-import numpy as np
-
 from hashdemo.data.dataset import open_dataset
 from hashdemo.evaluation import million as million_eval
 from hashdemo.evaluation.tables import speed_table
@@ -38,21 +36,13 @@ def run(size: int = MILLION, modelled: bool = True) -> dict:
     query = hier.model.encode(dataset.splits["query"].images, with_conv7=True)
     weights = hier.model.cam_weights().numpy()
     bits = (query.global_bits.shape[1], query.local_bits.shape[1])
-    packed = {key: np.asarray(codes.packed[key]) for key in ("hier.global", "hier.local")}
-    rows = million_eval.speed_at(codes.n, packed, bits, weights, query, theta, top_l, k, "real", ks=(k,))
+    galleries = {"real": million_eval.MillionIndexes.of(codes, bits, {})}
     if modelled:
-        rows += million_eval.speed_at(
-            codes.n * million_eval.MODELLED_COPIES,
-            million_eval.modelled_gallery(codes),
-            bits,
-            weights,
-            query,
-            theta,
-            top_l,
-            k,
-            "modelled from real codes",
-            ks=(k,),
-        )
+        packed = million_eval.modelled_gallery(codes)
+        galleries["modelled from real codes"] = million_eval.MillionIndexes.from_packed(packed, bits)
+    rows = []
+    for kind, gallery in galleries.items():
+        rows += million_eval.speed_at(gallery, weights, query, theta, top_l, k, kind, ks=(k,))
     return {"bench": "million", "theta": theta, "L": top_l, "K": k, "rows": rows}
 
 

@@ -15,7 +15,6 @@ from hashdemo.evaluation.objects import field_protocols
 from hashdemo.evaluation.setup import Setup, prepare
 from hashdemo.evaluation.speed import (
     EVERY_METHOD_UP_TO,
-    packed_gallery,
     random_gallery,
     real_gallery,
     scale_rows,
@@ -23,6 +22,7 @@ from hashdemo.evaluation.speed import (
 )
 from hashdemo.model.checkpoints import CheckpointError
 from hashdemo.retrieval.million import MILLION, MILLION_MODELS, MillionIncomplete, load_million
+from hashdemo.retrieval.protocol import validation_ids
 from hashdemo.retrieval.selection import cam_attention
 
 
@@ -46,7 +46,7 @@ def million_parts(
     one_level = {name: q.one_level[name].shape[1] for name in MILLION_MODELS[1:] if name in q.one_level}
     indexes = million_eval.MillionIndexes.of(codes, bits, one_level)
     g_labels = np.asarray(codes.labels)
-    val_q = np.arange(min(len(val_labels), 500))
+    val_q, _ = validation_ids(len(val_labels))
     val_selected = cam_attention(setup.hier, val.take(val_q), setup.theta).orders[:, : setup.top_l]
     chosen = million_eval.choose_k(indexes, val.take(val_q), val_selected, val_labels[val_q], g_labels)
     selected = setup.cam.orders[:, : setup.top_l]
@@ -60,10 +60,7 @@ def million_parts(
         codes,
         field_protocols(setup.objects),
     )
-    packed = {key: np.asarray(codes.packed[key]) for key in ("hier.global", "hier.local")}
-    speed = million_eval.speed_at(
-        codes.n, packed, bits, weights, q.hier, setup.theta, setup.top_l, chosen["K"], "real"
-    )
+    speed = million_eval.speed_at(indexes, weights, q.hier, setup.theta, setup.top_l, chosen["K"], "real")
     timed = {
         int(row["method"].split("@")[1]): row["ms_per_query"]
         for row in speed
@@ -71,22 +68,11 @@ def million_parts(
     }
     full = next(r["ms_per_query"] for r in speed if r["method"] == "local_full" and r["threads"] == 1)
     tradeoff = million_eval.k_tradeoff(indexes, q.hier, selected, setup.q_labels, g_labels, timed, full)
-    del indexes
-    modelled = million_eval.modelled_gallery(codes)
-    n_modelled = len(modelled["hier.global"])
+    modelled = million_eval.MillionIndexes.from_packed(million_eval.modelled_gallery(codes), bits)
+    kind = "modelled from real codes"
     speed += million_eval.speed_at(
-        n_modelled,
-        modelled,
-        bits,
-        weights,
-        q.hier,
-        setup.theta,
-        setup.top_l,
-        chosen["K"],
-        "modelled from real codes",
-        ks=(chosen["K"],),
+        modelled, weights, q.hier, setup.theta, setup.top_l, chosen["K"], kind, ks=(chosen["K"],)
     )
-    del modelled
     json = {
         "n": codes.n,
         "codes": "real",
@@ -96,10 +82,12 @@ def million_parts(
         "k_tradeoff": tradeoff,
         "speed": speed,
         "bytes_read": {
-            str(n): million_eval.bytes_read(*bits, setup.top_l, chosen["K"], n) for n in (codes.n, n_modelled)
+            str(n): million_eval.bytes_read(*bits, setup.top_l, chosen["K"], n) for n in (codes.n, modelled.n)
         },
     }
-    return {"json": json, "codes": codes, "K": chosen["K"], "modelled_n": n_modelled}, None
+    # the scale rows time the same indexes again: built once here, for both
+    galleries = {codes.n: (indexes, "real"), modelled.n: (modelled, kind)}
+    return {"json": json, "galleries": galleries, "K": chosen["K"]}, None
 
 
 def scale_galleries(
@@ -108,20 +96,13 @@ def scale_galleries(
     """How each timed size's gallery is built: real codes (10k, 100k, the million), ten million modelled
     from the million, or uniform random codes where no real ones exist (multi-index hashing's best case)."""
     like = next(iter(real.values()), None)
-    bits = (setup.query.hier.global_bits.shape[1], setup.query.hier.local_bits.shape[1])
     builders = {}
     for n in sizes:
         if n in real:
             builders[n] = lambda n=n: (real_gallery(real[n]), "real", setup.n_coarse)
-        elif million is not None and n == million["codes"].n:
-            packed = {key: np.asarray(million["codes"].packed[key]) for key in ("hier.global", "hier.local")}
-            builders[n] = lambda packed=packed: (packed_gallery(packed, bits), "real", million["K"])
-        elif million is not None and n == million["modelled_n"]:
-            builders[n] = lambda: (
-                packed_gallery(million_eval.modelled_gallery(million["codes"]), bits),
-                "modelled from real codes",
-                million["K"],
-            )
+        elif million is not None and n in million["galleries"]:
+            indexes, kind = million["galleries"][n]
+            builders[n] = lambda indexes=indexes, kind=kind: (indexes.gallery(), kind, million["K"])
         else:
             builders[n] = lambda n=n: (
                 random_gallery(n, like, n <= EVERY_METHOD_UP_TO),
@@ -143,7 +124,7 @@ def evaluate_million(dataset: Dataset, checkpoints: Path | None = None, size: in
     )
     if million is None:
         raise MillionIncomplete(why_not)
-    builders = scale_galleries(setup, {}, million, (million["codes"].n, million["modelled_n"]))
+    builders = scale_galleries(setup, {}, million, tuple(million["galleries"]))
     scale = scale_rows(weights, setup.query, builders, setup.theta, setup.top_l)
     return {"million": million["json"], "scale": scale}
 

@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 
 from hashdemo.evaluation.objects import ObjectQueries
-from hashdemo.evaluation.speed import TOP, median_ms_interleaved
+from hashdemo.evaluation.speed import TOP, Gallery, median_ms_interleaved
 from hashdemo.model.cam import attend_code
 from hashdemo.model.networks import Encoded
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
@@ -48,17 +48,36 @@ class MillionIndexes:
 
     @classmethod
     def of(cls, codes: MillionCodes, bits: tuple[int, int], one_level_bits: dict[str, int]) -> MillionIndexes:
+        return cls.from_packed(codes.packed, bits, one_level_bits)
+
+    @classmethod
+    def from_packed(
+        cls,
+        packed: dict[str, np.ndarray],
+        bits: tuple[int, int],
+        one_level_bits: dict[str, int] | None = None,
+    ) -> MillionIndexes:
+        """Indexes over packed codes by "<model>.global|local" (the million's, or modelled from them)."""
         h, c = bits
-        packed = codes.packed
+        global_bits = np.asarray(packed["hier.global"])
         return cls(
-            HammingIndex.from_packed(np.asarray(packed["hier.global"]), h, multi_index=True),
-            HammingIndex.from_packed(np.asarray(packed["hier.global"]), h, multi_index=False),
+            HammingIndex.from_packed(global_bits, h, multi_index=True),
+            HammingIndex.from_packed(global_bits, h, multi_index=False),
             HammingIndex.from_packed(np.asarray(packed["hier.local"]), c),
             {
                 name: HammingIndex.from_packed(np.asarray(packed[f"{name}.global"]), nbits)
-                for name, nbits in one_level_bits.items()
+                for name, nbits in (one_level_bits or {}).items()
             },
         )
+
+    @property
+    def n(self) -> int:
+        return self.local.ntotal
+
+    def gallery(self) -> Gallery:
+        """The scale rows' view of these indexes: the global code as the index's rule searches it (multi-
+        index hashing from a million codes up) and the local code."""
+        return Gallery(self.global_mih, self.local)
 
 
 def two_level_top(indexes: MillionIndexes, query: Encoded, selected: np.ndarray, n_coarse: int) -> np.ndarray:
@@ -237,9 +256,7 @@ def batch_ms(searches: dict[str, Callable], query: Encoded, weights, theta, top_
 
 
 def speed_at(
-    n: int,
-    packed: dict[str, np.ndarray],
-    bits: tuple[int, int],
+    gallery: MillionIndexes,
     weights: np.ndarray,
     query: Encoded,
     theta: float,
@@ -250,12 +267,8 @@ def speed_at(
 ) -> list[dict]:
     """ms per query at one gallery, one thread and all threads, single queries and batches of BATCH;
     every row with its ratio to the full local scan measured in the same run."""
-    h, c = bits
-    indexes = (
-        HammingIndex.from_packed(packed["hier.global"], h, multi_index=True),
-        HammingIndex.from_packed(packed["hier.global"], h, multi_index=False),
-        HammingIndex.from_packed(packed["hier.local"], c),
-    )
+    indexes = (gallery.global_mih, gallery.global_scan, gallery.local)
+    n = gallery.n
     rows = []
     threads_all = os.cpu_count() or 1  # faiss's own count reads back the one thread the index set
     for threads in dict.fromkeys((1, threads_all)):

@@ -170,14 +170,6 @@ def scale_rows(
     return rows
 
 
-def packed_gallery(packed: dict[str, np.ndarray], bits: tuple[int, int]) -> Gallery:
-    """The two-level model's indexes over packed codes (a million real ones, or modelled from them)."""
-    return Gallery(
-        HammingIndex.from_packed(packed["hier.global"], bits[0]),
-        HammingIndex.from_packed(packed["hier.local"], bits[1]),
-    )
-
-
 def two_level_ratios(scale: list[dict], bits_global: int, bits_local: int, top_l: int) -> list:
     """Per size: hier_cam's time over local_full's (same run) beside the bits-compared ratio
     (H + L * K / N) / C and the bytes-read ratio (H / 8 per image and C / 8 per candidate, over C / 8 per
