@@ -40,3 +40,8 @@ def cell(value: object, digits: int | None = 4) -> str:
 
 def _line(cells: Sequence[object], digits: int | None) -> str:
     return "| " + " | ".join(cell(value, digits) for value in cells) + " |"
+
+
+def spread_cell(spread: dict) -> str:
+    """A spread over seeds as one cell: mean ± std."""
+    return f"{spread['mean']:.3f} ± {spread['std']:.3f}"
