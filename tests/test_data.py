@@ -120,7 +120,8 @@ def test_boxes_and_classes_record_where_each_item_was_drawn(splits):
         clean = 0
         for image, boxes, classes in zip(split.images, split.boxes, split.classes, strict=True):
             outside = np.ones(image.shape[:2], bool)
-            for (top, left, side), cls in zip(boxes, classes, strict=True):
+            for (top, left, side, width), cls in zip(boxes, classes, strict=True):
+                assert width == side  # the outfits' items are square
                 if cls < 0:
                     assert side == -1
                     continue

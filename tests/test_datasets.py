@@ -14,6 +14,7 @@ from PIL import Image
 
 from hashdemo.cli.data import main as data_main
 from hashdemo.data import imported as datasets
+from hashdemo.data.images import load_image
 from hashdemo.data.imported import MIN_IMAGES, DatasetError, describe_dataset, import_dataset, load_dataset
 from hashdemo.evaluation.tuning import THETAS, TOP_LS
 
@@ -97,7 +98,7 @@ def test_a_folder_imports_into_splits_with_every_query_set_in_the_gallery(shapes
     files = json.loads((tmp_path / "datasets/shapes/dataset.json").read_text())["files"]
     line = int(np.load(tmp_path / "datasets/shapes" / files["labels"])["gallery_rows"][0])
     path, labels = rows[line - 2]
-    np.testing.assert_array_equal(dataset.splits["gallery"].images[0], datasets.load_image(root / path, 64))
+    np.testing.assert_array_equal(dataset.splits["gallery"].images[0], load_image(root / path, 64))
     assert [dataset.classes[c] for c in np.flatnonzero(dataset.splits["gallery"].labels[0])] == sorted(
         labels.split("|")
     )

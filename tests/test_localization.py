@@ -16,7 +16,7 @@ from hashdemo.evaluation.localization import (
 )
 
 S = 8
-EMPTY = (-1, -1, -1)
+EMPTY = (-1, -1, -1, -1)
 
 
 def region(rows: slice, cols: slice) -> np.ndarray:
@@ -25,7 +25,7 @@ def region(rows: slice, cols: slice) -> np.ndarray:
     return mask
 
 
-# Three images, boxes as (top, left, side):
+# Three images, square boxes as (top, left, side) (stored as (top, left, height, width)):
 #   0: class 3 at (0, 0, 4) (area 16, the largest), class 7 at (4, 4, 3) (area 9); region rows/cols 4-7
 #   1: class 1 at (0, 0, 2) (4), class 2 at (0, 4, 4) (16, the largest), class 5 at (5, 0, 3) (9); no region
 #   2: class 0 at (0, 0, 2) (4), class 4 at (0, 2, 2) (4); region rows 0-1, cols 1-2 (two pixels of each)
@@ -34,9 +34,9 @@ ITEMS = Items(
     classes=np.array([[3, 7, -1], [1, 2, 5], [0, 4, -1]]),
     boxes=np.array(
         [
-            [(0, 0, 4), (4, 4, 3), EMPTY],
-            [(0, 0, 2), (0, 4, 4), (5, 0, 3)],
-            [(0, 0, 2), (0, 2, 2), EMPTY],
+            [(0, 0, 4, 4), (4, 4, 3, 3), EMPTY],
+            [(0, 0, 2, 2), (0, 4, 4, 4), (5, 0, 3, 3)],
+            [(0, 0, 2, 2), (0, 2, 2, 2), EMPTY],
         ]
     ),
 )
@@ -59,7 +59,7 @@ def test_areas_largest_and_pick():
     assert ITEMS.largest().tolist() == [0, 1, 0]  # a tie goes to the earlier slot
     classes, boxes = ITEMS.pick(np.array([1, 2, 0]))
     assert classes.tolist() == [7, 5, 0]
-    assert boxes.tolist() == [[4, 4, 3], [5, 0, 3], [0, 0, 2]]
+    assert boxes.tolist() == [[4, 4, 3, 3], [5, 0, 3, 3], [0, 0, 2, 2]]
 
 
 def test_overlaps_count_pixels_inside_the_region():
@@ -72,14 +72,14 @@ def test_attended_slot_most_overlap_then_larger_then_earlier():
 
 
 def test_attended_slot_never_picks_an_empty_slot():
-    items = Items(np.zeros(1, np.int64), np.array([[-1, 2, 5]]), np.array([[EMPTY, (0, 0, 2), (4, 4, 3)]]))
+    items = Items(np.zeros(1, np.int64), np.array([[-1, 2, 5]]), np.array([[EMPTY, (0, 0, 2, 2), (4, 4, 3, 3)]]))
     assert attended_slots(items, np.zeros((1, S, S), bool)).tolist() == [2]  # the larger real item
     assert attended_slots(items, region(slice(0, 1), slice(0, 1))[None]).tolist() == [1]
 
 
 def test_multi_item_keeps_the_images_with_two_or_three_items():
     classes = np.array([[4, -1, -1], [1, 2, -1], [0, 3, 9], [-1, -1, -1]], np.int8)
-    boxes = np.arange(4 * 3 * 3, dtype=np.int16).reshape(4, 3, 3)
+    boxes = np.arange(4 * 3 * 4, dtype=np.int16).reshape(4, 3, 4)
     items = multi_item(SimpleNamespace(classes=classes, boxes=boxes))
     assert items.ids.tolist() == [1, 2]
     assert items.classes.tolist() == [[1, 2, -1], [0, 3, 9]]
@@ -105,10 +105,17 @@ def test_localization_by_hand():
 
 
 def test_an_item_is_covered_from_its_share_of_the_box():
-    items = Items(np.zeros(1, np.int64), np.array([[1, 2, -1]]), np.array([[(0, 0, 5), (0, 5, 3), EMPTY]]))
+    items = Items(np.zeros(1, np.int64), np.array([[1, 2, -1]]), np.array([[(0, 0, 5, 5), (0, 5, 3, 3), EMPTY]]))
     inside = int(np.ceil(COVERED_SHARE * 25))  # 5 of the 25-pixel box: covered; 4 would not be
     for pixels, covered in ((inside, [0, 1, 0, 0]), (inside - 1, [1, 0, 0, 0])):
         mask = np.zeros(S * S, bool)
         mask[[r * S + c for r in range(5) for c in range(5)][:pixels]] = True
         result = localization(items, mask.reshape(1, S, S), np.ones((1, S, S)))
         assert result["items_covered"] == covered
+
+
+def test_a_rectangular_box_masks_its_height_and_width():
+    items = Items(np.array([0]), np.array([[2, 5]]), np.array([[(1, 2, 3, 5), (0, 0, 1, 1)]]))
+    np.testing.assert_array_equal(items.masks(S)[0, 0], region(slice(1, 4), slice(2, 7)))
+    assert items.areas.tolist() == [[15, 1]]
+    assert items.largest().tolist() == [0]

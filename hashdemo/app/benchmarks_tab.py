@@ -9,15 +9,16 @@ import gradio as gr
 from matplotlib.figure import Figure
 
 from hashdemo.app.picture_files import PictureFiles
+from hashdemo.data.kinds import DEFAULT, dataset_flag
 from hashdemo.evaluation import figures, tables
 
 
 def benchmarks_tab(
-    hier_metrics: dict, dcoh_metrics: dict, files: PictureFiles, dataset: str = "outfits"
+    hier_metrics: dict, dcoh_metrics: dict, files: PictureFiles, dataset: str = DEFAULT
 ) -> None:
     """The evaluation's `test` sections from the checkpoints' metrics.json, as tables and figures."""
     hier, dcoh = hier_metrics.get("test"), dcoh_metrics.get("test")
-    on = "" if dataset == "outfits" else f" --dataset {dataset}"
+    on = dataset_flag(dataset)
 
     def plot(draw: Callable[..., Figure], *args, label: str) -> None:
         figure = files.figure(draw, *args)

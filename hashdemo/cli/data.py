@@ -12,6 +12,8 @@ from pathlib import Path
 
 from hashdemo.data import imported as datasets
 from hashdemo.data.fashion_mnist import CLASS_NAMES, DatasetMissingError
+from hashdemo.data.field_sets import CIFAR_PROTOCOLS, ImportOptions
+from hashdemo.data.kinds import IMPORTABLE, KINDS, read_source
 from hashdemo.data.outfits import OutfitRecipe, describe, load_outfits
 
 logger = logging.getLogger(__name__)
@@ -28,12 +30,29 @@ def dataset_main(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="verb", required=True)
-    load = sub.add_parser("import", help="import a labelled folder into the cache")
+    load = sub.add_parser(
+        "import",
+        help="import a data set into the cache",
+        description="kinds: " + "; ".join(f"{k.name}: {k.about}" for k in KINDS.values() if k.read),
+    )
     load.add_argument("name")
-    load.add_argument("--csv", type=Path, help="CSV with the columns path,labels (labels joined by '|')")
-    load.add_argument("--list", type=Path, help="DeepHash-pytorch list: path b_1 ... b_C per line")
-    load.add_argument("--classes", type=Path, help="with --list: the class names, one a line")
-    load.add_argument("--root", type=Path, help="the folder paths are relative to (default: the file's)")
+    load.add_argument("--from", dest="kind", default="folder", choices=IMPORTABLE, help="the set's kind")
+    load.add_argument(
+        "--csv", type=Path, help="folder: CSV with the columns path,labels (labels joined by '|')"
+    )
+    load.add_argument("--list", type=Path, help="folder: DeepHash-pytorch list: path b_1 ... b_C per line")
+    load.add_argument("--classes", type=Path, help="folder, lists: the class names, one a line")
+    load.add_argument("--root", type=Path, help="the set's folder (folder: default the CSV's or list's)")
+    load.add_argument(
+        "--images", type=Path, help="lists: the folder the paths are relative to (default --root)"
+    )
+    load.add_argument("--protocol", choices=CIFAR_PROTOCOLS, help="cifar10: DeepHash-pytorch's protocol")
+    load.add_argument(
+        "--cutoff", help="the mAP cut-off, a number or 'all' (default: the field's for the set)"
+    )
+    load.add_argument("--query-size", type=int, help="coco: query images (default 5000)")
+    load.add_argument("--train-size", type=int, help="coco: train images (default 10000)")
+    load.add_argument("--download", action="store_true", help="cifar10, voc2007: download with torchvision")
     load.add_argument(
         "--size", type=int, default=64, help="image side in pixels, 16-448 (default 64; for ImageNet: 224)"
     )
@@ -46,15 +65,31 @@ def dataset_main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if args.verb == "import":
-            meta = datasets.import_dataset(
-                args.name, args.csv, args.root, args.size, args.list, args.classes, progress=True
+            datasets.dataset_dir(args.name)  # the name is checked before any file is read
+            options = ImportOptions(
+                args.root,
+                args.csv,
+                args.list,
+                args.classes,
+                args.images,
+                args.protocol,
+                args.cutoff,
+                args.query_size,
+                args.train_size,
+                args.download,
+                args.name,
             )
+            source = read_source(args.kind, options)
+            meta = datasets.import_source(args.name, source, args.size, progress=True)
             print(
                 json.dumps(
                     {
                         "name": meta["name"],
                         "splits": meta["splits"],
                         "classes": meta["classes"],
+                        "kind": meta["kind"],
+                        "cutoff": meta["cutoff"],
+                        "counts": meta["counts"],
                         "bad_rows_skipped": len(meta["bad_rows"]),
                     },
                     indent=2,

@@ -83,7 +83,7 @@ def train(args: argparse.Namespace, tunable: set[str]) -> int:
     if args.no_adv:
         overrides["adv_weight"] = 0.0
     dataset = open_dataset(overrides.get("dataset", OUTFITS))
-    if dataset.name != OUTFITS:
+    if not dataset.kind.shipped:  # an imported set: its classes and size decide the model's shape
         overrides.update(n_classes=len(dataset.classes), image_size=dataset.image_size)
     cfg = model_config(args.model, **overrides)
     splits, checkpoints = dataset.splits, dataset.checkpoints

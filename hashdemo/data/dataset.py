@@ -1,9 +1,10 @@
-"""One dataset interface for the outfits and for an imported folder.
+"""One dataset interface for the outfits and for every imported set.
 
 Training, every evaluation protocol and the search service read a `Dataset`: its splits, labels,
-class names and image size, and its optional parts: the items' classes and boxes (the object
-protocols and the localization figures need them) and a large gallery drawn by id. A protocol that
-needs a part the dataset lacks is skipped, with `Dataset.lacks` saying why.
+class names and image size, its kind (`hashdemo.data.kinds`) and the field's mAP cut-off for it, and
+its optional parts: the items' classes and boxes (the object protocols and the localization figures
+need them) and a large gallery drawn by id. A protocol that needs a part the dataset lacks is
+skipped, with `Dataset.lacks` saying why.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ import numpy as np
 
 from hashdemo.data.fashion_mnist import CLASS_NAMES
 from hashdemo.data.imported import dataset_dir, load_dataset
+from hashdemo.data.kinds import DEFAULT, KINDS, Kind, dataset_flag, kind_of
 from hashdemo.data.outfits import OutfitRecipe, load_outfits, recipe_hash, render_large_gallery
 from hashdemo.data.split import Split
 from hashdemo.storage.locations import CHECKPOINT_DIR, default_cache_dir
 
-OUTFITS = "outfits"
+OUTFITS = DEFAULT
 
 
 @dataclass(frozen=True)
 class Dataset:
     name: str
+    kind: Kind
     classes: tuple[str, ...]
     image_size: int
     digest: str  # what the caches of its codes are keyed by (with the models' digests)
@@ -35,6 +38,7 @@ class Dataset:
     read_splits: Callable[[], dict[str, Split]]
     has_items: bool = False  # each image's items (class and box) are recorded
     large_gallery: Callable[[np.ndarray], Split] | None = None  # images of a large gallery, by id
+    cutoff: int | None = None  # the field's mAP@cutoff for the set; None: over the whole gallery
 
     @functools.cached_property
     def splits(self) -> dict[str, Split]:
@@ -51,7 +55,12 @@ class Dataset:
 
     def train_flag(self) -> str:
         """What `python -m hashdemo train` needs to train on this dataset."""
-        return "" if self.name == OUTFITS else f" --dataset {self.name}"
+        return dataset_flag(self.name)
+
+    @property
+    def phrase(self) -> str:
+        """What the models were trained on, in a phrase ("outfits", "images of NAME")."""
+        return self.name if self.kind.shipped else f"images of {self.name}"
 
 
 def open_dataset(name: str = OUTFITS, cache_dir: Path | None = None) -> Dataset:
@@ -61,6 +70,7 @@ def open_dataset(name: str = OUTFITS, cache_dir: Path | None = None) -> Dataset:
         recipe = OutfitRecipe()
         return Dataset(
             OUTFITS,
+            KINDS[OUTFITS],
             CLASS_NAMES,
             recipe.image_size,
             recipe_hash(recipe),
@@ -72,12 +82,16 @@ def open_dataset(name: str = OUTFITS, cache_dir: Path | None = None) -> Dataset:
         )
     imported = load_dataset(name, cache_dir)
     directory = dataset_dir(name, cache_dir)
+    kind = kind_of(imported.meta.get("kind", "folder"))
     return Dataset(
         name,
+        kind,
         imported.classes,
         int(imported.meta["size"]),
         imported.meta["source_digest"][:16],
         directory,
         directory / "checkpoints",
         lambda: imported.splits,
+        has_items=kind.boxes and imported.splits["query"].classes.shape[1] > 0,
+        cutoff=imported.meta.get("cutoff"),
     )

@@ -1,26 +1,25 @@
-"""Your own images: a labelled multi-label folder imported into the cache, split and ready to
-train on, next to the Fashion-MNIST outfits.
+"""Imported data sets: a `Source` (your own folder, or one of the field's sets, see
+`hashdemo.data.kinds`) decoded into the cache, split and ready to train on, next to the outfits.
 
-Two input formats, both with paths relative to a root folder:
-- CSV with a header and at least the columns `path,labels`; `labels` holds class names joined by `|`;
-- the DeepHash-pytorch list format: lines `path b_1 ... b_C` (multi-hot) and a classes file, one name a line.
+Every image Pillow reads (or a source's arrays), any size and mode, becomes an S x S RGB array as an
+upload does (first frame, EXIF orientation, padded to a centred square with black, resized); object
+boxes move with it (`letterboxed`). A bad row (missing file, a path outside the root, unreadable image
+or annotation, no labels, a label vector of the wrong length or not 0/1) is skipped and reported when
+bad rows are under 5% of the rows; otherwise the import refuses, saying which rows and why.
 
-Every image Pillow reads, any size and mode, becomes an S x S RGB array as an upload does (first frame,
-EXIF orientation, padded to a square with black, resized). A bad row (missing file, a path outside the
-root, unreadable image, no labels, a label vector of the wrong length or not 0/1) is skipped and
-reported when bad rows are under 5% of the rows; otherwise the import refuses, saying which rows and why.
-
-Splits, by a seeded rule recorded in the dataset's JSON (`SPLIT_RULE`): the images in a random order
-(seed 0); the first 10% are the query split, the next 10% val, the next 30% the gallery, the rest train;
-a query image whose label set the gallery does not hold goes to train, and the query split is filled
-back up with train images whose label set the gallery holds, in the same random order.
+Splits: a source that gives its own (the field's sets) keeps them, val carved from train by
+`VAL_RULE`; a plain folder is split by `SPLIT_RULE`: the images in a random order (seed 0); the first
+10% are the query split, the next 10% val, the next 30% the gallery, the rest train; a query image
+whose label set the gallery does not hold goes to train, and the query split is filled back up with
+train images whose label set the gallery holds, in the same random order. Both rules are recorded in
+the dataset's JSON with its kind and the field's mAP cut-off.
 
 Everything lands in `$HASHDEMO_CACHE_DIR/datasets/NAME/`: one `images-VERSION-SPLIT.npy` per split
-and `labels-VERSION.npz`, then `dataset.json`, which names them, written last (each file atomically);
-the import streams the pixels to disk image by image and the readers memory-map them, so a folder of
-tens of thousands of photos never sits in memory. Models trained on the set go beside them, in
-`checkpoints/`. The same files imported again are a no-op; a changed CSV, list or image re-imports,
-and the previous import's files go only once the new dataset.json is in place.
+and `labels-VERSION.npz` (labels, boxes, source lines), then `dataset.json`, which names them, written
+last (each file atomically); the import streams the pixels to disk image by image and the readers
+memory-map them, so tens of thousands of photos never sit in memory. Models trained on the set go
+beside them, in `checkpoints/`. The same files imported again are a no-op; a changed source
+re-imports, and the previous import's files go only once the new dataset.json is in place.
 """
 
 from __future__ import annotations
@@ -38,10 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from hashdemo.data.errors import DatasetError
 from hashdemo.data.fashion_mnist import CLASS_NAMES
-from hashdemo.data.images import ImageError, load_image
+from hashdemo.data.field_sets import ImportOptions, read_folder
+from hashdemo.data.images import ImageError, open_image, to_model_image
 from hashdemo.data.outfits import load_outfits
+from hashdemo.data.sources import Row, Source, letterboxed, resolve
 from hashdemo.data.split import SPLIT_NAMES, Split
 from hashdemo.storage.files import atomic_file, remove_orphaned_writes, savez_atomic, write_atomic
 from hashdemo.storage.locations import default_cache_dir
@@ -57,19 +60,9 @@ SPLIT_RULE = (
     "query images whose label set is not in the gallery are swapped for train images whose set is"
 )
 SHARES = {"query": 0.1, "val": 0.1, "gallery": 0.3}
+VAL_RULE = "val = a seeded 10% of the given train split (seed 0), removed from train (not from the database)"
+MAX_BOXES = 20  # boxes kept per image, the largest first
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-
-
-class DatasetError(ValueError):
-    """An import or a load that cannot go on; the message says what to do, fit to print to a user."""
-
-
-@dataclass(frozen=True)
-class Row:
-    line: int  # 1-based line in the source file (the CSV header is line 1)
-    path: str
-    labels: tuple[str, ...] | None  # class names, None when the row is bad
-    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,71 +82,6 @@ def dataset_dir(name: str, cache_dir: Path | None = None) -> Path:
     return Path(cache_dir or default_cache_dir()) / "datasets" / name
 
 
-# ----------------------------------------------------------------------------- reading the sources
-
-
-def read_csv_rows(csv_path: Path) -> list[Row]:
-    """Rows of a `path,labels` CSV (labels joined by '|'), each with its problem if it has one."""
-    try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f"The CSV {csv_path} cannot be read as UTF-8 text: {error}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    columns = [c.strip() for c in reader.fieldnames or []]
-    if "path" not in columns or "labels" not in columns:
-        raise DatasetError(
-            f"The CSV {csv_path.name} needs a header with the columns path and labels; "
-            f"it has {columns or 'none'}."
-        )
-    rows = []
-    for line, record in enumerate(reader, start=2):
-        record = {(k or "").strip(): (v or "") for k, v in record.items() if k is not None}
-        path = record.get("path", "").strip()
-        labels = tuple(dict.fromkeys(x.strip() for x in record.get("labels", "").split("|") if x.strip()))
-        problem = "no path" if not path else "no labels" if not labels else None
-        rows.append(Row(line, path, None if problem else labels, problem))
-    return rows
-
-
-def read_list_rows(list_path: Path, classes_path: Path) -> tuple[list[Row], tuple[str, ...]]:
-    """Rows of a DeepHash-pytorch list (`path b_1 ... b_C`) and the class names of its classes file."""
-    try:
-        classes = tuple(line.strip() for line in classes_path.read_text().splitlines() if line.strip())
-        lines = list_path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f"The list or classes file cannot be read as text: {error}") from None
-    if not classes or len(set(classes)) != len(classes):
-        raise DatasetError(f"The classes file {classes_path.name} must name each class once, one a line.")
-    rows = []
-    for line, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        path, *bits = text.split()
-        if len(bits) != len(classes) or any(b not in ("0", "1") for b in bits):
-            rows.append(
-                Row(
-                    line,
-                    path,
-                    None,
-                    f"not {len(classes)} zeros and ones (the classes file names {len(classes)})",
-                )
-            )
-            continue
-        labels = tuple(name for name, bit in zip(classes, bits, strict=True) if bit == "1")
-        rows.append(Row(line, path, labels or None, None if labels else "no labels"))
-    return rows, classes
-
-
-def resolve(root: Path, row: Row) -> tuple[Path | None, str | None]:
-    """The row's file under `root`, or the reason it cannot be used."""
-    path = (root / row.path).resolve()
-    if not path.is_relative_to(root.resolve()):
-        return None, "outside the root folder"
-    if not path.is_file():
-        return None, "file not found"
-    return path, None
-
-
 # ----------------------------------------------------------------------------- the import
 
 
@@ -167,26 +95,22 @@ def import_dataset(
     cache_dir: Path | None = None,
     progress: bool = False,
 ) -> dict:
-    """Import a folder into the cache (see the module docstring); returns the dataset's summary.
+    """Import your own folder (a CSV, or a list with its classes file); see `import_source`."""
+    dataset_dir(name, cache_dir)  # the name is checked before any file is read
+    options = ImportOptions(root=root, csv=csv_path, list=list_path, classes=classes_path, name=name)
+    return import_source(name, read_folder(options), size, cache_dir, progress)
+
+
+def import_source(
+    name: str, source: Source, size: int = 64, cache_dir: Path | None = None, progress: bool = False
+) -> dict:
+    """A source's rows into the cache (see the module docstring); returns the dataset's summary.
 
     A DatasetError (with a sentence) for every user mistake; nothing half-written is left behind."""
     directory = dataset_dir(name, cache_dir)
-    if (csv_path is None) == (list_path is None) or (list_path is not None and classes_path is None):
-        raise DatasetError("Give either --csv FILE, or --list FILE with --classes FILE.")
-    source = Path(csv_path or list_path)
-    if not source.is_file():
-        raise DatasetError(f"The file {source} does not exist.")
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise DatasetError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels (got {size}).")
-    root = Path(root) if root is not None else source.parent
-    if not root.is_dir():
-        raise DatasetError(f"The root folder {root} does not exist.")
-    if csv_path is not None:
-        rows = read_csv_rows(Path(csv_path))
-        classes = None
-    else:
-        rows, classes = read_list_rows(Path(list_path), Path(classes_path))
-    digest = source_digest(source, classes_path, root, rows, size)
+    digest = source_digest(source, size)
     existing = read_meta(directory)
     if existing is not None and existing.get("source_digest") == digest:
         log.info("dataset %s is already imported from these files: nothing to do", name)
@@ -196,10 +120,17 @@ def import_dataset(
     remove_orphaned_writes(directory)  # a killed import's temporary files
     staged = directory / f".rows-{version}.raw"  # the good rows' pixels in row order, until split
     try:
-        labels, kept, classes, bad = stream_rows(rows, root, size, classes, staged, progress)
-        meta, parts = make_splits(name, labels, classes, bad, len(rows))
-        meta.update({"source": str(source), "root": str(root), "size": size, "source_digest": digest})
-        meta["files"] = write_splits(directory, version, staged, parts, size, labels, kept)
+        decoded = stream_rows(source, size, staged, progress)
+        meta, parts = make_splits(name, source, decoded)
+        meta.update(
+            {
+                "source": [str(f) for f in source.files],
+                "root": str(source.root),
+                "size": size,
+                "source_digest": digest,
+            }
+        )
+        meta["files"] = write_splits(directory, version, staged, parts, size, decoded)
     except BaseException:  # the previous import stays whole; a first one leaves nothing
         remove_stale_files(directory, keep=set((existing or {}).get("files", {}).values()))
         with contextlib.suppress(OSError):
@@ -212,53 +143,115 @@ def import_dataset(
     return meta
 
 
-def source_digest(source: Path, classes_path: Path | None, root: Path, rows: list[Row], size: int) -> str:
-    """What decides the import: the source files' bytes, each image's size and mtime, the size, the rule."""
-    digest = hashlib.sha256(f"{FORMAT}|{size}|{SPLIT_RULE}".encode())
-    for path in (source, classes_path):
-        if path is not None:
-            digest.update(Path(path).read_bytes())
-    for row in rows:
-        path, _ = resolve(root, row)
+def source_digest(source: Source, size: int) -> str:
+    """What decides the import: the source files' bytes, each image's size and mtime, the size, the rules."""
+    digest = hashlib.sha256(f"{FORMAT}|{size}|{SPLIT_RULE}|{VAL_RULE}|{source.kind}|{source.cutoff}".encode())
+    digest.update(f"{source.split_rule}|{MAX_BOXES}".encode())
+    for path in source.files:
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    for row in source.rows:
+        path, _ = (None, None) if row.pixels is not None else resolve(source.root, row)
         stat = path.stat() if path is not None else None
-        digest.update(f"{row.path}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}\n".encode())
+        digest.update(
+            f"{row.path}|{row.splits}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}\n".encode()
+        )
     return digest.hexdigest()
 
 
-def stream_rows(rows: list[Row], root: Path, size: int, classes, staged: Path, progress: bool):
-    """Decode the rows one by one, appending the good ones' pixels to `staged` (never all in memory).
+@dataclass(frozen=True)
+class Decoded:
+    """The good rows of a source, in order: labels, boxes, where each came from."""
 
-    Returns the good rows' multi-hot labels, their lines, the class names and the bad rows."""
+    labels: np.ndarray  # (N, C) uint8 multi-hot
+    box_classes: np.ndarray  # (N, M) int8 class per box, -1 padding (M = 0 without boxes)
+    boxes: np.ndarray  # (N, M, 4) int16 (top, left, height, width) on the model image
+    lines: np.ndarray  # (N,) the rows' positions in the source
+    splits: list[tuple[str, ...]]  # the splits the data set gives each row, () for the seeded rule
+    classes: tuple[str, ...]
+    bad: list[tuple[int, str, str]]
+    n_rows: int
+    counts: dict
+
+
+def decode_row(source: Source, row: Row, size: int) -> tuple[np.ndarray, list]:
+    """One row's S x S pixels and its boxes on them; an ImageError or a reason string when unusable."""
+    if row.pixels is not None:
+        image = Image.fromarray(np.asarray(row.pixels, np.uint8))
+    else:
+        path, problem = resolve(source.root, row)
+        if problem is not None:
+            raise LookupError(problem)
+        image = open_image(path)
+    width, height = image.size  # the boxes' frame, before any draft decode
+    if image.format == "JPEG":  # decode a large photo at a fraction of its size, never below `size`
+        image.draft("RGB", (size, size))
+    return to_model_image(image, size), letterboxed(row.boxes, width, height, size)
+
+
+def stream_rows(source: Source, size: int, staged: Path, progress: bool) -> Decoded:
+    """Decode the rows one by one, appending the good ones' pixels to `staged` (never all in memory)."""
     from tqdm import tqdm
 
-    started, label_sets, kept, bad = time.perf_counter(), [], [], []
+    started, label_sets, boxes, kept, splits, bad = time.perf_counter(), [], [], [], [], []
     with open(staged, "wb") as out:
-        for row in tqdm(rows, desc="importing images", unit="img", disable=not progress):
-            path, problem = (None, row.problem) if row.problem else resolve(root, row)
+        for row in tqdm(source.rows, desc="importing images", unit="img", disable=not progress):
+            problem = row.problem
             if problem is None:
                 try:
-                    out.write(load_image(path, size).tobytes())
+                    pixels, row_boxes = decode_row(source, row, size)
+                    out.write(pixels.tobytes())
+                except LookupError as error:
+                    problem = str(error.args[0])
                 except ImageError as error:
                     problem = f"unreadable image ({error})"
             if problem is not None:
                 bad.append((row.line, row.path, problem))
                 continue
             label_sets.append(row.labels)
+            boxes.append(row_boxes)
             kept.append(row.line)
-    check_bad_rows(bad, len(rows))
+            splits.append(row.splits)
+    check_bad_rows(bad, len(source.rows))
     if len(kept) < MIN_IMAGES:
         raise DatasetError(
             f"{len(kept)} usable images; an import needs at least {MIN_IMAGES} "
             "(they are split into train, val, query and gallery)."
         )
-    classes = tuple(classes) if classes else tuple(sorted({c for s in label_sets for c in s}))
+    classes = tuple(source.classes) if source.classes else tuple(sorted({c for s in label_sets for c in s}))
     index = {c: i for i, c in enumerate(classes)}
     labels = np.zeros((len(label_sets), len(classes)), np.uint8)
     for i, names in enumerate(label_sets):
         labels[i, [index[c] for c in names]] = 1
+    box_classes, box_array, counts = box_arrays(boxes, index)
     seconds = time.perf_counter() - started
     log.info("read %d images in %.1f s (%.0f images/s)", len(kept), seconds, len(kept) / max(seconds, 1e-9))
-    return labels, np.array(kept), classes, bad
+    return Decoded(
+        labels,
+        box_classes,
+        box_array,
+        np.array(kept),
+        splits,
+        classes,
+        bad,
+        len(source.rows),
+        {**source.counts, **counts},
+    )
+
+
+def box_arrays(boxes: list[list], index: dict[str, int]) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Each image's boxes padded to the largest count (at most MAX_BOXES, the largest kept)."""
+    width = min(max((len(b) for b in boxes), default=0), MAX_BOXES)
+    classes = np.full((len(boxes), width), -1, np.int8)
+    array = np.full((len(boxes), width, 4), -1, np.int16)
+    dropped = 0
+    for i, row in enumerate(boxes):
+        row = sorted(row, key=lambda box: -box[1][2] * box[1][3])  # largest first
+        dropped += max(len(row) - width, 0)
+        for j, (name, box) in enumerate(row[:width]):
+            classes[i, j], array[i, j] = index[name], box
+    return classes, array, ({"boxes": int((classes >= 0).sum()), "boxes_dropped": dropped} if width else {})
 
 
 def check_bad_rows(bad: list[tuple[int, str, str]], n_rows: int) -> None:
@@ -275,8 +268,42 @@ def check_bad_rows(bad: list[tuple[int, str, str]], n_rows: int) -> None:
     log.warning("%s; skipped.", summary)
 
 
-def make_splits(name, labels, classes, bad, n_rows) -> tuple[dict, dict[str, np.ndarray]]:
-    """The splits by SPLIT_RULE: the JSON summary and each split's row positions."""
+def make_splits(name: str, source: Source, decoded: Decoded) -> tuple[dict, dict[str, np.ndarray]]:
+    """The splits (the data set's own, with val carved from train, or SPLIT_RULE): the JSON summary and
+    each split's row positions (a row may sit in two splits: a database that holds the train images)."""
+    given = any(decoded.splits)
+    parts = given_splits(decoded.splits) if given else seeded_splits(decoded.labels)
+    empty = [split for split in SPLIT_NAMES if len(parts[split]) == 0]
+    if empty:
+        raise DatasetError(f"The import leaves the {', '.join(empty)} split empty; it needs images in each.")
+    meta = {
+        "format": FORMAT,
+        "name": name,
+        "kind": source.kind,
+        "classes": list(decoded.classes),
+        "split_rule": f"{source.split_rule}; {VAL_RULE}" if given else SPLIT_RULE,
+        "cutoff": source.cutoff,
+        "rows": decoded.n_rows,
+        "bad_rows": [{"line": line, "path": path, "problem": problem} for line, path, problem in decoded.bad],
+        "counts": decoded.counts,
+        "splits": {split: len(ids) for split, ids in parts.items()},
+    }
+    return meta, parts
+
+
+def given_splits(splits: list[tuple[str, ...]]) -> dict[str, np.ndarray]:
+    """The data set's own train, query and gallery; val a seeded share of train (VAL_RULE)."""
+    parts = {
+        split: np.array([i for i, s in enumerate(splits) if split in s], np.int64) for split in SPLIT_NAMES
+    }
+    train = np.random.default_rng(0).permutation(parts["train"])
+    n_val = max(1, round(SHARES["val"] * len(train))) if len(train) > 1 else 0
+    parts["val"], parts["train"] = np.sort(train[:n_val]), np.sort(train[n_val:])
+    return parts
+
+
+def seeded_splits(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """SPLIT_RULE's row positions."""
     n = len(labels)
     order = np.random.default_rng(0).permutation(n)
     cuts = np.cumsum([round(SHARES["query"] * n), round(SHARES["val"] * n), round(SHARES["gallery"] * n)])
@@ -288,21 +315,12 @@ def make_splits(name, labels, classes, bad, n_rows) -> tuple[dict, dict[str, np.
     parts["query"] = np.array(held + fill, dtype=np.int64)
     filled = set(fill)
     parts["train"] = np.array([i for i in parts["train"] if i not in filled] + moved, dtype=np.int64)
-    meta = {
-        "format": FORMAT,
-        "name": name,
-        "classes": list(classes),
-        "split_rule": SPLIT_RULE,
-        "rows": n_rows,
-        "bad_rows": [{"line": line, "path": path, "problem": problem} for line, path, problem in bad],
-        "splits": {split: len(ids) for split, ids in parts.items()},
-    }
-    return meta, parts
+    return parts
 
 
-def write_splits(directory, version, staged: Path, parts, size, labels, kept) -> dict[str, str]:
+def write_splits(directory, version, staged: Path, parts, size, decoded: Decoded) -> dict[str, str]:
     """Each split's images as its own .npy file (copied image by image from `staged`, so memory stays
-    one image deep) and every split's labels and source lines in one .npz; returns the file names."""
+    one image deep) and every split's labels, boxes and source lines in one .npz; returns the file names."""
     files = {split: f"images-{version}-{split}.npy" for split in parts}
     image_bytes = size * size * 3
     with open(staged, "rb") as source:
@@ -314,7 +332,8 @@ def write_splits(directory, version, staged: Path, parts, size, labels, kept) ->
                     out.write(os.pread(source.fileno(), image_bytes, int(i) * image_bytes))
     arrays = {}
     for split, ids in parts.items():
-        arrays[f"{split}_labels"], arrays[f"{split}_rows"] = labels[ids], kept[ids]  # rows: source lines
+        arrays[f"{split}_labels"], arrays[f"{split}_rows"] = decoded.labels[ids], decoded.lines[ids]
+        arrays[f"{split}_classes"], arrays[f"{split}_boxes"] = decoded.box_classes[ids], decoded.boxes[ids]
     files["labels"] = f"labels-{version}.npz"
     savez_atomic(directory / files["labels"], arrays)
     return files
@@ -360,14 +379,10 @@ def load_dataset(name: str, cache_dir: Path | None = None) -> ImportedDataset:
             if images.shape != (meta["splits"][split], size, size, 3) or len(labels) != len(images):
                 raise ValueError(f"{files[split]} holds {images.shape}")
             n = len(labels)
-            splits[split] = Split(
-                split,
-                images,
-                labels,
-                np.full((n, 0), -1, np.int32),
-                np.full((n, 0), -1, np.int8),
-                np.full((n, 0, 3), -1, np.int16),
-            )
+            classes = arrays.get(f"{split}_classes", np.full((n, 0), -1, np.int8))
+            boxes = arrays.get(f"{split}_boxes", np.full((n, 0, 4), -1, np.int16))
+            items = np.where(classes >= 0, np.arange(classes.shape[1], dtype=np.int32), -1).astype(np.int32)
+            splits[split] = Split(split, images, labels, items, classes, boxes)
     except (OSError, ValueError, KeyError) as error:
         raise DatasetError(f"The cache of dataset {name!r} is damaged ({error}); import it again.") from None
     return ImportedDataset(name, tuple(meta["classes"]), splits, meta)

@@ -180,10 +180,10 @@ def _render(
     desc: str = "",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(n, S, S, 3) uint8 outfit images for the source item indices ``items`` (n, 3), and each
-    item's box (n, 3, 3) int16 (top, left, side), -1 padding."""
+    item's box (n, 3, 4) int16 (top, left, height, width), -1 padding."""
     n, size = len(items), recipe.image_size
     images = np.zeros((n, size, size, 3), dtype=np.uint8)
-    boxes = np.full((n, MAX_ITEMS, 3), -1, dtype=np.int16)
+    boxes = np.full((n, MAX_ITEMS, 4), -1, dtype=np.int16)
     counts = (items >= 0).sum(axis=1)
     cluttered = rng.random(n) < recipe.clutter_prob
     # bright tints: every channel in [0.35, 1], the brightest exactly 1
@@ -207,7 +207,7 @@ def _render(
             grey = cv2.resize(source_images[items[i, j]], (side, side), interpolation=interp)
             alpha = grey.astype(np.float32)[..., None] / 255.0  # (side, side, 1)
             y, x = corners[j]
-            boxes[i, j] = (y, x, side)
+            boxes[i, j] = (y, x, side, side)
             patch = canvas[y : y + side, x : x + side]
             patch *= 1.0 - alpha
             patch += alpha * (255.0 * tints[i, j])
@@ -318,7 +318,7 @@ def validate_split(split: Split, recipe: OutfitRecipe) -> None:
         "labels": ((n, NUM_CLASSES), np.uint8),
         "items": ((n, MAX_ITEMS), np.int32),
         "classes": ((n, MAX_ITEMS), np.int8),
-        "boxes": ((n, MAX_ITEMS, 3), np.int16),
+        "boxes": ((n, MAX_ITEMS, 4), np.int16),
     }
     for field, (shape, dtype) in expected.items():
         array = getattr(split, field)

@@ -1,7 +1,8 @@
 """Where the CAM attention region falls among an image's items, and which item it picks.
 
-Items are the outfits' recorded boxes (top, left, side) in image pixels. All figures are over the
-images with 2-3 items (with one item, every protocol is the same). Definitions, in docs/results.md too:
+Items are a data set's recorded boxes (top, left, height, width) in image pixels. All figures are
+over the images with 2 or more items (with one item, every protocol is the same). Definitions, in
+docs/results.md too:
 
 - attended item: the item whose box overlaps the region (largest component of B_avg) in the most
   pixels; on a tie (also when the region touches no box) the larger item, then the earlier one.
@@ -30,40 +31,41 @@ class Items:
     """The items of the multi-item images of a split."""
 
     ids: np.ndarray  # (M,) image ids within the split
-    classes: np.ndarray  # (M, 3) int class per item slot, -1 for an empty slot
-    boxes: np.ndarray  # (M, 3, 3) int (top, left, side), -1 for an empty slot
+    classes: np.ndarray  # (M, K) int class per item slot, -1 for an empty slot
+    boxes: np.ndarray  # (M, K, 4) int (top, left, height, width), -1 for an empty slot
 
     def masks(self, size: int) -> np.ndarray:
-        """(M, 3, S, S) bool: each item's box as a mask (all False for an empty slot)."""
+        """(M, K, S, S) bool: each item's box as a mask (all False for an empty slot)."""
         grid = np.arange(size)
-        top, left, side = (self.boxes[..., k][..., None] for k in range(3))  # (M, 3, 1)
-        rows = (grid >= top) & (grid < top + side) & (self.classes[..., None] >= 0)
-        cols = (grid >= left) & (grid < left + side)
+        top, left, height, width = (self.boxes[..., k][..., None] for k in range(4))  # (M, K, 1)
+        rows = (grid >= top) & (grid < top + height) & (self.classes[..., None] >= 0)
+        cols = (grid >= left) & (grid < left + width)
         return rows[..., :, None] & cols[..., None, :]
 
     @property
     def areas(self) -> np.ndarray:
-        """(M, 3) box areas, -1 for an empty slot."""
-        return np.where(self.classes >= 0, self.boxes[..., 2].astype(np.int64) ** 2, -1)
+        """(M, K) box areas, -1 for an empty slot."""
+        boxes = self.boxes.astype(np.int64)
+        return np.where(self.classes >= 0, boxes[..., 2] * boxes[..., 3], -1)
 
     def largest(self) -> np.ndarray:
         """(M,) the slot of each image's largest item."""
         return np.argmax(self.areas, axis=1)
 
     def pick(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The class (M,) and box (M, 3) of one item slot per image."""
+        """The class (M,) and box (M, 4) of one item slot per image."""
         rows = np.arange(len(self.ids))
         return self.classes[rows, slots].astype(np.int64), self.boxes[rows, slots].astype(np.int64)
 
 
 def multi_item(split: Split) -> Items:
-    """The images of `split` with 2-3 items."""
+    """The images of `split` with two or more items."""
     ids = np.flatnonzero((split.classes >= 0).sum(axis=1) >= 2)
     return Items(ids, split.classes[ids].astype(np.int64), split.boxes[ids].astype(np.int64))
 
 
 def overlaps(items: Items, regions: np.ndarray) -> np.ndarray:
-    """(M, 3) pixels of each item's box inside the region; regions (M, S, S) bool."""
+    """(M, K) pixels of each item's box inside the region; regions (M, S, S) bool."""
     return np.einsum(
         "mkij,mij->mk", items.masks(regions.shape[-1]).astype(np.int32), regions.astype(np.int32)
     )
@@ -78,8 +80,8 @@ def attended_slots(items: Items, regions: np.ndarray) -> np.ndarray:
 
 def localization(items: Items, regions: np.ndarray, m_avg: np.ndarray) -> dict:
     """The figures of the module docstring for one theta: regions and m_avg are (M, S, S)."""
-    masks = items.masks(regions.shape[-1])  # (M, 3, S, S)
-    inside = overlaps(items, regions)  # (M, 3)
+    masks = items.masks(regions.shape[-1])  # (M, K, S, S)
+    inside = overlaps(items, regions)  # (M, K)
     covered = ((inside >= COVERED_SHARE * np.maximum(items.areas, 1)) & (items.classes >= 0)).sum(axis=1)
     peaks = m_avg.reshape(len(m_avg), -1).argmax(axis=1)
     any_box = masks.any(axis=1).reshape(len(m_avg), -1)  # (M, S*S)
@@ -90,7 +92,7 @@ def localization(items: Items, regions: np.ndarray, m_avg: np.ndarray) -> dict:
         "images": len(items.ids),
         "touches_item": float((inside.max(axis=1) > 0).mean()),
         "attended_is_largest": float((attended_slots(items, regions) == items.largest()).mean()),
-        "items_covered": [int((covered == n).sum()) for n in range(4)],
+        "items_covered": [int((covered == n).sum()) for n in range(items.classes.shape[1] + 1)],
         "pointing_game": float(any_box[rows, peaks].mean()),
         "energy_in_boxes": float(energy.mean()),
     }

@@ -55,7 +55,7 @@ class TrainConfig:
     chain_batch: int = 128
     logit_range: float = 8.0  # dcoh phase 2: prototype logits are codes' inner products * logit_range / K
     train_size: int | None = None  # None: the whole train split; tests train on a few hundred
-    dataset: str = "outfits"  # "outfits" (Fashion-MNIST outfits) or the name of an imported folder
+    dataset: str = "outfits"  # the built-in outfits, or the name of an imported data set
     n_classes: int = 10  # label classes (the code classifier's outputs); an imported set's own count
 
     def __post_init__(self) -> None:

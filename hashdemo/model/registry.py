@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from hashdemo.data.kinds import DEFAULT, dataset_flag
 from hashdemo.model.config import TrainConfig
 from hashdemo.model.laso import FeatureOperators
 from hashdemo.model.networks import CodeDiscriminator, CodeOperators, HashNet
@@ -83,10 +84,9 @@ def name_of(cfg: TrainConfig) -> str:
     return "single_level" if cfg.bits < cfg.conv7_channels else "single_level_local"
 
 
-def train_command(name: str, dataset: str = "outfits") -> str:
+def train_command(name: str, dataset: str = DEFAULT) -> str:
     """The command that trains model `name` (on an imported dataset with `--dataset`)."""
-    suffix = "" if dataset == "outfits" else f" --dataset {dataset}"
-    return f"python -m hashdemo train {name}{suffix}"
+    return f"python -m hashdemo train {name}{dataset_flag(dataset)}"
 
 
 VARIANTS = (  # checkpoint folders beside the registry's names: (suffix pattern, the flags that train one)

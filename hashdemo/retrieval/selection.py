@@ -40,14 +40,15 @@ def cam_attention(checkpoint: Checkpoint, encoded: Encoded, theta: float, larges
 
 
 def box_orders(checkpoint: Checkpoint, encoded: Encoded, boxes: np.ndarray, theta: float) -> np.ndarray:
-    """(N, C) channels by overlap with a given box (top, left, side) instead of the CAM region: what a user
-    pointing at the object gets ("point at the object"), at the same theta."""
+    """(N, C) channels by overlap with a given box (top, left, height, width) instead of the CAM region:
+    what a user pointing at the object gets ("point at the object"), at the same theta."""
     weights = checkpoint.model.cam_weights().numpy()
     channels = encoded.conv7.shape[1]
     orders = []
-    for conv7, bits, (top, left, side) in zip(encoded.conv7, encoded.global_bits, boxes, strict=True):
+    for conv7, bits, box in zip(encoded.conv7, encoded.global_bits, boxes, strict=True):
+        top, left, height, width = box
         region = np.zeros((checkpoint.config.image_size,) * 2, bool)
-        region[top : top + side, left : left + side] = True
+        region[top : top + height, left : left + width] = True
         orders.append(attend_code(conv7, weights, bits, theta, channels, region=region).selected)
     return np.stack(orders)
 

@@ -110,7 +110,7 @@ def peer_models(
 
 def model_of(source: Dataset, checkpoints: Path, model: str) -> Checkpoint:
     """A model of the dataset; for an imported set, a missing one names the command that trains it."""
-    if source.name != OUTFITS and not (checkpoints / model / "model.pt").is_file():
+    if not source.kind.shipped and not (checkpoints / model / "model.pt").is_file():
         raise CheckpointError(
             f"no {model} model is trained on dataset {source.name!r}: run {train_command(model, source.name)}"
         )
@@ -163,6 +163,6 @@ def imported_threshold(
 ) -> float | None:
     """An imported set, evaluated or not, calibrates the out-of-domain cut-off on its own val split;
     None for the outfits (their evaluation's cut-off is in the checkpoint's metrics)."""
-    if source.name == OUTFITS:
+    if source.kind.shipped:
         return None
     return novelty_threshold(hier.model.encode(val_images).pooled, gallery.pooled)
