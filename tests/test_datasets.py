@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from hashdemo.cli.data import main as data_main
-from hashdemo.data import imported as datasets
 from hashdemo.data.images import load_image
 from hashdemo.data.imported import MIN_IMAGES, DatasetError, describe_dataset, import_dataset, load_dataset
 from hashdemo.evaluation.tuning import THETAS, TOP_LS

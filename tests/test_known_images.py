@@ -14,7 +14,8 @@ QUERY = np.stack([picture(1), picture(2)])
 GALLERY = np.stack([picture(3), picture(2), picture(4)])  # picture(2) is in both splits
 QUERY_LABELS = np.array([[1, 0, 0], [0, 1, 0]], np.uint8)
 GALLERY_LABELS = np.array([[0, 0, 1], [1, 1, 0], [1, 0, 1]], np.uint8)
-# recorded items of the five images, query split first: classes (N, 3), boxes (N, 3, 4) as (top, left, height, width)
+# recorded items of the five images, query split first: classes (N, 3), boxes (N, 3, 4)
+# as (top, left, height, width)
 CLASSES = np.array([[0, -1, -1], [1, -1, -1], [2, -1, -1], [0, 1, -1], [-1, -1, -1]])
 BOXES = np.full((5, 3, 4), -1)
 BOXES[:4, 0] = [0, 0, 2, 2]  # one item over the whole picture

@@ -72,7 +72,9 @@ def test_attended_slot_most_overlap_then_larger_then_earlier():
 
 
 def test_attended_slot_never_picks_an_empty_slot():
-    items = Items(np.zeros(1, np.int64), np.array([[-1, 2, 5]]), np.array([[EMPTY, (0, 0, 2, 2), (4, 4, 3, 3)]]))
+    items = Items(
+        np.zeros(1, np.int64), np.array([[-1, 2, 5]]), np.array([[EMPTY, (0, 0, 2, 2), (4, 4, 3, 3)]])
+    )
     assert attended_slots(items, np.zeros((1, S, S), bool)).tolist() == [2]  # the larger real item
     assert attended_slots(items, region(slice(0, 1), slice(0, 1))[None]).tolist() == [1]
 
@@ -105,7 +107,9 @@ def test_localization_by_hand():
 
 
 def test_an_item_is_covered_from_its_share_of_the_box():
-    items = Items(np.zeros(1, np.int64), np.array([[1, 2, -1]]), np.array([[(0, 0, 5, 5), (0, 5, 3, 3), EMPTY]]))
+    items = Items(
+        np.zeros(1, np.int64), np.array([[1, 2, -1]]), np.array([[(0, 0, 5, 5), (0, 5, 3, 3), EMPTY]])
+    )
     inside = int(np.ceil(COVERED_SHARE * 25))  # 5 of the 25-pixel box: covered; 4 would not be
     for pixels, covered in ((inside, [0, 1, 0, 0]), (inside - 1, [1, 0, 0, 0])):
         mask = np.zeros(S * S, bool)

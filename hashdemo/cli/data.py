@@ -80,7 +80,7 @@ def dataset_main(argv: list[str]) -> int:
                 args.name,
             )
             source = read_source(args.kind, options)
-            meta = datasets.import_source(args.name, source, args.size, progress=True)
+            meta = datasets.import_source(args.name, source, args.size, progress=sys.stderr.isatty())
             print(
                 json.dumps(
                     {

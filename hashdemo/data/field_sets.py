@@ -24,6 +24,7 @@ import contextlib
 import io
 import json
 import os
+import pickle
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,7 @@ def read_folder(options: ImportOptions) -> Source:
 
 CIFAR_PROTOCOLS = {  # per class: query, train; and what the database is (DeepHash-pytorch's cifar_dataset)
     "cifar10": (100, 500, "rest"),  # 1,000 query, 5,000 train, 54,000 database
-    "cifar10-1": (1000, 500, "train+rest"),  # 10,000 query, 5,000 train, 59,000 database
+    "cifar10-1": (100, 500, "train+rest"),  # 1,000 query, 5,000 train, 59,000 database
     "cifar10-2": (1000, 5000, "train"),  # 10,000 query, 50,000 train, 50,000 database (= train)
 }
 
@@ -125,29 +126,14 @@ def read_cifar10(options: ImportOptions) -> Source:
         parts = [CIFAR10(str(root), train=train, download=options.download) for train in (True, False)]
     except RuntimeError as error:  # torchvision's "Dataset not found or corrupted"
         raise DatasetError(f"CIFAR-10 under {root}: {error}") from None
-    except (OSError, ValueError, KeyError, EOFError) as error:  # a damaged pickle
+    except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as error:  # a damaged pickle
         raise DatasetError(f"CIFAR-10 under {root} cannot be read: {error!r}") from None
     images = np.concatenate([part.data for part in parts])
     targets = np.concatenate([np.asarray(part.targets, np.int64) for part in parts])
     names = [f"data_batch#{i}" for i in range(len(parts[0].data))]
     names += [f"test_batch#{i}" for i in range(len(parts[1].data))]
     classes = tuple(parts[0].classes)
-    n_query, n_train, database = CIFAR_PROTOCOLS[protocol]
-    rng = np.random.default_rng(SEED)
-    splits: dict[int, tuple[str, ...]] = {}
-    for label in range(len(classes)):
-        index = rng.permutation(np.flatnonzero(targets == label))
-        if len(index) < n_query + n_train:
-            raise DatasetError(
-                f"CIFAR-10 class {classes[label]!r} has {len(index)} images; protocol {protocol} needs "
-                f"{n_query + n_train} ({n_query} query, {n_train} train)."
-            )
-        train_in = ("train", "gallery") if database != "rest" else ("train",)
-        rest = ("gallery",) if database != "train" else ()
-        for position, i in enumerate(index):
-            splits[int(i)] = (
-                ("query",) if position < n_query else train_in if position < n_query + n_train else rest
-            )
+    splits = cifar_splits(targets, protocol, classes)
     rows = [
         Row(i + 1, names[i], (classes[targets[i]],), splits=splits[i], pixels=images[i])
         for i in range(len(targets))
@@ -156,11 +142,33 @@ def read_cifar10(options: ImportOptions) -> Source:
     batches = sorted((root / CIFAR10.base_folder).glob("*_batch*")) + [
         root / CIFAR10.base_folder / "batches.meta"
     ]
+    n_query, n_train, database = CIFAR_PROTOCOLS[protocol]
     rule = (
         f"DeepHash-pytorch's {protocol}: per class {n_query} query, {n_train} train (seed {SEED}), "
         f"database {database}"
     )
     return Source("cifar10", rows, classes, root, tuple(batches), chosen_cutoff(options, None), rule)
+
+
+def cifar_splits(targets: np.ndarray, protocol: str, classes: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Each image's splits under a CIFAR-10 protocol, () for an image the protocol leaves out."""
+    n_query, n_train, database = CIFAR_PROTOCOLS[protocol]
+    in_train = ("train", "gallery") if database != "rest" else ("train",)
+    in_rest = ("gallery",) if database != "train" else ()
+    rng = np.random.default_rng(SEED)
+    splits: list[tuple[str, ...]] = [()] * len(targets)
+    for label in range(len(classes)):
+        index = rng.permutation(np.flatnonzero(targets == label))
+        if len(index) < n_query + n_train:
+            raise DatasetError(
+                f"CIFAR-10 class {classes[label]!r} has {len(index)} images; protocol {protocol} needs "
+                f"{n_query + n_train} ({n_query} query, {n_train} train)."
+            )
+        for position, i in enumerate(index):
+            splits[i] = (
+                ("query",) if position < n_query else in_train if position < n_query + n_train else in_rest
+            )
+    return splits
 
 
 # ----------------------------------------------------------------------------- list files
