@@ -181,3 +181,41 @@ def test_a_malformed_coco_file_is_one_line_and_leaves_nothing(tmp_path, capsys, 
     annotation.write_text(json.dumps(document))
     one_line_refusal(capsys, args, "instances_train2017.json is malformed")
     assert not (tmp_path / "cache" / "datasets" / "c").exists()
+
+
+@pytest.fixture(scope="module")
+def voc_trained(tmp_path_factory):
+    """A VOC 2007 copy imported and the app's two models trained on it for one epoch."""
+    from hashdemo.cli.train import main as train_main
+
+    cache = tmp_path_factory.mktemp("voc-cache")
+    root = write_voc2007(tmp_path_factory.mktemp("voc"), n_trainval=220, n_test=40)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HASHDEMO_CACHE_DIR", str(cache))
+        assert data_main(["import", "voc", "--from", "voc2007", "--root", str(root), "--size", "32"]) == 0
+        for model in ("hier", "dcoh"):
+            args = [model, "--dataset", "voc", "--epochs", "1", "--batch-size", "32", "--operator-steps", "20"]
+            assert train_main(args) == 0
+    return cache
+
+
+@pytest.mark.slow
+def test_voc2007_trains_evaluates_with_its_boxes_and_serves(voc_trained, tmp_path, monkeypatch, capsys):
+    """A set with boxes runs the object protocols and the localization figures, and the app knows the
+    boxes of its images."""
+    from hashdemo.cli.evaluate import main as evaluate_main
+    from hashdemo.service.engine import Engine
+
+    monkeypatch.setenv("HASHDEMO_CACHE_DIR", str(voc_trained))
+    assert evaluate_main(["hier", "--dataset", "voc", "--json", str(tmp_path / "hier.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "Skipped: largest-item" not in printed
+    hier = json.loads((tmp_path / "hier.json").read_text())
+    assert 0 < hier["methods"]["hier_cam"]["map@100"] <= 1
+    assert "largest" in json.dumps(hier["protocols"]) and hier["localization"]
+    engine = Engine.load(cache_dir=voc_trained, dataset="voc")
+    assert engine.classes == tuple(sorted(VOC_CLASSES))
+    image = engine.query_images[0]
+    answer = engine.search(image, *(engine.defaults[key] for key in ("theta", "L", "K")))
+    assert len(answer.reranked.ids) > 0
+    assert engine.known.items(image) is not None  # the app draws the query's recorded boxes

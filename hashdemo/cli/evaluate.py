@@ -24,6 +24,7 @@ from hashdemo.evaluation.hier_million import evaluate_million, merge_million
 from hashdemo.evaluation.hierarchical import evaluate_hier
 from hashdemo.evaluation.tables import format_tables
 from hashdemo.model.checkpoints import CheckpointError
+from hashdemo.model.device import DeviceError, add_device_option, apply_device_option
 from hashdemo.retrieval.million import MillionIncomplete
 from hashdemo.storage.files import write_atomic
 
@@ -44,17 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoints", type=Path, help="default: the dataset's own (checkpoints/ for outfits)"
     )
-    parser.add_argument("--dataset", default=OUTFITS, help="outfits, or the name of an imported folder")
+    parser.add_argument("--dataset", default=OUTFITS, help="outfits, or the name of an imported data set")
+    add_device_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        apply_device_option(args)
         dataset = open_dataset(args.dataset)
         checkpoints = args.checkpoints or dataset.checkpoints
         result = EVALUATIONS[args.method](dataset, checkpoints)
         method = RECORDED_AS.get(args.method, args.method)
         if args.method == "million":
             result = merge_million(recorded(checkpoints, method), result)
-    except (DatasetError, CheckpointError, MillionIncomplete) as error:
+    except (DatasetError, CheckpointError, MillionIncomplete, DeviceError) as error:
         print(f"hashdemo evaluate: {error}", file=sys.stderr)
         return 2
     record(method, result, checkpoints, args.json)

@@ -19,6 +19,7 @@ import sys
 
 from hashdemo.data.dataset import open_dataset
 from hashdemo.model.checkpoints import CheckpointError
+from hashdemo.model.device import DeviceError, add_device_option, apply_device_option
 from hashdemo.retrieval.gallery_codes import large_gallery_codes
 from hashdemo.retrieval.million import MILLION, MILLION_MODELS, encode_million
 
@@ -65,8 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--million", type=int, nargs="?", const=MILLION, metavar="SIZE")
     parser.add_argument("--worker", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    add_device_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        apply_device_option(args)
+    except DeviceError as error:
+        print(f"hashdemo gallery-codes: {error}", file=sys.stderr)
+        return 2
     if args.milvus:
         return build_milvus(args.milvus)
     if args.million:

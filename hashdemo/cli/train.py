@@ -24,6 +24,7 @@ from hashdemo.data.imported import DatasetError
 from hashdemo.model.backbones import BACKBONES
 from hashdemo.model.checkpoints import CheckpointError, save_checkpoint
 from hashdemo.model.config import TrainConfig
+from hashdemo.model.device import DeviceError, add_device_option, apply_device_option
 from hashdemo.model.features import with_features
 from hashdemo.model.registry import MODELS, model_config, name_of
 from hashdemo.model.weights import WeightsError, backbone_weights
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--single-level", action="store_true", help="hier: the one-level baseline (H bits)")
     parser.add_argument("--no-adv", action="store_true", help="dcoh: train without the adversarial term")
+    add_device_option(parser)
+    parser.add_argument(
+        "--amp-features", action="store_true", help="a frozen backbone's feature pass in mixed precision"
+    )
     tunable = {f.name for f in fields(TrainConfig)} - {"method", "local_weight", "n_classes"}
     defaults = TrainConfig()
     helps = {
@@ -71,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return train(args, tunable)
-    except (DatasetError, CheckpointError, WeightsError, ValueError, OSError) as error:
+    except (DatasetError, CheckpointError, WeightsError, DeviceError, ValueError, OSError) as error:
         print(f"hashdemo train: {error}", file=sys.stderr)
         return 2
 
 
 def train(args: argparse.Namespace, tunable: set[str]) -> int:
+    apply_device_option(args)
     overrides = {name: getattr(args, name) for name in tunable if getattr(args, name) is not None}
     if args.single_level:
         overrides["local_weight"] = 0.0
@@ -94,7 +100,7 @@ def train(args: argparse.Namespace, tunable: set[str]) -> int:
     )
     weights = backbone_weights(cfg.backbone, cfg.weights, cfg.seed)
     if cfg.frozen_backbone:
-        splits = with_features(dataset, cfg, weights)
+        splits = with_features(dataset, cfg, weights, amp=args.amp_features)
     out = args.out or checkpoints / name_of(cfg)
     out.mkdir(parents=True, exist_ok=True)
     progress = out / "progress.pt"  # the whole training state after the last finished epoch

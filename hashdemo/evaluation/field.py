@@ -147,6 +147,7 @@ class Scoring:
     q_labels: np.ndarray
     g_labels: np.ndarray
     objects: dict[str, ObjectQueries]  # the object protocols no method defines
+    set_cutoff: int | None = None  # the data set's own mAP cut-off (the field's convention); None: all
 
     @functools.cached_property
     def relevance(self) -> dict[str, np.ndarray]:
@@ -159,9 +160,10 @@ class Scoring:
         }
 
     def scores(self, ranked: np.ndarray) -> dict:
-        """The field's metrics of whole-gallery rankings (Q, N): mAP over the gallery, at CUTOFF and at
-        100 (shares a label, exact set), P@10, and map@100 under each object protocol; the same values as
-        `hashdemo.retrieval.metrics` gives them, from one relevance matrix per protocol."""
+        """The field's metrics of whole-gallery rankings (Q, N): mAP over the gallery, at CUTOFF, at the
+        set's own cut-off and at 100 (shares a label, exact set), P@10, and map@100 under each object
+        protocol; the same values as `hashdemo.retrieval.metrics` gives them, from one relevance matrix
+        per protocol."""
         rel = self.relevance
         shares = np.take_along_axis(rel["shares"], ranked, axis=1)
         exact = np.take_along_axis(rel["exact"], ranked, axis=1)
@@ -171,6 +173,7 @@ class Scoring:
             "map@100": map_of_relevance(shares[:, :100]),
             "map_exact@100": map_of_relevance(exact[:, :100]),
             f"map@{CUTOFF}": map_of_relevance(shares[:, :CUTOFF]),
+            "map@set": map_of_relevance(shares[:, : self.set_cutoff]),
             "p@10": float(shares[:, :10].mean()),
         }
         for name, o in self.objects.items():

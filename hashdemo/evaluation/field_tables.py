@@ -9,6 +9,7 @@ from hashdemo.evaluation.markdown import markdown_table
 FIELD_KEYS = {
     "map": "mAP over the whole gallery (shares a label)",
     "map@1000": "mAP@1000 (shares a label)",
+    "map@set": "mAP at the set's own cut-off (shares a label)",
     "map@100": "map@100 (shares a label)",
     "map_exact@100": "exact label set map@100",
     "object_map@100": "largest item map@100",

@@ -182,7 +182,7 @@ def field_parts(dataset: Dataset, checkpoints: Path, setup: Setup, gallery: Code
         setup.cam.orders[:, : setup.top_l],
     )
     chosen = {"theta": setup.theta, "L": setup.top_l, "K_share": setup.k_share, "K": setup.n_coarse}
-    scoring = FieldScoring(setup.q_labels, g_labels, field_protocols(setup.objects))
+    scoring = FieldScoring(setup.q_labels, g_labels, field_protocols(setup.objects), dataset.cutoff)
     parts = field_lengths(dataset, checkpoints, shipped, chosen, scoring)
     parts["hier_seeds"], missing = hier_seeds(dataset, checkpoints, shipped, scoring)
     parts["skipped"] += missing
@@ -190,6 +190,7 @@ def field_parts(dataset: Dataset, checkpoints: Path, setup: Setup, gallery: Code
         "tie_orders": TIE_ORDERS,
         "lengths": list(LENGTHS),
         "cutoff": CUTOFF,
+        "set_cutoff": dataset.cutoff,  # map@set: mAP at the set's own cut-off (None: the whole gallery)
         "precision_ns": list(PRECISION_NS),
         "protocols": [
             "shares a label",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashdemo.data.split import Split
+from hashdemo.model.cam import ATTENTION_SIZE
 
 COVERED_SHARE = 0.2  # an item counts as covered when this share of its box lies inside the region
 
@@ -59,9 +60,24 @@ class Items:
 
 
 def multi_item(split: Split) -> Items:
-    """The images of `split` with two or more items."""
+    """The images of `split` with two or more items, their boxes on the attention grid."""
     ids = np.flatnonzero((split.classes >= 0).sum(axis=1) >= 2)
-    return Items(ids, split.classes[ids].astype(np.int64), split.boxes[ids].astype(np.int64))
+    boxes = on_attention_grid(split.boxes[ids], split.images.shape[1])
+    return Items(ids, split.classes[ids].astype(np.int64), boxes)
+
+
+def on_attention_grid(boxes: np.ndarray, image_size: int) -> np.ndarray:
+    """Boxes (..., 4) in image pixels -> the attention grid's cells they touch (ATTENTION_SIZE a side),
+    -1 padding kept; the identity when the images are ATTENTION_SIZE pixels."""
+    boxes = np.asarray(boxes, np.int64)
+    if image_size == ATTENTION_SIZE:
+        return boxes
+    scale = ATTENTION_SIZE / image_size
+    top, left = np.floor(boxes[..., 0] * scale), np.floor(boxes[..., 1] * scale)
+    bottom = np.ceil((boxes[..., 0] + boxes[..., 2]) * scale)
+    right = np.ceil((boxes[..., 1] + boxes[..., 3]) * scale)
+    grid = np.stack([top, left, bottom - top, right - left], axis=-1).astype(np.int64)
+    return np.where(boxes[..., 2:3] >= 0, grid, -1)
 
 
 def overlaps(items: Items, regions: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from hashdemo.data.dataset import Dataset
 from hashdemo.data.split import Split
 from hashdemo.model.backbones import build_backbone
 from hashdemo.model.config import TrainConfig
+from hashdemo.model.device import autocast, device_tag, placed, resolve_device
 from hashdemo.model.networks import preprocess
 from hashdemo.model.weights import BackboneWeights
 from hashdemo.storage.files import atomic_file
@@ -28,22 +29,26 @@ CHUNK = 512  # images per resumable piece
 BATCH = 32  # images per forward pass: a 224-px batch of a ResNet-50 stays well under 1 GB
 
 
-def features_path(dataset: Dataset, cfg: TrainConfig, weights: BackboneWeights, split: str) -> Path:
-    key = f"{dataset.digest}-{cfg.backbone}-{weights.digest}-{cfg.image_size}px-{split}"
+def features_path(
+    dataset: Dataset, cfg: TrainConfig, weights: BackboneWeights, split: str, amp: bool = False
+) -> Path:
+    tag = device_tag(amp=amp)  # where and at what precision they were computed (CPU float32: none)
+    key = f"{dataset.digest}-{cfg.backbone}-{weights.digest}-{cfg.image_size}px-{split}{tag}"
     return dataset.cache / "features" / f"{key}.npy"
 
 
 def with_features(
-    dataset: Dataset, cfg: TrainConfig, weights: BackboneWeights, progress: bool = True
+    dataset: Dataset, cfg: TrainConfig, weights: BackboneWeights, progress: bool = True, amp: bool = False
 ) -> dict[str, Split]:
-    """The dataset's splits, train and val carrying the frozen backbone's pooled outputs (N, C)."""
+    """The dataset's splits, train and val carrying the frozen backbone's pooled outputs (N, C), computed
+    on the compute device (`amp`: in mixed precision)."""
     backbone = build_backbone(cfg.backbone, cfg.conv7_channels)
     if weights.state is not None:
         backbone.load_state_dict(weights.state)
     splits = dict(dataset.splits)
     for name in ("train", "val"):
-        path = features_path(dataset, cfg, weights, name)
-        features = pooled_features(backbone, cfg.backbone, splits[name].images, path, progress)
+        path = features_path(dataset, cfg, weights, name, amp)
+        features = pooled_features(backbone, cfg.backbone, splits[name].images, path, progress, amp)
         splits[name] = dataclasses.replace(splits[name], features=features)
     return splits
 
@@ -55,9 +60,10 @@ def save_npy(path: Path, array: np.ndarray) -> None:
 
 @torch.no_grad()
 def pooled_features(
-    backbone: nn.Module, name: str, images: np.ndarray, path: Path, progress: bool = True
+    backbone: nn.Module, name: str, images: np.ndarray, path: Path, progress: bool = True, amp: bool = False
 ) -> np.ndarray:
-    """The spatial means of `backbone`'s maps for `images`, read from `path` or computed and stored there."""
+    """The spatial means of `backbone`'s maps for `images`, read from `path` or computed (on the compute
+    device, `amp`: in mixed precision) and stored there."""
     if path.is_file():
         return np.load(path)
     pieces = path.with_name(path.name + ".parts")
@@ -65,9 +71,13 @@ def pooled_features(
     starts = range(0, len(images), CHUNK)
     done = sum(min(CHUNK, len(images) - s) for s in starts if (pieces / f"{s:08d}.npy").is_file())
     backbone.eval()
-    with tqdm(
-        total=len(images), initial=done, unit="img", desc=f"{name} features", disable=not progress
-    ) as bar:
+    device = resolve_device()
+    with (
+        placed(backbone, device),
+        tqdm(
+            total=len(images), initial=done, unit="img", desc=f"{name} features", disable=not progress
+        ) as bar,
+    ):
         for start in starts:
             piece = pieces / f"{start:08d}.npy"
             if piece.is_file():
@@ -75,7 +85,9 @@ def pooled_features(
             pooled = []
             for first in range(start, min(start + CHUNK, len(images)), BATCH):
                 batch = images[first : min(first + BATCH, start + CHUNK, len(images))]
-                pooled.append(backbone(preprocess(batch, name)).mean(dim=(2, 3)).numpy())
+                with autocast(device, amp):
+                    maps = backbone(preprocess(batch, name).to(device))
+                pooled.append(maps.float().mean(dim=(2, 3)).cpu().numpy())
                 bar.update(len(batch))
             save_npy(piece, np.concatenate(pooled))
     features = np.concatenate([np.load(pieces / f"{s:08d}.npy") for s in starts])

@@ -15,6 +15,7 @@ from torch import nn
 from hashdemo.data.label_ops import OPERATORS
 from hashdemo.data.split import Split
 from hashdemo.model.backbones import build_backbone, normalisation
+from hashdemo.model.device import DEVICE_BATCH_MIN, placed, resolve_device
 
 
 def preprocess(images: np.ndarray, backbone: str = "cnn7") -> torch.Tensor:
@@ -109,26 +110,31 @@ class HashNet(nn.Module):
     def encode(self, images: np.ndarray, batch_size: int = 500, with_conv7: bool = False) -> Encoded:
         """Codes of uint8 images (N, S, S, 3), in eval mode; the model's mode is restored."""
         return self._encode(
-            images, lambda batch: self(preprocess(batch, self.backbone_name)), batch_size, with_conv7
+            images, lambda batch: preprocess(batch, self.backbone_name), self, batch_size, with_conv7
         )
 
     @torch.no_grad()
     def encode_pooled(self, pooled: np.ndarray, batch_size: int = 4096) -> Encoded:
         """Codes from the backbone's pooled outputs (N, C), as cached for a frozen backbone."""
-        return self._encode(pooled, lambda batch: self.head(torch.from_numpy(np.asarray(batch))), batch_size)
+        return self._encode(pooled, lambda batch: torch.from_numpy(np.asarray(batch)), self.head, batch_size)
 
-    def _encode(self, inputs, forward, batch_size: int, with_conv7: bool = False) -> Encoded:
+    def _encode(self, inputs, prepare, forward, batch_size: int, with_conv7: bool = False) -> Encoded:
+        """A batch pass on the compute device (`hashdemo.model.device`) when it is large enough and the
+        model sits on the CPU, else where the model is; results on the CPU."""
+        home = next(self.parameters()).device
+        device = resolve_device() if home.type == "cpu" and len(inputs) >= DEVICE_BATCH_MIN else home
         was_training = self.training
         self.eval()
         parts: dict[str, list[np.ndarray]] = {name: [] for name in Encoded.__dataclass_fields__}
-        for start in range(0, len(inputs), batch_size):
-            out = forward(inputs[start : start + batch_size])
-            parts["global_bits"].append((out.global_relaxed > 0).to(torch.uint8).numpy())
-            parts["local_bits"].append((out.local_relaxed > 0).to(torch.uint8).numpy())
-            parts["label_probs"].append(torch.sigmoid(out.logits).numpy())
-            parts["pooled"].append(out.pooled.numpy())
-            if with_conv7:
-                parts["conv7"].append(out.conv7.numpy())
+        with placed(self, device):
+            for start in range(0, len(inputs), batch_size):
+                out = forward(prepare(inputs[start : start + batch_size]).to(device))
+                parts["global_bits"].append((out.global_relaxed > 0).to(torch.uint8).cpu().numpy())
+                parts["local_bits"].append((out.local_relaxed > 0).to(torch.uint8).cpu().numpy())
+                parts["label_probs"].append(torch.sigmoid(out.logits).cpu().numpy())
+                parts["pooled"].append(out.pooled.cpu().numpy())
+                if with_conv7:
+                    parts["conv7"].append(out.conv7.cpu().numpy())
         self.train(was_training)
         return Encoded(**{name: np.concatenate(chunks) if chunks else None for name, chunks in parts.items()})
 

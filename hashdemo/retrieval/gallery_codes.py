@@ -14,6 +14,7 @@ import numpy as np
 
 from hashdemo.data.dataset import Dataset
 from hashdemo.model.checkpoints import Checkpoint, load_checkpoint, sha256_of
+from hashdemo.model.device import device_tag
 from hashdemo.model.networks import Encoded
 from hashdemo.storage.files import remove_orphaned_writes, savez_atomic
 from hashdemo.storage.locations import CACHE_ERRORS
@@ -24,9 +25,10 @@ ENCODE_CHUNK = 1000
 
 
 def cache_key(dataset: Dataset, names: tuple[str, ...], checkpoints: Path | None = None) -> str:
-    """The data's digest + the first 16 hex digits of each checkpoint's sha256."""
+    """The data's digest + the first 16 hex digits of each checkpoint's sha256 (+ the device's tag)."""
     directory = checkpoints or dataset.checkpoints
-    return "-".join([dataset.digest, *(sha256_of(directory / name / "model.pt")[:16] for name in names)])
+    digests = (sha256_of(directory / name / "model.pt")[:16] for name in names)
+    return "-".join([dataset.digest, *digests]) + device_tag()
 
 
 def load_codes(path: Path, names: tuple[str, ...]) -> tuple[dict[str, Encoded], dict[str, np.ndarray]] | None:

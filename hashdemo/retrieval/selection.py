@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hashdemo.model.cam import attend_code
+from hashdemo.model.cam import ATTENTION_SIZE, attend_code
 from hashdemo.model.checkpoints import Checkpoint
 from hashdemo.model.networks import Encoded
 
@@ -47,7 +47,7 @@ def box_orders(checkpoint: Checkpoint, encoded: Encoded, boxes: np.ndarray, thet
     orders = []
     for conv7, bits, box in zip(encoded.conv7, encoded.global_bits, boxes, strict=True):
         top, left, height, width = box
-        region = np.zeros((checkpoint.config.image_size,) * 2, bool)
+        region = np.zeros((ATTENTION_SIZE, ATTENTION_SIZE), bool)  # boxes on the attention grid
         region[top : top + height, left : left + width] = True
         orders.append(attend_code(conv7, weights, bits, theta, channels, region=region).selected)
     return np.stack(orders)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hashdemo.evaluation.localization import Items as Recorded
-from hashdemo.evaluation.localization import attended_slots
+from hashdemo.evaluation.localization import attended_slots, on_attention_grid
 
 Items = tuple[np.ndarray, np.ndarray]  # one image's item classes (3,) and boxes (3, 3)
 
@@ -65,5 +65,6 @@ class KnownImages:
         if known is None or (known[0] < 0).all():
             return None
         classes, boxes = (np.asarray(a, np.int64)[None] for a in known)
+        boxes = on_attention_grid(boxes, image.shape[0])
         slot = attended_slots(Recorded(np.zeros(1, np.int64), classes, boxes), region[None])[0]
         return int(classes[0, slot])

@@ -6,7 +6,6 @@ seeding, augmentation, validation-based model selection and checkpointing are sh
 
 from __future__ import annotations
 
-import copy
 import io
 import logging
 import time
@@ -22,6 +21,7 @@ from hashdemo.data.split import Split
 from hashdemo.model import losses
 from hashdemo.model.checkpoints import CHECKPOINT_FORMAT
 from hashdemo.model.config import TrainConfig
+from hashdemo.model.device import resolve_device
 from hashdemo.model.networks import HashOutput, preprocess
 from hashdemo.model.peer_losses import CODE_LOSSES, LossInputs
 from hashdemo.model.registry import OPERATOR_METHODS, build_model, name_of
@@ -114,8 +114,10 @@ def fit(
     h_from: dict | None = None,
     resume_path: Path | None = None,
     backbone_state: dict | None = None,
+    device: str | None = None,
 ) -> dict:
-    """Train, select the epoch with the best validation score, return the checkpoint as plain data.
+    """Train (on `device`, default the compute device of `hashdemo.model.device`), select the epoch
+    with the best validation score, return the checkpoint as plain data (its weights on the CPU).
 
     With `resume_path`, the whole training state is written there after every epoch, and a run with
     the same config that finds it goes on from the epoch after it (bit for bit the run it interrupted).
@@ -130,6 +132,7 @@ def fit(
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     training = METHODS[cfg.method](cfg)
+    training.model.to(resolve_device(device))  # before any optimizer state exists
     if backbone_state is not None:
         training.model.backbone.load_state_dict(backbone_state)
     train = splits["train"]
@@ -156,7 +159,7 @@ def fit(
         history.append(record)
         log.info("epoch %d: %s", epoch + 1, record)
         if best is None or val["selection"] > best[0]["val"]["selection"]:
-            best = (record, copy.deepcopy(training.state()))
+            best = (record, on_cpu(training.state()))
         if resume_path is not None:
             seconds, parts = (
                 time.perf_counter() - started,
@@ -170,6 +173,14 @@ def fit(
     if cfg.method in OPERATOR_METHODS:
         return with_operators(cfg, best[1]["model"], metrics, splits, progress)
     return {"format": CHECKPOINT_FORMAT, "state": best[1], "config": asdict(cfg), "metrics": metrics}
+
+
+def on_cpu(state: dict[str, dict]) -> dict[str, dict]:
+    """A copy of each state dict's tensors on the CPU (the selected epoch's weights, wherever trained)."""
+    return {
+        name: {key: value.detach().to("cpu", copy=True) for key, value in part.items()}
+        for name, part in state.items()
+    }
 
 
 def reuse_h(cfg: TrainConfig, h_from: dict, splits: dict[str, Split], progress: bool) -> dict:
@@ -196,6 +207,7 @@ def train_epoch(cfg, training, train: Split, labels, order, schedulers, generato
         unit_scale=cfg.batch_size,
         disable=not progress,
     )
+    device = next(training.model.parameters()).device
     for step in bar:
         batch = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
         if training.model.frozen_backbone:  # the cached features, computed once without flips
@@ -204,7 +216,7 @@ def train_epoch(cfg, training, train: Split, labels, order, schedulers, generato
             x = preprocess(train.images[batch], cfg.backbone)
             flip = torch.rand(len(batch), generator=generator) < 0.5  # labels are flip-invariant
             x[flip] = x[flip].flip(-1)
-        terms = training.step(x, labels[batch], epoch * steps + step)
+        terms = training.step(x.to(device), labels[batch].to(device), epoch * steps + step)
         for scheduler in schedulers:
             scheduler.step()
         for name, value in terms.items():
@@ -226,6 +238,7 @@ def save_progress(path, cfg, epoch, seconds, history, best, training, schedulers
         "numpy_rng": rng.bit_generator.state,
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -240,6 +253,8 @@ def restore(saved: dict, training, schedulers, rng, generator) -> tuple[list, tu
     rng.bit_generator.state = saved["numpy_rng"]
     generator.set_state(saved["generator"])
     torch.set_rng_state(saved["torch_rng"])
+    if saved.get("cuda_rng") and torch.cuda.is_available():  # dropout and flips drawn on the GPU
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
     return saved["history"], tuple(saved["best"]), saved["epoch"], saved["seconds"]
 
 
