@@ -24,7 +24,10 @@ if __name__ == "__main__" and "--dataset" in sys.argv[1:]:  # read before the en
 DATASET = os.environ.get("HASHDEMO_DATASET") or "outfits"
 
 
-# hashdemo's first import sets glibc's malloc for a long-running server (hashdemo/runtime.py).
+# glibc's malloc for a long-running server (hashdemo/runtime.py), before any thread starts
+from hashdemo.runtime import configure_malloc  # noqa: E402
+
+configure_malloc()
 from hashdemo.data.fashion_mnist import DatasetMissingError  # noqa: E402
 from hashdemo.storage.locations import default_cache_dir  # noqa: E402
 

@@ -10,10 +10,10 @@ import importlib
 import sys
 
 VERBS = {
-    "train": ("hashdemo.cli.train", "train a shipped model on the outfits"),
+    "train": ("hashdemo.cli.train", "train a model on the outfits or an imported set (--device)"),
     "evaluate": ("hashdemo.cli.evaluate", "score a method on the query split (the README's numbers)"),
     "bench": ("hashdemo.cli.bench", "speed benchmarks against a peer measured in the same run"),
-    "data": ("hashdemo.cli.data", "build, describe or draw the outfit splits"),
+    "data": ("hashdemo.cli.data", "build the outfits, or import a data set (data import NAME --from KIND)"),
     "query": ("hashdemo.cli.query", "search or compose with the shipped models; prints JSON"),
     "gallery-codes": ("hashdemo.cli.gallery_codes", "encode the 100k gallery, or fill Milvus"),
 }
@@ -39,4 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from hashdemo.runtime import configure_malloc
+
+    configure_malloc()
     sys.exit(main())

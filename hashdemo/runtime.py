@@ -1,7 +1,7 @@
-"""Process settings every entry point shares (the app, the command line, tests): glibc's malloc.
+"""Process settings the entry points share (`python app.py`, `python -m hashdemo`): glibc's malloc.
 
-Set at the package's first import, before any handler thread starts; a no-op where there is no glibc,
-and each setting yields to its MALLOC_* environment variable.
+Each entry point sets them first, before any handler thread starts (a library import changes nothing);
+a no-op where there is no glibc, and each setting yields to its MALLOC_* environment variable.
 """
 
 from __future__ import annotations

@@ -194,7 +194,8 @@ def voc_trained(tmp_path_factory):
         mp.setenv("HASHDEMO_CACHE_DIR", str(cache))
         assert data_main(["import", "voc", "--from", "voc2007", "--root", str(root), "--size", "32"]) == 0
         for model in ("hier", "dcoh"):
-            args = [model, "--dataset", "voc", "--epochs", "1", "--batch-size", "32", "--operator-steps", "20"]
+            args = [model, "--dataset", "voc", "--epochs", "1", "--batch-size", "32"]
+            args += ["--operator-steps", "20"]
             assert train_main(args) == 0
     return cache
 

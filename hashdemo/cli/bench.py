@@ -29,7 +29,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from hashdemo.cli import bench_million, bench_milvus, bench_photos, soak
+from hashdemo.cli import bench_device, bench_million, bench_milvus, bench_photos, soak
 from hashdemo.evaluation.tables import markdown_table
 from hashdemo.retrieval.index import HammingIndex
 from hashdemo.storage.files import write_atomic
@@ -363,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.set_defaults(func=cmd_load)
     bench_milvus.add_parser(sub)
     bench_million.add_parser(sub)
+    bench_device.add_parser(sub)
     bench_photos.add_parser(sub)
     soak.add_parser(sub)
     return parser
