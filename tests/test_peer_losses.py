@@ -62,15 +62,20 @@ def test_csq_pulls_a_multi_label_image_to_the_sign_of_its_labels_centre_sum():
 
 
 def test_hashnet_is_a_weighted_cross_entropy_of_the_scaled_inner_product():
-    pre = [[2.0, -1.0], [1.0, 1.0]]
-    terms = hashnet(inputs(pre, TWO_CLASSES, iteration=0), alpha=0.1)
+    """Three images, two sharing a class: 5 similar pairs of 9 (self-pairs included), 4 dissimilar, so
+    the class-balance weights differ: |S| / |S1| = 9/5 on similar pairs, |S| / |S0| = 9/4 on the rest."""
+    pre = [[2.0, -1.0], [1.0, 1.0], [-0.5, 2.0]]
+    labels = [[1, 0], [1, 0], [0, 1]]
+    terms = hashnet(inputs(pre, labels, iteration=0), alpha=0.1)
     codes = np.tanh(np.array(pre))
     dot = 0.1 * codes @ codes.T
-    similar = np.eye(2)  # only each image with itself
+    similar = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1]], float)
     loss = np.log1p(np.exp(dot)) - similar * dot
-    weights = np.where(similar > 0, 4 / 2, 4 / 2)  # 2 similar and 2 dissimilar pairs of 4
-    assert terms["hashnet"].item() == pytest.approx((loss * weights).sum() / 4, rel=1e-5)
-    later = hashnet(inputs(pre, TWO_CLASSES, iteration=10_000), alpha=0.1)["hashnet"].item()
+    weights = np.where(similar > 0, 9 / 5, 9 / 4)
+    assert terms["hashnet"].item() == pytest.approx((loss * weights).sum() / 9, rel=1e-5)
+    unweighted = (loss.sum() / 9).item()
+    assert terms["hashnet"].item() != pytest.approx(unweighted, rel=1e-3)  # the weighting is seen
+    later = hashnet(inputs(pre, labels, iteration=10_000), alpha=0.1)["hashnet"].item()
     assert later != pytest.approx(terms["hashnet"].item())  # the continuation sharpens tanh
 
 

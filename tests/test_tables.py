@@ -3,8 +3,8 @@ for small hand-made results."""
 
 import pytest
 
-from hashdemo.evaluation import tables
-from hashdemo.evaluation.tables import markdown_table
+from hashdemo.evaluation import markdown, method_labels, tables
+from hashdemo.evaluation.markdown import markdown_table
 
 
 def test_markdown_table_lines():
@@ -40,7 +40,7 @@ def test_markdown_table_alignment():
     ],
 )
 def test_cell_formats_numbers(value, digits, expected):
-    assert tables.cell(value, digits) == expected
+    assert markdown.cell(value, digits) == expected
     assert markdown_table(["x"], [[value]], digits=digits).split("\n")[2] == f"| {expected} |"
 
 
@@ -279,10 +279,13 @@ def test_dcoh_takeaway_leaves_out_an_operator_without_pairs():
 
 
 def test_method_names_in_words():
-    assert tables.in_words("hier_cam") == "two-level, CAM-selected bits (the method)"
-    assert tables.in_words("made_up") == "made_up"
-    assert tables.colour("made_up") == "#000000"
-    assert tables.method_names().split("\n")[0] == "- `hier_cam`: two-level, CAM-selected bits (the method)"
+    assert method_labels.in_words("hier_cam") == "two-level, CAM-selected bits (the method)"
+    assert method_labels.in_words("made_up") == "made_up"
+    assert method_labels.colour("made_up") == "#000000"
+    assert (
+        method_labels.method_names().split("\n")[0]
+        == "- `hier_cam`: two-level, CAM-selected bits (the method)"
+    )
 
 
 def test_the_search_bench_table_aligns_numbers_right():

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from hashdemo.app.picture_files import PictureFiles
 from hashdemo.data.kinds import DEFAULT, dataset_flag
-from hashdemo.evaluation import figures, tables
+from hashdemo.evaluation import figures, method_labels, tables
 
 
 def benchmarks_tab(
@@ -25,7 +25,7 @@ def benchmarks_tab(
         gr.Image(figure, label=label, show_label=False, buttons=["fullscreen"], elem_classes="scroll-wide")
 
     with gr.Accordion("What the method names and columns mean", open=False):  # the takeaways come first
-        gr.Markdown(tables.method_names() + "\n\n" + tables.glossary())
+        gr.Markdown(method_labels.method_names() + "\n\n" + method_labels.glossary())
 
     def section(title: str, method: str, result: dict | None, takeaway: Callable[[dict], str]) -> bool:
         """A method's heading, then its takeaway and tables, or the command that makes them."""

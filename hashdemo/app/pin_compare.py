@@ -16,7 +16,7 @@ from hashdemo.app.exports import source_name
 from hashdemo.app.presenter import PIN_PROMPT, SHOWN_RESULTS, Presenter, figures_text
 from hashdemo.app.state import SearchState
 from hashdemo.app.widgets import panel, user_errors
-from hashdemo.evaluation.tables import markdown_table
+from hashdemo.evaluation.markdown import markdown_table
 from hashdemo.service.engine import Engine
 
 

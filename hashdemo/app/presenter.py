@@ -16,7 +16,8 @@ from hashdemo.app import pictures
 from hashdemo.app.exports import code_text, figures_record, row_records, source_name, write
 from hashdemo.app.picture_files import PictureFiles
 from hashdemo.app.state import SearchState
-from hashdemo.evaluation.tables import in_words, markdown_table
+from hashdemo.evaluation.markdown import markdown_table
+from hashdemo.evaluation.method_labels import in_words
 from hashdemo.service.answers import Comparison, ComposeAnswer, Ranking, RowFigures, SearchAnswer
 from hashdemo.service.engine import Engine
 

@@ -30,7 +30,7 @@ import faiss
 import numpy as np
 
 from hashdemo.cli import bench_device, bench_million, bench_milvus, bench_photos, soak
-from hashdemo.evaluation.tables import markdown_table
+from hashdemo.evaluation.markdown import markdown_table
 from hashdemo.retrieval.index import HammingIndex
 from hashdemo.storage.files import write_atomic
 from hashdemo.timing import median_ms

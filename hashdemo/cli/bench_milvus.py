@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdemo.evaluation.tables import markdown_table
+from hashdemo.evaluation.markdown import markdown_table
 from hashdemo.retrieval.index import HammingIndex
 from hashdemo.storage.files import write_atomic
 from hashdemo.timing import median_ms

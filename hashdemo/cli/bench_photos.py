@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashdemo.evaluation.tables import markdown_table
+from hashdemo.evaluation.markdown import markdown_table
 from hashdemo.storage.files import write_atomic
 from hashdemo.timing import median_ms
 

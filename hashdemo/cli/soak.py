@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from hashdemo.evaluation.tables import markdown_table
+from hashdemo.evaluation.markdown import markdown_table
 from hashdemo.storage.files import write_atomic
 
 FIRST_OUTFIT_ID = 5_000_000  # far past the large gallery's 100k (and its 1M scale rows)

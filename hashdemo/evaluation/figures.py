@@ -14,7 +14,7 @@ import torch
 from torchvision.utils import make_grid
 
 from hashdemo.data.split import Split, label_text
-from hashdemo.evaluation.tables import colour
+from hashdemo.evaluation.method_labels import colour
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -64,7 +64,8 @@ def save_checkpoint(checkpoint: dict, directory: Path) -> None:
 
 
 def load_checkpoint(name: str, directory: Path = CHECKPOINT_DIR) -> Checkpoint:
-    """Build the networks of checkpoint `name` (hier, single_level, dcoh, dcoh_no_adv) in eval mode."""
+    """Build the networks of checkpoint `name` (any model of `hashdemo.model.registry.MODELS`, or a
+    variant folder such as `hier_seed1`) in eval mode."""
     path = directory / name / "model.pt"
     rebuild = f"rebuild it with `{rebuild_command(name)}`"
     if not path.is_file():

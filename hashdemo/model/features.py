@@ -37,6 +37,13 @@ def features_path(
     return dataset.cache / "features" / f"{key}.npy"
 
 
+def gallery_features_path(dataset: Dataset, cfg: TrainConfig, metrics: dict) -> Path:
+    """Where a trained model's frozen backbone's pooled outputs over the gallery are cached: keyed as
+    training keys its train and val features, so every model on one backbone and weights shares them."""
+    weights = BackboneWeights(None, metrics.get("backbone_weights", "none"))
+    return features_path(dataset, cfg, weights, "gallery")
+
+
 def with_features(
     dataset: Dataset, cfg: TrainConfig, weights: BackboneWeights, progress: bool = True, amp: bool = False
 ) -> dict[str, Split]:

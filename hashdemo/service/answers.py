@@ -9,7 +9,6 @@ import numpy as np
 
 from hashdemo.model.cam import Attention
 from hashdemo.model.networks import Encoded
-from hashdemo.model.registry import PEERS
 
 
 @dataclass(frozen=True)
@@ -53,14 +52,11 @@ class RowFigures:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Every method's top results for one query, side by side (COMPARED names them, in order)."""
+    """Every method's top results for one query, side by side (`rows` in `Engine.compare`'s order)."""
 
     rows: dict[str, Ranking]
     attended: int | None  # the class of the item the CAM region sits on; None: the image's items are unknown
     holds_attended: dict[str, np.ndarray | None]  # per row, (k,) bool: the result holds that class
-
-
-COMPARED = ("global", "local_full", *PEERS, "hier_cam", "hier_random", "hier_activation", "hier_box")
 
 
 @dataclass(frozen=True)

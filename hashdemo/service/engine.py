@@ -1,4 +1,4 @@
-"""The one object both faces talk to: both shipped models, the encoded gallery, and the searches
+"""The one object both faces talk to: the data set's models, the encoded gallery, and the searches
 (search, compare, why, compose). Its answers are in `answers`, its loading in `loading`, the dataset
 images it recognises in `known_images`.
 
@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from hashdemo.checks import number_in_range
-from hashdemo.data.fashion_mnist import CLASS_NAMES
 from hashdemo.data.images import load_image
 from hashdemo.data.label_ops import OPERATORS, jaccard, label_route_ranking
 from hashdemo.data.split import label_text
@@ -21,6 +20,7 @@ from hashdemo.model.cam import ATTENTION_SIZE, Attention, attend_code, bit_cams,
 from hashdemo.model.checkpoints import Checkpoint
 from hashdemo.model.code_ops import chain_bits
 from hashdemo.model.networks import Encoded, HashNet, signs_of
+from hashdemo.model.registry import PEERS
 from hashdemo.retrieval.index import HammingIndex, hierarchical_search
 from hashdemo.retrieval.metrics import mean_average_precision, precision_at_k, relevance
 from hashdemo.retrieval.novelty import detail, novelty, unit_rows
@@ -35,7 +35,7 @@ from hashdemo.service.answers import (
     WhyAnswer,
 )
 from hashdemo.service.known_images import KnownImages
-from hashdemo.service.loading import MilvusProgress, Report, engine_parts, log_progress
+from hashdemo.service.loading import EngineParts, MilvusProgress, Report, engine_parts, log_progress
 from hashdemo.service.presets import compose_presets, target_labels
 
 COMPARED_RANDOM_SEED = 0  # hier_random in the app: one seeded draw (the evaluation averages five)
@@ -46,63 +46,66 @@ SWEPT_THETA = tuple(round(0.1 * i, 1) for i in range(10))  # and against theta
 class Engine:
     """Both checkpoints + gallery codes + indexes; `search` and `compose` are what the UI calls."""
 
-    def __init__(
-        self,
-        hier: Checkpoint,
-        dcoh: Checkpoint,
-        gallery_images: np.ndarray,
-        gallery_labels: np.ndarray,
-        hier_codes: Encoded,
-        dcoh_codes: Encoded,
-        examples: dict[str, tuple[np.ndarray, np.ndarray]],
-        indexes: dict | None = None,
-        classes: tuple[str, ...] = CLASS_NAMES,
-        dataset: str = "outfits",
-        novelty_threshold: float | None = None,
-        query_split: tuple[np.ndarray, np.ndarray] | None = None,
-        smooth_below: float | None = None,
-        items: tuple[np.ndarray, np.ndarray] | None = None,
-        *,
-        defaults: dict,
-        peers: dict[str, tuple[Checkpoint, Encoded]] | None = None,
-    ):
-        """`indexes`: "hier_global", "hier_local" and "dcoh" (Milvus, say); None: in-process indexes.
-        `classes` name the label columns; `novelty_threshold` stands in for the evaluation's cut-off;
-        `smooth_below` is the detail under which a picture holds no items (`detail_threshold` of val).
-        `items`: the recorded item classes (N, 3) and boxes (N, 3, 3) of the query split, then the gallery.
-        `peers`: the field's one-level models that are trained, with their gallery codes (side by side).
+    def __init__(self, parts: EngineParts):
+        """`parts.models`: the data set's trained models, the hierarchical one ready, the rest (DCOH, the
+        field's one-level peers of the side-by-side view) loaded and encoded on first use.
+        `parts.indexes`: "hier_global", "hier_local" and "dcoh" (Milvus, say); None: in-process indexes.
+        `parts.novelty_threshold` stands in for the evaluation's out-of-domain cut-off; `smooth_below` is
+        the detail under which a picture holds no items (`detail_threshold` of val). `items`: the
+        recorded item classes (N, K) and boxes (N, K, 4) of the query split, then the gallery.
         `defaults`: theta, L and K as chosen on the dataset's val split (`loading.chosen_params`)."""
-        self.classes, self.dataset = tuple(classes), dataset
+        self.models, self.source = parts.models, parts.source
+        self.classes, self.dataset = tuple(parts.source.classes), parts.source.name
+        gallery_images, gallery_labels = parts.gallery_images, parts.gallery_labels
         self.max_labels = int(gallery_labels.sum(axis=1).max())  # the largest label set a gallery image has
-        self.hier, self.dcoh = hier, dcoh
+        self.hier = hier = self.models.checkpoint("hier")
         self.gallery_images, self.gallery_labels = gallery_images, gallery_labels
-        self.hier_codes, self.dcoh_codes = hier_codes, dcoh_codes
+        self.hier_codes = self.models.codes("hier")
         self.cam_weights = hier.model.cam_weights().numpy()  # (H, C)
-        indexes = indexes or {
-            "hier_global": HammingIndex(hier_codes.global_bits),
-            "hier_local": HammingIndex(hier_codes.local_bits),
-            "dcoh": HammingIndex(dcoh_codes.global_bits),
+        self._milvus = parts.indexes
+        indexes = parts.indexes or {
+            "hier_global": self.models.index("hier", "global_bits"),
+            "hier_local": self.models.index("hier", "local_bits"),
         }
         self.global_index, self.local_index = indexes["hier_global"], indexes["hier_local"]
-        self.dcoh_index = indexes["dcoh"]
-        self.peers = {name: checkpoint for name, (checkpoint, _) in (peers or {}).items()}
-        self.peer_codes = {name: codes.global_bits for name, (_, codes) in (peers or {}).items()}
-        self.peer_indexes = {name: HammingIndex(codes) for name, codes in self.peer_codes.items()}
         test = hier.metrics.get("test", {})
-        self.gallery_unit = unit_rows(hier_codes.pooled)  # for the out-of-domain score
-        self.novelty_threshold = test.get("out_of_domain", {}).get("threshold", novelty_threshold)
-        self.smooth_below = smooth_below
-        self.defaults = defaults
-        self.examples = examples
-        self.query_images, self.query_labels = query_split or (
-            np.stack([img for img, _ in examples.values()]),
-            np.stack([lab for _, lab in examples.values()]),
-        )
+        self.gallery_unit = unit_rows(self.hier_codes.pooled)  # for the out-of-domain score
+        self.novelty_threshold = test.get("out_of_domain", {}).get("threshold", parts.novelty_threshold)
+        self.smooth_below = parts.smooth_below
+        self.defaults = parts.defaults
+        self.examples = parts.examples
+        self.query_images, self.query_labels = parts.query_split
         # the query split and the gallery by pixel digest: a picked dataset image's labels and items
         self.known = KnownImages(
             [("query", self.query_images, self.query_labels), ("gallery", gallery_images, gallery_labels)],
-            items,
+            parts.items,
         )
+
+    @property
+    def dcoh(self) -> Checkpoint:
+        return self.models.checkpoint("dcoh")
+
+    @property
+    def dcoh_codes(self) -> Encoded:
+        """DCOH's h(x) codes of the gallery, encoded at the first composition."""
+        return self.models.codes("dcoh")
+
+    @property
+    def dcoh_index(self):
+        return self._milvus["dcoh"] if self._milvus else self.models.index("dcoh")
+
+    @property
+    def peers(self) -> dict[str, Checkpoint]:
+        """The field's one-level models the data set has trained (the side-by-side view's rows)."""
+        return {name: self.models.checkpoint(name) for name in PEERS if name in self.models.trained}
+
+    @property
+    def peer_codes(self) -> dict[str, np.ndarray]:
+        return {name: self.models.codes(name).global_bits for name in self.peers}
+
+    @property
+    def peer_indexes(self) -> dict[str, HammingIndex]:
+        return {name: self.models.index(name) for name in self.peers}
 
     @classmethod
     def load(
@@ -123,7 +126,7 @@ class Engine:
         is searched in Milvus, its collections built on first use; unset, in process."""
         report = progress or log_progress
         parts = engine_parts(checkpoints, cache_dir, report, n_examples, milvus_uri, milvus_progress, dataset)
-        engine = cls(**parts)
+        engine = cls(parts)
         report(1.0, "ready")
         return engine
 
@@ -151,7 +154,7 @@ class Engine:
     @property
     def data_description(self) -> str:
         """What the models were trained on, in a phrase ("outfits", "images of NAME")."""
-        return "outfits" if self.dataset == "outfits" else f"images of {self.dataset}"
+        return self.source.phrase
 
     def picture(self, split: str, index: object) -> tuple[np.ndarray, np.ndarray]:
         """A query-split or gallery image and its labels by id, or a ValueError saying the valid range."""
@@ -285,7 +288,7 @@ class Engine:
             rows[name] = Ranking(ids[0], distances[0], self._shares_a_label(query.labels, ids[0]))
         for name, checkpoint in self.peers.items():  # each encodes the query with its own network
             bits = checkpoint.model.encode(query.image[None]).global_bits
-            distances, ids = self.peer_indexes[name].search(bits, k)
+            distances, ids = self.models.index(name).search(bits, k)
             rows[name] = Ranking(ids[0], distances[0], self._shares_a_label(query.labels, ids[0]))
         for name, selected in selections.items():
             ids, local_d, global_d = (a[:k] for a in self._two_level(encoded, selected, n_coarse))
