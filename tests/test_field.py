@@ -68,7 +68,12 @@ def test_each_item_scores_the_same_ranking_once_per_item():
     items = Items(
         ids=np.array([3, 7]),
         classes=np.array([[2, 5, -1], [1, 4, 6]]),
-        boxes=np.array([[[0, 0, 10], [20, 20, 12], [-1, -1, -1]], [[0, 0, 5], [10, 10, 20], [40, 40, 8]]]),
+        boxes=np.array(
+            [
+                [[0, 0, 10, 10], [20, 20, 12, 12], [-1, -1, -1, -1]],
+                [[0, 0, 5, 5], [10, 10, 20, 20], [40, 40, 8, 8]],
+            ]
+        ),
     )
     regions = np.zeros((8, 64, 64), dtype=bool)
     empty = np.zeros(8)

@@ -12,6 +12,7 @@ from hashdemo.evaluation.localization import (
     attended_slots,
     localization,
     multi_item,
+    on_attention_grid,
     overlaps,
 )
 
@@ -82,7 +83,8 @@ def test_attended_slot_never_picks_an_empty_slot():
 def test_multi_item_keeps_the_images_with_two_or_three_items():
     classes = np.array([[4, -1, -1], [1, 2, -1], [0, 3, 9], [-1, -1, -1]], np.int8)
     boxes = np.arange(4 * 3 * 4, dtype=np.int16).reshape(4, 3, 4)
-    items = multi_item(SimpleNamespace(classes=classes, boxes=boxes))
+    images = np.zeros((4, 64, 64, 3), np.uint8)  # at the attention grid's side: boxes unscaled
+    items = multi_item(SimpleNamespace(classes=classes, boxes=boxes, images=images))
     assert items.ids.tolist() == [1, 2]
     assert items.classes.tolist() == [[1, 2, -1], [0, 3, 9]]
     assert items.classes.dtype == np.int64 and items.boxes.dtype == np.int64
@@ -123,3 +125,9 @@ def test_a_rectangular_box_masks_its_height_and_width():
     np.testing.assert_array_equal(items.masks(S)[0, 0], region(slice(1, 4), slice(2, 7)))
     assert items.areas.tolist() == [[15, 1]]
     assert items.largest().tolist() == [0]
+
+
+def test_boxes_of_smaller_images_are_scaled_to_the_cells_they_touch():
+    boxes = np.array([[(1, 2, 3, 5), (-1, -1, -1, -1)]])
+    assert on_attention_grid(boxes, 32, 64).tolist() == [[[2, 4, 6, 10], [-1, -1, -1, -1]]]
+    assert on_attention_grid(np.array([(1, 1, 1, 1)]), 3, 2).tolist() == [[0, 0, 2, 2]]  # touched cells

@@ -66,13 +66,13 @@ def multi_item(split: Split) -> Items:
     return Items(ids, split.classes[ids].astype(np.int64), boxes)
 
 
-def on_attention_grid(boxes: np.ndarray, image_size: int) -> np.ndarray:
-    """Boxes (..., 4) in image pixels -> the attention grid's cells they touch (ATTENTION_SIZE a side),
-    -1 padding kept; the identity when the images are ATTENTION_SIZE pixels."""
+def on_attention_grid(boxes: np.ndarray, image_size: int, grid: int = ATTENTION_SIZE) -> np.ndarray:
+    """Boxes (..., 4) in image pixels -> the cells they touch on a `grid` x `grid` attention map, -1
+    padding kept; the identity when the images are `grid` pixels."""
     boxes = np.asarray(boxes, np.int64)
-    if image_size == ATTENTION_SIZE:
+    if image_size == grid:
         return boxes
-    scale = ATTENTION_SIZE / image_size
+    scale = grid / image_size
     top, left = np.floor(boxes[..., 0] * scale), np.floor(boxes[..., 1] * scale)
     bottom = np.ceil((boxes[..., 0] + boxes[..., 2]) * scale)
     right = np.ceil((boxes[..., 1] + boxes[..., 3]) * scale)

@@ -65,6 +65,6 @@ class KnownImages:
         if known is None or (known[0] < 0).all():
             return None
         classes, boxes = (np.asarray(a, np.int64)[None] for a in known)
-        boxes = on_attention_grid(boxes, image.shape[0])
+        boxes = on_attention_grid(boxes, image.shape[0], region.shape[-1])
         slot = attended_slots(Recorded(np.zeros(1, np.int64), classes, boxes), region[None])[0]
         return int(classes[0, slot])
