@@ -183,40 +183,59 @@ def test_a_malformed_coco_file_is_one_line_and_leaves_nothing(tmp_path, capsys, 
     assert not (tmp_path / "cache" / "datasets" / "c").exists()
 
 
-@pytest.fixture(scope="module")
-def voc_trained(tmp_path_factory):
-    """A VOC 2007 copy imported and the app's two models trained on it for one epoch."""
+COPIES = {  # each kind's small copy, and its import flags
+    "voc2007": (lambda root: write_voc2007(root, n_trainval=220, n_test=40), []),
+    "coco": (lambda root: write_coco(root, n_images=260), ["--query-size", "40", "--train-size", "120"]),
+    "lists": (lambda root: write_lists(root, {"train.txt": 160, "test.txt": 40, "database.txt": 120}), []),
+    "cifar10": (lambda root: write_cifar10(root, per_class=610), []),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(COPIES))
+def kind_trained(request, tmp_path_factory):
+    """A copy of one kind imported and the app's two models trained on it for one epoch."""
     from hashdemo.cli.train import main as train_main
 
-    cache = tmp_path_factory.mktemp("voc-cache")
-    root = write_voc2007(tmp_path_factory.mktemp("voc"), n_trainval=220, n_test=40)
+    kind, (write, flags) = request.param, COPIES[request.param]
+    cache = tmp_path_factory.mktemp(f"{kind}-cache")
+    root = write(tmp_path_factory.mktemp(kind))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HASHDEMO_CACHE_DIR", str(cache))
-        assert data_main(["import", "voc", "--from", "voc2007", "--root", str(root), "--size", "32"]) == 0
+        mp.setattr("torchvision.datasets.cifar.check_integrity", lambda *args, **kwargs: True)
+        args = ["import", "set", "--from", kind, "--root", str(root), "--size", "32", *flags]
+        assert data_main(args) == 0
         for model in ("hier", "dcoh"):
-            args = [model, "--dataset", "voc", "--epochs", "1", "--batch-size", "32"]
-            args += ["--operator-steps", "20"]
+            args = [model, "--dataset", "set", "--epochs", "1", "--batch-size", "32"]
+            args += ["--operator-steps", "20", "--train-size", "600"]
             assert train_main(args) == 0
-    return cache
+    return kind, cache
 
 
 @pytest.mark.slow
-def test_voc2007_trains_evaluates_with_its_boxes_and_serves(voc_trained, tmp_path, monkeypatch, capsys):
-    """A set with boxes runs the object protocols and the localization figures, and the app knows the
-    boxes of its images."""
+def test_each_kind_trains_evaluates_and_serves(kind_trained, tmp_path, monkeypatch, capsys):
+    """Every kind, once imported, trains, evaluates at its own cut-off and serves; a set with boxes runs
+    the object protocols and the localization figures, and the app knows the boxes of its images."""
     from hashdemo.cli.evaluate import main as evaluate_main
     from hashdemo.service.engine import Engine
 
-    monkeypatch.setenv("HASHDEMO_CACHE_DIR", str(voc_trained))
-    assert evaluate_main(["hier", "--dataset", "voc", "--json", str(tmp_path / "hier.json")]) == 0
+    kind, cache = kind_trained
+    monkeypatch.setenv("HASHDEMO_CACHE_DIR", str(cache))
+    assert evaluate_main(["hier", "--dataset", "set", "--json", str(tmp_path / "hier.json")]) == 0
     printed = capsys.readouterr().out
-    assert "Skipped: largest-item" not in printed
     hier = json.loads((tmp_path / "hier.json").read_text())
     assert 0 < hier["methods"]["hier_cam"]["map@100"] <= 1
-    assert "largest" in json.dumps(hier["protocols"]) and hier["localization"]
-    engine = Engine.load(cache_dir=voc_trained, dataset="voc")
-    assert engine.classes == tuple(sorted(VOC_CLASSES))
+    assert hier["field"]["set_cutoff"] == open_dataset("set", cache).cutoff
+    assert "map@set" in hier["lengths"]["32"]["global"]
+    boxed = KINDS[kind].boxes
+    assert ("Skipped: largest-item" in printed) is not boxed
+    if boxed:
+        assert "largest" in json.dumps(hier["protocols"]) and hier["localization"]
+    engine = Engine.load(cache_dir=cache, dataset="set")
     image = engine.query_images[0]
     answer = engine.search(image, *(engine.defaults[key] for key in ("theta", "L", "K")))
-    assert len(answer.reranked.ids) > 0
-    assert engine.known.items(image) is not None  # the app draws the query's recorded boxes
+    assert len(answer.reranked.ids) > 0 and engine.data_description == "images of set"
+    items = engine.known.items(image)
+    assert (items is not None and bool((items[0] >= 0).any())) is boxed
+    assert not engine.models.is_ready("dcoh")  # encoded on first use only
+    composed = engine.compose(engine.query_images[0], engine.query_images[1], "union")
+    assert engine.models.is_ready("dcoh") and composed is not None
