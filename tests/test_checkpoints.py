@@ -75,6 +75,7 @@ def test_dcoh_seed_runs_are_what_their_names_say():
     assert load_checkpoint("dcoh_ops1").config.operator_seed == 1
 
 
+@pytest.mark.slow  # encodes with the shipped models
 def test_dcoh_reproduces_its_subset_map(splits):
     loaded = load_checkpoint("dcoh")
     expected = loaded.metrics["test"]["subset"]
@@ -82,6 +83,7 @@ def test_dcoh_reproduces_its_subset_map(splits):
     assert got["global_map"] == pytest.approx(expected["global_map"], abs=TOLERANCE)
 
 
+@pytest.mark.slow  # encodes with the shipped models
 def test_hier_reproduces_its_subset_maps_incl_the_cam_rerank(splits):
     loaded = load_checkpoint("hier")
     test = loaded.metrics["test"]

@@ -135,6 +135,7 @@ def test_boxes_and_classes_record_where_each_item_was_drawn(splits):
         assert clean >= 0.3 * len(split)
 
 
+@pytest.mark.slow  # renders thousands of outfits
 @needs_fmnist
 def test_large_gallery_images_are_redrawn_from_their_id_alone(splits):
     ids = np.array([5, 1999, 2000, 3])

@@ -74,6 +74,7 @@ def test_the_majority_code_reference_queries_with_the_majority_code_of_the_targe
     assert majority_code(np.array([[0, 1]], dtype=np.uint8), bits, labels)["map@100"] == 1.0
 
 
+@pytest.mark.slow  # trains the operators
 def test_laso_training_lowers_its_loss_on_toy_features(monkeypatch):
     from hashdemo.training import laso
 

@@ -106,6 +106,7 @@ def test_greedyhash_classifies_the_binary_code():
     assert terms["penalty"].item() == pytest.approx(0.1 * (8 + 0.125) / 2)
 
 
+@pytest.mark.slow  # trains each peer
 @pytest.mark.skipif(not fmnist_present(), reason="Fashion-MNIST not installed")
 @pytest.mark.parametrize("name", sorted(PEERS))
 def test_each_peer_trains_and_loads_as_its_registry_name(name, tmp_path_factory):

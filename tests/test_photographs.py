@@ -81,6 +81,7 @@ def test_torchvision_backbones_get_imagenet_normalisation_from_torchvision():
     assert preprocess(image[None]).min() >= -1 and preprocess(image[None]).max() <= 1  # cnn7: [-1, 1]
 
 
+@pytest.mark.slow  # builds torchvision backbones
 def test_offline_imagenet_weights_are_refused_in_one_line_naming_file_and_folder(
     tmp_path, monkeypatch, capsys
 ):
@@ -107,6 +108,7 @@ def test_a_weights_file_in_torchs_hub_folder_is_used_offline(tmp_path, monkeypat
     assert torch.equal(loaded.state["body.0.weight"], stored["conv1.weight"])  # the file's, not a random init
 
 
+@pytest.mark.slow  # builds torchvision backbones
 @pytest.mark.parametrize(
     "make, message",
     [

@@ -24,6 +24,7 @@ def examples(tmp_path_factory):
     return paths, str(folder / "notes.png")
 
 
+@pytest.mark.slow  # loads and searches with the shipped models
 def test_search_and_compose_print_json(examples, capsys):
     (a, b), _ = examples
     assert main(["search", a, "--L", "8", "--K", "50", "--top", "5"]) == 0

@@ -142,6 +142,7 @@ def runs(request, splits):
         torch.set_num_threads(threads)
 
 
+@pytest.mark.slow  # trains models
 @needs_fmnist
 def test_same_seed_gives_bit_identical_runs(runs) -> None:
     cfg, first, second = runs
@@ -229,6 +230,7 @@ def test_missing_checkpoint_names_the_train_command(name: str, tmp_path) -> None
     assert "missing" in str(info.value)
 
 
+@pytest.mark.slow  # trains models
 @needs_fmnist
 def test_the_ablation_reuses_h_of_x_and_trains_only_the_operators(runs, splits) -> None:
     cfg, checkpoint, _ = runs
@@ -248,6 +250,7 @@ def test_the_ablation_reuses_h_of_x_and_trains_only_the_operators(runs, splits) 
         fit(dataclasses.replace(ablation, seed=1), splits, progress=False, h_from=checkpoint)
 
 
+@pytest.mark.slow  # trains models
 @needs_fmnist
 def test_an_interrupted_run_resumes_from_its_last_epoch_bit_for_bit(
     runs, splits, tmp_path, monkeypatch
