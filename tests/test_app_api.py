@@ -158,3 +158,25 @@ def test_the_python_snippet_of_docs_api_runs_against_the_served_app(served, tmp_
     scope: dict = {}
     exec(compile(snippet.replace("http://127.0.0.1:7860/", url), "docs/api.md", "exec"), scope)
     assert set(scope["out"]) == set(COMPOSE_OUTPUTS)  # the last answer the snippet names is /compose's
+
+
+def test_search_json_is_the_same_search_as_data_without_pictures(api):
+    """`/search_json` (issue 37, defect 17): the ranking /search shows, every one of the K results with
+    its distances, the codes and the figures, recomputable from the rows; bad input is one sentence."""
+    app, client = api
+    image = _examples(app)[0]
+    document = client.predict(handle_file(image), 0.4, 16, 200, api_name="/search_json")
+    assert (document["theta"], document["L"], document["K"]) == (0.4, 16, 200)
+    assert len(document["reranked"]) == 200 and len(document["global_only"]) == 200
+    assert len(document["selected_bits"]) == 16 and set(document["global_code"]) <= {"0", "1"}
+    engine = app.engine
+    answer = engine.search(engine.read_image(image), 0.4, 16, 200)
+    assert [row["gallery_id"] for row in document["reranked"]] == answer.reranked.ids.tolist()
+    assert [row["distance"] for row in document["reranked"]] == answer.reranked.distances.tolist()
+    shown = search(client, image)["reranked"]
+    pairs = zip(document["reranked"][:10], shown, strict=True)  # the page shows the first ten
+    assert all(tile["caption"].startswith(f"#{row['gallery_id']} ") for row, tile in pairs)
+    relevant = [row["shares_a_label"] for row in document["reranked"][:10]]
+    assert document["figures"]["reranked"]["p_at_shown"] == pytest.approx(sum(relevant) / 10)
+    with pytest.raises(Exception, match="K \\(coarse candidates\\) must be an integer between 1 and 2000"):
+        client.predict(handle_file(image), 0.4, 16, 5000, api_name="/search_json")

@@ -698,16 +698,7 @@ def test_phone_panels_do_not_scroll_sideways_and_tables_scroll_as_tables(served,
     expect(page.get_by_role("heading", name=re.compile("^Hierarchical hashing"))).to_be_visible()
     _load_all_images(page)
     assert page.evaluate(OVERFLOWING) == []
-    tables = page.evaluate(
-        """() => [...document.querySelectorAll('table')].filter(t => t.offsetParent).map(t => {
-            const cells = [...t.querySelectorAll('th, td')].filter(c => c.textContent.trim());
-            const lines = c => { const r = document.createRange(); r.selectNodeContents(c);
-                return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; };
-            return {scrolls: getComputedStyle(t).overflowX, wider: t.scrollWidth > t.clientWidth,
-                    narrowest: Math.min(...cells.map(c => c.getBoundingClientRect().width)),
-                    lines: Math.max(...cells.map(lines))};
-        })"""
-    )
+    tables = table_layouts(page)
     assert tables and any(table["wider"] for table in tables)  # the wide ones scroll inside themselves
     for table in tables:
         assert table["scrolls"] in ("auto", "scroll"), table
@@ -717,6 +708,38 @@ def test_phone_panels_do_not_scroll_sideways_and_tables_scroll_as_tables(served,
     # figures keep their drawn size (legible text) and scroll sideways inside their block
     for chart in charts.all():
         assert chart.bounding_box()["width"] >= chart.evaluate("i => i.naturalWidth") - 1
+    context.close()
+
+
+TABLE_LAYOUTS = """() => [...document.querySelectorAll('table')].filter(t => t.offsetParent).map(t => {
+    const cells = [...t.querySelectorAll('th, td')].filter(c => c.textContent.trim());
+    const lines = c => { const r = document.createRange(); r.selectNodeContents(c);
+        return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; };
+    return {scrolls: getComputedStyle(t).overflowX, wider: t.scrollWidth > t.clientWidth,
+            narrowest: Math.min(...cells.map(c => c.getBoundingClientRect().width)),
+            lines: Math.max(...cells.map(lines))};
+})"""
+
+
+def table_layouts(page) -> list[dict]:
+    """Each visible table: whether it scrolls sideways, is wider than its box, its narrowest cell and the
+    most lines a cell's text takes."""
+    return page.evaluate(TABLE_LAYOUTS)
+
+
+def test_the_side_by_side_table_scrolls_on_a_phone_instead_of_breaking_words(served, browser):
+    """Issue 37, defect 11: at 390 px the side-by-side table kept every word whole ("two-level", not
+    "two - lev el"): it scrolls as a table."""
+    _, url = served
+    context, page = new_page(browser, url, PHONE)
+    expect(tiles(page, RERANKED)).to_have_count(SHOWN_RESULTS)
+    page.get_by_text("Side by side: every method's top 10 for this query").click()
+    table = page.locator("#side-by-side table")
+    expect(table).to_be_visible()
+    expect(table.get_by_role("cell", name="hier_cam", exact=True)).to_be_visible()
+    for layout in table_layouts(page):
+        assert layout["scrolls"] in ("auto", "scroll") and layout["lines"] == 1, layout
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     context.close()
 
 
@@ -832,7 +855,9 @@ def test_a_link_cannot_lock_the_sliders_and_every_bad_value_is_named(served, bro
     later moves of theta work; theta=abc&L=9999 names both; no message ends in "..\""""
     _, url = served
     context, page = new_page(browser, url + "?id=3&K=5000")
-    message = "The link's K was not used: K (coarse candidates) is at most 2000 here (got '5000')."
+    message = (
+        "The link's K was not used: K (coarse candidates) must be an integer between 1 and 2000 (got '5000')."
+    )
     expect(page.locator(".toast-body").filter(has_text=message)).to_be_visible()
     expect(page.get_by_role("spinbutton", name=f"number input for {K_LABEL}")).to_have_value("1000")
     expect(page.get_by_text(re.compile(r"^Query labels: .+\. Selected"))).to_be_visible()
@@ -844,6 +869,20 @@ def test_a_link_cannot_lock_the_sliders_and_every_bad_value_is_named(served, bro
         expect(page.locator(".toast-body").filter(has_text=f"The link's {name} was not used")).to_be_visible()
     assert not [text for text in toasts(page) if ".." in text], toasts(page)
     context.close()
+
+
+def test_a_k_typed_past_the_slider_is_refused_and_searches_nothing(served, page):
+    """Issue 37, defect 8: K = 5000 typed in the number box is named (1 to 2000, the page's limit), the
+    results, the address bar and the box keep the K in use; no search with AP@5000 runs."""
+    box = page.get_by_role("spinbutton", name=f"number input for {K_LABEL}")
+    used, header = box.input_value(), page.locator("#reranked-header")
+    before = header.inner_text()
+    set_number(page, K_LABEL, 5000)
+    message = "K (coarse candidates) must be an integer between 1 and 2000 (got 5000"
+    expect(page.locator(".toast-body").filter(has_text=message)).to_be_visible()
+    expect(box).to_have_value(used)
+    assert "5000" not in header.inner_text() and header.inner_text() == before
+    assert "K=5000" not in page.url and "K=5000" not in link_box(page).input_value()
 
 
 def test_the_answer_is_on_the_first_screen_after_composing_on_a_desktop_and_a_phone(served, browser):

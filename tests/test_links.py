@@ -59,7 +59,11 @@ def test_an_uploaded_query_links_its_parameters_only():
             "the link's L was not used: L (selected local bits) must be an integer between 1 and 256",
         ),
         ({"theta": "lots"}, "the link's theta was not used: theta must be a number between 0 and 1"),
-        ({"K": "5000"}, "the link's K was not used: K (coarse candidates) is at most 2000 here (got '5000')"),
+        ({"K": "5000"}, "K (coarse candidates) must be an integer between 1 and 2000 (got '5000')"),
+        (
+            {"K": "abc"},
+            "K (coarse candidates) must be an integer between 1 and 2000 (got 'abc')",
+        ),  # the page's top
         ({"box": "1,2,3"}, "box was not used: a box is four whole numbers"),
         ({"box": "10,10,5,40"}, "box was not used: a box lies inside the 64x64 image"),
         ({"box": "0,0,64,10"}, "box was not used: a box lies inside the 64x64 image"),

@@ -375,3 +375,17 @@ def test_the_dcoh_takeaway_gives_verdicts_at_equal_bits_and_on_the_adversarial_t
     assert "DCOH union 0.600 ± 0.001 above 0.500 ± 0.001" in text
     assert "against `dcoh`: union level, within the spreads." in text
     assert "stays ahead on union" in text and "union 0.75x" in text
+
+
+def test_the_val_curve_says_when_the_choice_sits_at_the_grid_s_top():
+    """Issue 37, defect 14: K's share chosen at the grid's top with the curve still rising is said."""
+    from hashdemo.evaluation.figures import map_vs_parameter
+
+    grid = [
+        {"theta": 0.4, "L": 32, "K_share": share, "val_map@100": m} for share, m in ((0.01, 0.8), (0.1, 0.9))
+    ]
+    best = {"theta": 0.4, "L": 32, "K_share": 0.1}
+    title = map_vs_parameter(grid, best, "K_share").axes[0].get_title()
+    assert "chosen at the grid's top (0.1), the curve still rising" in title
+    inside = map_vs_parameter(grid, {**best, "K_share": 0.01}, "K_share").axes[0].get_title()
+    assert "grid's top" not in inside

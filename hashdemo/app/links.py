@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from hashdemo.app.state import SearchState
+from hashdemo.checks import number_in_range
 from hashdemo.data.label_ops import OPERATORS
 
 TABS = ("search", "compose", "benchmarks", "how")  # the `tab` values, in the page's order
@@ -63,7 +64,11 @@ def _params(query: Mapping[str, str], engine, k_max: int) -> tuple[tuple[float, 
     checks = {  # each value alone, the others at their defaults
         "theta": lambda v: engine.check_params(v, defaults["L"], defaults["K"])[0],
         "L": lambda v: engine.check_params(defaults["theta"], _integer(v), defaults["K"])[1],
-        "K": lambda v: engine.check_params(defaults["theta"], defaults["L"], _integer(v))[2],
+        "K": lambda v: engine.check_params(
+            defaults["theta"],
+            defaults["L"],
+            number_in_range("K (coarse candidates)", v, 1, k_max, integer=True),
+        )[2],
     }
     values, problems = dict(defaults), []
     for name, check in checks.items():
@@ -71,8 +76,6 @@ def _params(query: Mapping[str, str], engine, k_max: int) -> tuple[tuple[float, 
             continue
         try:
             value = check(query[name])
-            if name == "K" and value > k_max:
-                raise ValueError(f"K (coarse candidates) is at most {k_max} here (got {query[name]!r})")
             values[name] = value
         except ValueError as error:
             problems.append(f"the link's {name} was not used: {str(error).rstrip('.')}")

@@ -9,9 +9,21 @@ import gradio as gr
 from hashdemo.app.pin_compare import pin_layout
 from hashdemo.app.presenter import COARSE_TITLE, EXPLANATIONS, RERANK_TITLE
 from hashdemo.app.widgets import image_input, link_controls, panel
+from hashdemo.checks import number_in_range
 from hashdemo.service.engine import Engine
 
 K_SLIDER_MAX = 2000  # K's top on the page (a link asking for more is refused): more only slows the re-rank
+
+
+def page_params(engine, theta, top_l, n_coarse) -> tuple[float, int, int]:
+    """theta, L and K checked as the page offers them: K at most K_SLIDER_MAX (a number typed past the
+    slider's top is refused, never searched and then snapped back), else the engine's own ranges."""
+    number_in_range(
+        "K (coarse candidates)", n_coarse, 1, min(K_SLIDER_MAX, len(engine.gallery_labels)), integer=True
+    )
+    return engine.check_params(theta, top_l, n_coarse)
+
+
 PARAMS = ("theta", "top_l", "n_coarse")  # the three sliders, in the handlers' argument order
 
 
@@ -123,7 +135,7 @@ def result_panels() -> dict:
     with gr.Accordion(
         "Side by side: every method's top 10 for this query", open=False, elem_id="side-by-side"
     ) as named["side_by_side"]:
-        named["side_table"] = gr.Markdown()
+        named["side_table"] = gr.Markdown(elem_classes="scroll-table")  # a phone scrolls it, words whole
         named["side_image"] = panel(
             "Top 10 of each method (rows as in the table)", "side", height=None, wide=True
         )

@@ -19,9 +19,10 @@ from hashdemo.app import pictures
 from hashdemo.app.links import parse_link, sentence, view_link
 from hashdemo.app.pin_compare import wire_pin
 from hashdemo.app.presenter import SEARCH_OUTPUTS, Presenter
-from hashdemo.app.search_layout import K_SLIDER_MAX, PARAMS, search_layout
+from hashdemo.app.search_layout import K_SLIDER_MAX, PARAMS, page_params, search_layout
 from hashdemo.app.state import SearchState
 from hashdemo.app.widgets import REVEAL, image_path, read_image, user_errors
+from hashdemo.service.documents import search_document
 from hashdemo.service.engine import Engine
 
 SHOW_ROWS = REVEAL.format(
@@ -40,6 +41,24 @@ def search_tab(demo: gr.Blocks, engine: Engine, present: Presenter, example_path
     wire_picks(engine, present, named, search)
     wire_pin(engine, present, named)
     wire_side(engine, present, named)
+    wire_json(engine, named)
+
+
+def wire_json(engine: Engine, named: dict) -> None:
+    """`/search_json`: the same search as `/search`, answered as JSON (ids, distances, codes, selected bits,
+    figures for every one of the K results) without a single picture, so a caller who wants the ranking
+    pays for the search alone (docs/api.md)."""
+
+    @user_errors
+    def search_json(payload, theta, top_l, n_coarse) -> dict:
+        checked, path = page_params(engine, theta, top_l, n_coarse), image_path(payload)
+        answer = engine.search(read_image(engine, path, "a query image"), *checked)
+        return search_document(engine, answer, checked, top=checked[2])
+
+    answer = gr.JSON(visible=False)
+    trigger = gr.Button(visible=False)
+    inputs = [named["query"], *(named[name] for name in PARAMS)]
+    trigger.click(search_json, inputs, answer, api_name="search_json", show_progress="hidden")
 
 
 def shower(engine: Engine, present: Presenter, named: dict) -> Callable[[SearchState], dict]:
@@ -63,7 +82,7 @@ def wire_queries(
 
     @user_errors
     def search(payload, theta, top_l, n_coarse, side_open=False, source=None, box=None):
-        checked, path = engine.check_params(theta, top_l, n_coarse), image_path(payload)
+        checked, path = page_params(engine, theta, top_l, n_coarse), image_path(payload)
         image = read_image(engine, path, "a query image")
         source = source or engine.known.source(image)  # a dataset image sent as a file keeps its link
         return show(SearchState(engine.make_query(image), path, checked, box=box, source=source), side_open)
@@ -119,7 +138,7 @@ def wire_params(engine: Engine, named: dict, show: Callable) -> None:
     def rerank(state, theta, top_l, n_coarse, side_open):
         if not state:  # moving a slider before choosing a query just sets it
             return {named["state"]: gr.skip()}  # one output named: Gradio reads an empty dict as one value
-        return show(replace(state, params=engine.check_params(theta, top_l, n_coarse)), side_open)
+        return show(replace(state, params=page_params(engine, theta, top_l, n_coarse)), side_open)
 
     def restore_params(state):
         """After a refused theta, L or K (out of range, not an integer): the controls go back to the values

@@ -19,14 +19,8 @@ from hashdemo.data.images import ImageError
 from hashdemo.data.label_ops import OPERATORS
 from hashdemo.model.checkpoints import CheckpointError
 from hashdemo.retrieval.index import GalleryUnavailable
+from hashdemo.service.documents import ranking_rows, search_document
 from hashdemo.service.engine import Engine
-
-
-def _results(engine: Engine, ids, distances) -> list[dict]:
-    return [
-        {"gallery_id": int(i), "labels": engine.label_text(engine.gallery_labels[i]), "distance": int(d)}
-        for i, d in zip(ids, distances, strict=True)
-    ]
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -38,15 +32,7 @@ def run(args: argparse.Namespace) -> dict:
             engine.defaults["K"] if args.K is None else args.K,
         )
         result = engine.search(engine.read_image(args.image), theta, top_l, n_coarse)
-        top = min(args.top, len(result.reranked.ids))
-        return {
-            "theta": theta,
-            "L": top_l,
-            "K": n_coarse,
-            "selected_bits": result.attention.selected.tolist(),
-            "global_only": _results(engine, result.coarse.ids[:top], result.coarse.distances[:top]),
-            "reranked": _results(engine, result.reranked.ids[:top], result.reranked.distances[:top]),
-        }
+        return search_document(engine, result, (theta, top_l, n_coarse), args.top)
     if (args.then is None) != (args.image_c is None):
         raise ValueError("a chain needs both --then OPERATOR and --image-c IMAGE")
     image_c = None if args.image_c is None else engine.read_image(args.image_c)
@@ -61,8 +47,8 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "operator": args.operator if args.then is None else [args.operator, args.then],
         "predicted_labels": engine.label_text(result.predicted_probs > 0.5),
-        "results": _results(engine, result.composed.ids, result.composed.distances),
-        "bitwise": _results(engine, result.bitwise.ids, result.bitwise.distances),
+        "results": ranking_rows(engine, result.composed, args.top, "is_the_target_set"),
+        "bitwise": ranking_rows(engine, result.bitwise, args.top, "is_the_target_set"),
     }
 
 

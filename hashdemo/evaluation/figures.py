@@ -161,12 +161,15 @@ def map_vs_parameter(grid: list[dict], best: dict, parameter: str) -> Figure:
     rows = sorted((r for r in grid if all(r[p] == best[p] for p in fixed)), key=lambda r: r[parameter])
     fig = _figure(4.5, 3)
     ax = fig.subplots()
-    ax.plot([r[parameter] for r in rows], [r["val_map@100"] for r in rows], "o-")
-    ax.set(
-        xlabel=parameter,
-        ylabel="val map@100",
-        title=f"mAP against {parameter} ({', '.join(f'{p}={best[p]}' for p in fixed)})",
+    xs, ys = [r[parameter] for r in rows], [r["val_map@100"] for r in rows]
+    ax.plot(xs, ys, "o-")
+    ax.plot(
+        [best[parameter]], [next(y for x, y in zip(xs, ys, strict=True) if x == best[parameter])], "r*", ms=10
     )
+    title = f"mAP against {parameter} ({', '.join(f'{p}={best[p]}' for p in fixed)})"
+    if best[parameter] == max(xs) and len(ys) > 1 and ys[-1] > ys[-2]:
+        title += f"\nchosen at the grid's top ({best[parameter]}), the curve still rising"
+    ax.set(xlabel=parameter, ylabel="val map@100", title=title)
     ax.title.set_fontsize(9)
     fig.tight_layout()
     return fig
