@@ -56,12 +56,13 @@ def test_fast_attention_selects_what_the_full_upsample_selected(val_codes, theta
     hier, val = val_codes
     weights = hier.model.cam_weights().numpy()
     top_l = hier.metrics["test"]["L"]
+    # as sets: the re-rank's distance over the selected bits does not depend on their order, and on some
+    # CPUs a pixel whose M_avg sits within float rounding of theta changes the region by one pixel and
+    # swaps two equal-score bits' order (the same set)
     differ = [
         i
         for i, (conv7, bits) in enumerate(zip(val.conv7, val.global_bits, strict=True))
-        if not np.array_equal(
-            attend_code(conv7, weights, bits, theta, top_l).selected,
-            reference_selection(conv7, weights, bits, theta, top_l),
-        )
+        if set(attend_code(conv7, weights, bits, theta, top_l).selected.tolist())
+        != set(reference_selection(conv7, weights, bits, theta, top_l).tolist())
     ]
     assert differ == [], f"{len(differ)} of {len(val.conv7)} val images select other bits at theta {theta}"

@@ -1,10 +1,13 @@
-"""The shown result as files a researcher can cite: JSON (one document) and CSV (one line per tile, each
-line carrying the query's fields, so the file stands alone in a spreadsheet), named for what they hold.
+"""The result as files a researcher can cite, named for what they hold: JSON (one document: the query's
+fields and every row) and CSV (one line per result: the query's short fields, then the result's; the
+codes, the figures and other nested fields are the JSON's only, not repeated on every line).
 
 A search's file holds the query's codes H_g and H_l, the selected bits, theta, L, K and the box, every
-tile's gallery id with both distances by name (d_g on the global code, d_L on the L selected bits), its
-labels and relevance, each row's per-query figures and the view's link; a composition's holds the
-slots, the operators, each slot's code and the composed code instead of the attention.
+one of the K results of both rows (so AP@100 and AP recompute from it) with its gallery id, both
+distances by name (d_g on the global code, d_L on the L selected bits), its labels and its relevance
+(shares a label; holds the attended item, when the query's items are known), each row's per-query
+figures and the view's link; a composition's holds the slots, the operators, each slot's code and the
+composed code instead of the attention.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def write(files: PictureFiles, document: dict, records: list[dict], stem: str) -
     """The JSON document and the CSV lines (each line: the document's scalar fields, then its tile) as
     files named `stem`.json and `stem`.csv."""
     text = json.dumps({**document, "rows": records}, indent=2).encode()
-    scalars = {key: flat(value) for key, value in document.items()}
+    scalars = {key: value for key, value in document.items() if short(value)}
     lines = io.StringIO()
     fields = [*scalars, *dict.fromkeys(key for record in records for key in record)]
     writer = csv.DictWriter(lines, fieldnames=fields)
@@ -71,6 +74,11 @@ def write(files: PictureFiles, document: dict, records: list[dict], stem: str) -
     return files.named(text, f"{stem}.json"), files.named(lines.getvalue().encode(), f"{stem}.csv")
 
 
-def flat(value) -> str | float | int | None:
-    """A document field as one CSV cell (nested values as compact JSON)."""
-    return value if value is None or isinstance(value, str | int | float) else json.dumps(value)
+def short(value) -> bool:
+    """Whether a document field goes on every CSV line: a number, or a string up to a sentence (a code,
+    a list or a nested record stays in the JSON)."""
+    return (
+        value is None
+        or isinstance(value, int | float)
+        or (isinstance(value, str) and len(value) <= 80 and not set(value) <= {"0", "1"})
+    )

@@ -278,11 +278,15 @@ class Presenter:
             "figures": figures_record({"global_only": figures["coarse"], "reranked": figures["reranked"]}),
             "link": link,
         }
-        rows = {
-            "global_only": answer.coarse.top(SHOWN_RESULTS),
-            "reranked": answer.reranked.top(SHOWN_RESULTS),
-        }
+        attended = self.engine.known.attended_class(answer.query.image, answer.attention.region)
+        document["attended_item"] = None if attended is None else self.engine.classes[attended]
+        rows = {"global_only": answer.coarse, "reranked": answer.reranked}  # all K: AP@100 recomputes
         records = row_records(self.engine, rows, "shares_a_label")
+        if attended is not None:  # the third relevance: holds the item the region sits on
+            for record in records:
+                record["holds_attended_item"] = bool(
+                    self.engine.gallery_labels[record["gallery_id"], attended]
+                )
         stem = f"hashdemo-search-{source_name(state.source)}-K{n_coarse}"
         return write(self.files, document, records, stem)
 
