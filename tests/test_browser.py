@@ -290,6 +290,18 @@ def test_side_by_side_shows_every_method_for_the_current_query(served, page):
     expect(table.get_by_role("cell", name="hier_box", exact=True)).to_be_visible()
 
 
+def test_a_new_search_leaves_no_result_selected(served, page):
+    """Issue 37, defect 9: a result explained (selected, framed), then an example searched: no tile of
+    either row stays selected while the why panel is back to its prompt."""
+    app, _ = served
+    explain(page, 2)
+    expect(block(page, RERANKED).locator("button.thumbnail-item.selected")).to_have_count(1)
+    search(page, _example(app, 3))
+    expect(page.get_by_text(EXPLANATIONS["why_text"])).to_be_visible()
+    for row in (COARSE, RERANKED):
+        expect(block(page, row).locator("button.thumbnail-item.selected")).to_have_count(0)
+
+
 def test_the_why_panel_tells_a_relevant_result_from_an_irrelevant_one(served, page):
     """Issue 21, item 5: the explanation says whether the result shares a label, and its distances
     beyond the selected bits (which are often all equal in the top 10)."""
@@ -1118,9 +1130,11 @@ def test_pin_a_view_compare_it_with_other_settings_and_draw_a_curve_on_demand(se
     page.get_by_text("Pin and compare").click()
     page.get_by_role("button", name="Pin this view").click()
     pinned = f"query-11, theta = {defaults['theta']:g}, L = {defaults['L']}, K = {defaults['K']}"
-    expect(page.locator("#pin-text")).to_contain_text(f"Pinned: {pinned}")
+    expect(page.locator("#pin-status")).to_contain_text(f"Pinned: {pinned}")
     set_number(page, L_LABEL, 4)
     expect(page.get_by_text(re.compile(r"Selected 4 of \d+ local bits"))).to_be_visible()
+    # issue 37, defect 10: the pin's line stays after a new L (the pin still holds)
+    expect(page.locator("#pin-status")).to_contain_text(f"Pinned: {pinned}")
     page.get_by_role("button", name="Compare with the pinned view").click()
     table = page.locator("#pin-text table")
     expect(table.locator("tbody tr")).to_have_count(4)

@@ -108,3 +108,18 @@ def test_a_smooth_gradient_is_flagged_and_val_images_mostly_are_not(engine):
     smooth = np.mean([engine.too_smooth(image) for image in val])
     assert smooth <= 0.03  # the cut-off is val's 1st percentile of detail
     assert engine.smooth_below is not None and engine.smooth_below > 0
+
+
+def test_a_wide_smooth_ramp_is_flagged_though_its_pad_is_an_edge(engine):
+    """Issue 37, defect 15: a 400x300 two-colour ramp (red rising, green falling, blue flat) is squared by
+    black bands, whose edges had passed for detail; the detail leaves the pad out."""
+    import io
+
+    from PIL import Image
+
+    x = np.linspace(0, 255, 400)[None, :].repeat(300, 0)
+    ramp = np.stack([x, 255 - x, np.full_like(x, 128)], -1).astype(np.uint8)
+    data = io.BytesIO()
+    Image.fromarray(ramp).save(data, "PNG")
+    answer = engine.search(engine.read_image(data.getvalue()), 0.5, 32, 100)
+    assert answer.smooth and answer.out_of_domain

@@ -83,3 +83,20 @@ def test_a_dropped_file_that_is_not_an_image_is_named_in_one_sentence():
     with pytest.raises(gr.Error, match=r"notes\.txt is not an image: drop an image file on slot A"):
         refuse_drop("slot A|notes.txt|1733390000")
     assert refuse_drop("") is None  # nothing named, nothing said
+
+
+def test_the_curve_against_l_and_theta_spans_its_values_and_shows_the_global_code():
+    """Issue 37, defect 12: every line in 0.9-1.0 is drawn on an axis that spans them, not 0-1, beside the
+    global code's own row (dashed, one per figure)."""
+    from hashdemo.app.pin_compare import curve_figure
+
+    points = {
+        "L": [(1, 0.9, 0.92, 0.93), (32, 1.0, 0.97, 0.95)],
+        "theta": [(0.1, 0.95, 0.94, 0.94), (0.9, 0.9, 0.93, 0.92)],
+    }
+    figure = curve_figure(points, [0.4, 32, 1000], (1.0, 0.96, 0.91))
+    for ax in figure.axes:
+        low, high = ax.get_ylim()
+        assert 0.8 <= low < 0.9 and 1.0 <= high <= 1.02
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert {"P@10, global code only", "AP@100, global code only", "AP@K, global code only"} <= set(labels)

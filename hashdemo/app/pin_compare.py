@@ -28,11 +28,14 @@ def pin_layout() -> dict:
             named["pin"] = gr.Button("Pin this view", size="sm")
             named["compare_pinned"] = gr.Button("Compare with the pinned view", size="sm")
             named["curve"] = gr.Button("Curve of P@10 and AP against L and theta", size="sm")
-        named["pin_text"] = gr.Markdown(PIN_PROMPT, elem_id="pin-text", elem_classes="scroll-table")
+        named["pin_status"] = gr.Markdown(PIN_PROMPT, elem_id="pin-status")  # a search never clears it
+        named["pin_text"] = gr.Markdown("", elem_id="pin-text", elem_classes="scroll-table")
         named["pin_image"] = panel(
             "Both rows of the pinned view, then of this one", "pin", height=None, wide=True
         )
-        named["curve_image"] = panel("This query's re-ranked row against L and theta", "curve", height=None)
+        named["curve_image"] = panel(
+            "This query's re-ranked row against L and theta", "curve", height=None, wide=True
+        )  # a phone scrolls it at its drawn size
     return named
 
 
@@ -65,9 +68,12 @@ def wire_pin(engine: Engine, present: Presenter, named: dict) -> None:
         points = {
             name: [(x, f.precision, f.ap_at_100, f.ap) for x, f in rows] for name, rows in sweep.items()
         }
-        return present.files.figure(curve_figure, points, list(state.params))
+        coarse = engine.search(state.query, *state.params, box=state.box).coarse
+        figures = engine.row_figures(coarse, state.query.labels)
+        baseline = (figures.precision, figures.ap_at_100, figures.ap)
+        return present.files.figure(curve_figure, points, list(state.params), baseline)
 
-    named["pin"].click(pin, state, [pinned, named["pin_text"]], api_name=False)
+    named["pin"].click(pin, state, [pinned, named["pin_status"]], api_name=False)
     named["compare_pinned"].click(
         compare, [pinned, state], [named["pin_text"], named["pin_image"]], api_name=False
     )
@@ -96,9 +102,14 @@ def side_by_side(engine: Engine, present: Presenter, views: dict[str, SearchStat
     return text, present.files(pictures.comparison_grid(lines))
 
 
-def curve_figure(points: dict[str, list], params: list):
+CURVE_LABELS = ("P@10", "AP@100", "AP@K")
+CURVE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")
+
+
+def curve_figure(points: dict[str, list], params: list, baseline: tuple[float, float, float]):
     """P@10, AP@100 and AP of the re-ranked row against L (log scale) and against theta, the view's own
-    value marked."""
+    value marked, beside the global code's own row (the same K; it depends on neither L nor theta); the
+    y-axis spans the values drawn, not 0-1."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 3))
@@ -106,13 +117,15 @@ def curve_figure(points: dict[str, list], params: list):
     theta, top_l, _ = params
     for ax, (name, at) in zip(axes, (("L", top_l), ("theta", theta)), strict=True):
         x, *series = np.array(points[name], dtype=float).T
-        for values, label in zip(series, ("P@10", "AP@100", "AP@K"), strict=True):
-            ax.plot(x, values, "o-", label=label, markersize=3)
+        for values, label, base, colour in zip(series, CURVE_LABELS, baseline, CURVE_COLOURS, strict=True):
+            ax.plot(x, values, "o-", label=label, markersize=3, color=colour)
+            ax.axhline(base, color=colour, linestyle="--", linewidth=0.8, label=f"{label}, global code only")
         ax.axvline(at, color="grey", linestyle=":", label=f"this view ({name} = {at:g})")
-        ax.set(xlabel=name, ylim=(0, 1.02))
+        drawn = np.concatenate([np.ravel(series), baseline])
+        ax.set(xlabel=name, ylim=(max(0.0, float(drawn.min()) - 0.05), min(1.02, float(drawn.max()) + 0.03)))
         if name == "L":
             ax.set_xscale("log", base=2)
     axes[0].set_ylabel("re-ranked row, this query")
-    axes[1].legend(fontsize=7, loc="lower left")
+    axes[1].legend(fontsize=6, loc="lower left", ncol=2)
     figure.tight_layout()
     return figure

@@ -59,7 +59,7 @@ EXPLANATIONS = {  # the panels that explain one result or one bit, and what they
     "bit_text": "Click a bit in the code rows to see where it looks.",
 }
 PIN_PROMPT = "Pin a view, change the query or theta, L, K, then compare the pinned view with this one."
-CLEARED_VIEWS = {"pin_text": PIN_PROMPT, "pin_image": None, "curve_image": None}  # of an earlier view
+CLEARED_VIEWS = {"pin_text": "", "pin_image": None, "curve_image": None}  # of an earlier view (the pin stays)
 UPLOAD_NOTES = {  # said beside the link when an image is not a dataset image (a link names images by id)
     "search": "Your own image cannot travel in a link: this link keeps theta, L, K and the box, and opens "
     "with the default example.",

@@ -32,15 +32,29 @@ def novelty(query_pooled: np.ndarray, gallery_unit: np.ndarray) -> np.ndarray:
 
 
 DETAIL_BLUR = 1.0  # sigma in pixels: pixel noise and a gradient's dithering go, the items' edges stay
+NEAR_BLACK = 8  # grey levels: a border row or column this dark is the pad, not the picture
+EDGE = 2  # pixels of the content's rim left out of the detail: where a pad met the picture
 
 
 def detail(images: np.ndarray) -> np.ndarray:
     """(N,) mean |Laplacian| of each (S, S, 3) uint8 image's grey levels after a slight Gaussian blur: how
     much fine detail it has. Without the blur a linear colour ramp with a little noise (dithered, as
-    drawing programs make them) had the detail of an outfit."""
-    grey = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) for image in images)
-    blurred = (cv2.GaussianBlur(g, (0, 0), DETAIL_BLUR) for g in grey)
-    return np.array([np.abs(cv2.Laplacian(g, cv2.CV_32F)).mean() for g in blurred])
+    drawing programs make them) had the detail of an outfit. Black border rows and columns are left out
+    (`content`): the pad that squares a wide picture is an edge the picture does not have."""
+    grey = (content(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)) for image in images)
+    blurred = (cv2.GaussianBlur(g, (0, 0), DETAIL_BLUR) if g.size else g for g in grey)
+    laplacians = (np.abs(cv2.Laplacian(g, cv2.CV_32F))[EDGE:-EDGE, EDGE:-EDGE] for g in blurred)
+    return np.array([lap.mean() if lap.size else 0.0 for lap in laplacians])
+
+
+def content(grey: np.ndarray) -> np.ndarray:
+    """The image without its black border rows and columns (empty for an all-black image); the resize's
+    ringing leaves the pad a few grey levels above 0, hence NEAR_BLACK."""
+    rows = np.flatnonzero(grey.max(axis=1) > NEAR_BLACK)
+    cols = np.flatnonzero(grey.max(axis=0) > NEAR_BLACK)
+    if not len(rows) or not len(cols):
+        return grey[:0, :0]
+    return grey[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def detail_threshold(val_images: np.ndarray) -> float:
