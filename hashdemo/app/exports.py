@@ -2,12 +2,12 @@
 fields and every row) and CSV (one line per result: the query's short fields, then the result's; the
 codes, the figures and other nested fields are the JSON's only, not repeated on every line).
 
-A search's file holds the query's codes H_g and H_l, the selected bits, theta, L, K and the box, every
-one of the K results of both rows (so AP@100 and AP recompute from it) with its gallery id, both
-distances by name (d_g on the global code, d_L on the L selected bits), its labels and its relevance
-(shares a label; holds the attended item, when the query's items are known), each row's per-query
-figures and the view's link; a composition's holds the slots, the operators, each slot's code and the
-composed code instead of the attention.
+A search's file holds the query's codes H_g and H_l, the selected bits, theta, L, K and the box, the
+first 100 results of both rows (P@10 and AP@100 recompute from it; its name says so) with each one's
+gallery id, both distances by name (d_g on the global code, d_L on the L selected bits), its labels and
+its relevance (shares a label; holds the attended item, when the query's items are known), each row's
+per-query figures and the view's link; a composition's holds the slots, the operators, each slot's code
+and the composed code instead of the attention.
 """
 
 from __future__ import annotations

@@ -58,6 +58,7 @@ EXPLANATIONS = {  # the panels that explain one result or one bit, and what they
     "bit_view": None,
     "bit_text": "Click a bit in the code rows to see where it looks.",
 }
+EXPORTED = 100  # results of each row a search's files hold: AP@100 recomputes (/search_json has all K)
 PIN_PROMPT = "Pin a view, change the query or theta, L, K, then compare the pinned view with this one."
 CLEARED_VIEWS = {"pin_text": "", "pin_image": None, "curve_image": None}  # of an earlier view (the pin stays)
 UPLOAD_NOTES = {  # said beside the link when an image is not a dataset image (a link names images by id)
@@ -260,7 +261,8 @@ class Presenter:
         return self.files(picture), "\n".join(lines)
 
     def export(self, answer: SearchAnswer, state: SearchState, figures: dict, link: str) -> tuple[str, str]:
-        """The search as JSON and CSV files (hashdemo.app.exports), e.g. hashdemo-search-query-12-K1000."""
+        """The search as JSON and CSV files (hashdemo.app.exports), e.g. hashdemo-search-query-12-K1000-top100
+        (the first 100 of each row's K = 1,000)."""
         theta, top_l, n_coarse = state.params
         labels = answer.query.labels
         document = {
@@ -280,14 +282,15 @@ class Presenter:
         }
         attended = self.engine.known.attended_class(answer.query.image, answer.attention.region)
         document["attended_item"] = None if attended is None else self.engine.classes[attended]
-        rows = {"global_only": answer.coarse, "reranked": answer.reranked}  # all K: AP@100 recomputes
+        document["rows_held"] = f"the first {EXPORTED} of each row's {n_coarse}: P@10 and AP@100 recompute"
+        rows = {"global_only": answer.coarse.top(EXPORTED), "reranked": answer.reranked.top(EXPORTED)}
         records = row_records(self.engine, rows, "shares_a_label")
         if attended is not None:  # the third relevance: holds the item the region sits on
             for record in records:
                 record["holds_attended_item"] = bool(
                     self.engine.gallery_labels[record["gallery_id"], attended]
                 )
-        stem = f"hashdemo-search-{source_name(state.source)}-K{n_coarse}"
+        stem = f"hashdemo-search-{source_name(state.source)}-K{n_coarse}-top{min(EXPORTED, n_coarse)}"
         return write(self.files, document, records, stem)
 
     def compose(self, answer: ComposeAnswer, link: str) -> dict:
