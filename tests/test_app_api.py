@@ -44,6 +44,7 @@ def test_search_returns_panels_and_both_result_rows(api):
     assert "labels:" in out["info"] and f"Selected 16 of {channels}" in out["info"]
     assert len(out["coarse"]) == 10 and len(out["reranked"]) == 10
     assert "P@10 =" in out["coarse_header"] and "P@10 =" in out["rerank_header"]
+    assert "d_L over the K = 200 candidates" in out["rerank_header"]  # the re-rank's ties, with the tie
     assert all(any(name in tile["caption"] for name in CLASS_NAMES) for tile in out["reranked"])
 
 

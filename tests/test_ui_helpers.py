@@ -100,3 +100,15 @@ def test_the_curve_against_l_and_theta_spans_its_values_and_shows_the_global_cod
         assert 0.8 <= low < 0.9 and 1.0 <= high <= 1.02
         labels = [line.get_label() for line in ax.get_lines()]
         assert {"P@10, global code only", "AP@100, global code only", "AP@K, global code only"} <= set(labels)
+
+
+def test_the_ties_line_counts_every_candidate_and_the_tie_at_the_last_tile():
+    """Issue 37: the re-rank's d_L histogram over the K candidates and the tie at the shown results."""
+    from hashdemo.app.presenter import ties_text
+    from hashdemo.service.answers import Ranking
+
+    distances = np.array([0] * 12 + [1] * 5 + [3] * 3)
+    text = ties_text(Ranking(np.arange(20), distances, None))
+    assert "K = 20 candidates (value: count): 0: 12 · 1: 5 · 3: 3." in text
+    assert "reach d_L = 0, which 12 candidates share" in text
+    assert "reach d_L = 1, which 5" in ties_text(Ranking(np.arange(20), distances, None), shown=15)

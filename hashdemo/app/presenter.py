@@ -140,7 +140,8 @@ class Presenter:
             "info": search_info(answer, state, self.engine),
             "coarse_header": f"**{COARSE_TITLE}** · {figures_text(figures['coarse'], 'K')}",
             "coarse": self.tiles(coarse, [f"d_g={d}" for d in coarse.distances]),
-            "rerank_header": f"**{RERANK_TITLE}** · {figures_text(figures['reranked'], 'K')}",
+            "rerank_header": f"**{RERANK_TITLE}** · {figures_text(figures['reranked'], 'K')}\n\n"
+            + ties_text(reranked),
             "reranked": self.tiles(
                 reranked,
                 [
@@ -411,6 +412,26 @@ def figures_text(figures: RowFigures | None, length: str) -> str:
     if figures.length > 100:
         text += f" · AP@100 = {figures.ap_at_100:.2f}"
     return text + f" · AP@{figures.length} = {figures.ap:.2f}"
+
+
+def ties_text(row: Ranking, shown: int = SHOWN_RESULTS, values_shown: int = 8) -> str:
+    """The re-rank's tie structure: d_L over the K candidates (value: count), and how many candidates
+    share the last shown tile's d_L (the global distance, then the id, orders them)."""
+    distances = np.asarray(row.distances)
+    if not len(distances):
+        return ""
+    values, counts = np.unique(distances, return_counts=True)
+    histogram = " · ".join(
+        f"{v}: {c}" for v, c in zip(values[:values_shown], counts[:values_shown], strict=True)
+    )
+    more = " · ..." if len(values) > values_shown else ""
+    last = int(distances[min(shown, len(distances)) - 1])
+    tied = int((distances == last).sum())
+    return (
+        f"d_L over the K = {len(distances)} candidates (value: count): {histogram}{more}. The tiles shown "
+        f"reach d_L = {last}, which {tied} candidates share: among them the global distance, then the id, "
+        "decides."
+    )
 
 
 def precision_cell(row: Ranking) -> str:

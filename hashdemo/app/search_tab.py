@@ -25,7 +25,6 @@ from hashdemo.app.widgets import REVEAL, image_path, read_image, user_errors
 from hashdemo.service.documents import search_document
 from hashdemo.service.engine import Engine
 
-RESULT_ROWS = ("coarse", "reranked")
 SHOW_ROWS = REVEAL.format(
     top="#coarse-header", bottom="#reranked-header", shown="#reranked-row img", block="start"
 )  # a phone scrolls to the answer
@@ -69,8 +68,6 @@ def shower(engine: Engine, present: Presenter, named: dict) -> Callable[[SearchS
         answer = engine.search(state.query, *state.params, box=state.box)
         comparison = engine.compare(state.query, *state.params, box=state.box) if side_open else None
         shown = present.search(answer, comparison, state, view_link(state))
-        for row in RESULT_ROWS:  # a new answer: no tile stays selected (the why panel is cleared too)
-            shown[row] = gr.Gallery(value=shown[row], selected_index=None)
         return {named[name]: value for name, value in shown.items()}
 
     return show
