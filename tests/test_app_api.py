@@ -1,6 +1,7 @@
 """The app's named endpoints through gradio_client, against the real app on a free loopback port."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,17 @@ def test_search_returns_panels_and_both_result_rows(api):
     assert "labels:" in out["info"] and f"Selected 16 of {channels}" in out["info"]
     assert len(out["coarse"]) == 10 and len(out["reranked"]) == 10
     assert "P@10 =" in out["coarse_header"] and "P@10 =" in out["rerank_header"]
-    assert "d_L over the K = 200 candidates" in out["rerank_header"]  # the re-rank's ties, with the tie
+    # the re-rank's ties counted over all K candidates, not over the ten tiles shown
+    ties = out["rerank_ties"]
+    assert ties.startswith("d_L over the K = 200 candidates")
+    histogram = re.search(r"\(value: count\): (.*?)\. The tiles", ties).group(1)
+    counts = {int(v): int(c) for v, c in re.findall(r"(\d+): (\d+)", histogram)}
+    shown = [int(re.search(r"d_L=(\d+)", tile["caption"]).group(1)) for tile in out["reranked"]]
+    assert all(counts[d] >= shown.count(d) for d in shown)
+    if "more values" not in histogram:
+        assert sum(counts.values()) == 200
+    tied = int(re.search(r"reach d_L = \d+, which (\d+) candidates", ties).group(1))
+    assert tied == counts[shown[-1]] >= shown.count(shown[-1])
     assert all(any(name in tile["caption"] for name in CLASS_NAMES) for tile in out["reranked"])
 
 
@@ -125,10 +136,10 @@ def test_a_search_answers_with_its_link_its_files_and_nothing_left_from_before(a
     app, client = api
     out = search(client, str(app.EXAMPLES_DIR / "query-0.png"))
     assert out["address"] == "?split=query&id=0&theta=0.4&L=16&K=200" and out["link_note"] == ""
-    assert Path(out["export_json"]).name == "hashdemo-search-query-0-K200.json"
+    assert Path(out["export_json"]).name == "hashdemo-search-query-0-K200-top100.json"
     document = json.loads(Path(out["export_json"]).read_text())
     assert document["link"] == out["address"] and document["L"] == 16 and len(document["query_H_l"]) == 256
-    assert Path(out["export_csv"]).name == "hashdemo-search-query-0-K200.csv"
+    assert Path(out["export_csv"]).name == "hashdemo-search-query-0-K200-top100.csv"
     assert "AP@100 = " in out["rerank_header"] and "AP@200 = " in out["coarse_header"]
     assert out["why_image"] is None and out["bit_view"] is None and out["pin_image"] is None
     assert out["side_image"] is None and out["side_table"] == ""  # computed only while open on the page

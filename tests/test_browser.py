@@ -653,6 +653,10 @@ def test_the_first_screen_holds_the_query_panels_both_rows_and_the_notes(served,
     for element in [info, *pictures]:
         box = element.bounding_box()
         assert box["y"] >= 0 and box["y"] + box["height"] <= 900 and box["x"] + box["width"] <= 1400, box
+    # the re-rank's ties sit right under its row, counted over the K candidates
+    ties = page.locator("#rerank-ties")
+    expect(ties).to_contain_text(re.compile(r"d_L over the K = 1000 candidates \(value: count\): 0: \d+"))
+    assert ties.bounding_box()["y"] >= pictures[-1].bounding_box()["y"] + pictures[-1].bounding_box()["height"]
     context.close()
 
 

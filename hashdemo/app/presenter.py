@@ -50,6 +50,7 @@ SEARCH_OUTPUTS = (  # the panels, both rows, then what must follow every search 
     "pin_text",
     "pin_image",
     "curve_image",
+    "rerank_ties",
 )
 COMPOSE_OUTPUTS = ("summary", "composed", "bitwise", "export_json", "export_csv", "address", "link_note")
 EXPLANATIONS = {  # the panels that explain one result or one bit, and what they show before a click
@@ -140,8 +141,8 @@ class Presenter:
             "info": search_info(answer, state, self.engine),
             "coarse_header": f"**{COARSE_TITLE}** · {figures_text(figures['coarse'], 'K')}",
             "coarse": self.tiles(coarse, [f"d_g={d}" for d in coarse.distances]),
-            "rerank_header": f"**{RERANK_TITLE}** · {figures_text(figures['reranked'], 'K')}\n\n"
-            + ties_text(reranked),
+            "rerank_header": f"**{RERANK_TITLE}** · {figures_text(figures['reranked'], 'K')}",
+            "rerank_ties": ties_text(answer.reranked),
             "reranked": self.tiles(
                 reranked,
                 [
@@ -424,7 +425,7 @@ def ties_text(row: Ranking, shown: int = SHOWN_RESULTS, values_shown: int = 8) -
     histogram = " · ".join(
         f"{v}: {c}" for v, c in zip(values[:values_shown], counts[:values_shown], strict=True)
     )
-    more = " · ..." if len(values) > values_shown else ""
+    more = f" · {len(values) - values_shown} more values" if len(values) > values_shown else ""
     last = int(distances[min(shown, len(distances)) - 1])
     tied = int((distances == last).sum())
     return (

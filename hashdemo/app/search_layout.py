@@ -120,6 +120,8 @@ def result_panels() -> dict:
         named[name] = gr.Gallery(
             label=title, columns=10, height="auto", elem_id=f"{name}-row", allow_preview=False
         )
+    # under the row, not in its header, so that both rows stay on the first screen
+    named["rerank_ties"] = gr.Markdown(elem_id="rerank-ties")
     gr.Markdown(
         "Frames: **green** = shares a label with the query (the relevance behind P@10 and AP), "
         "**red** = shares none; no frame when the query's labels are unknown (an uploaded image). "
