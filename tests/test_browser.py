@@ -656,7 +656,8 @@ def test_the_first_screen_holds_the_query_panels_both_rows_and_the_notes(served,
     # the re-rank's ties sit right under its row, counted over the K candidates
     ties = page.locator("#rerank-ties")
     expect(ties).to_contain_text(re.compile(r"d_L over the K = 1000 candidates \(value: count\): 0: \d+"))
-    assert ties.bounding_box()["y"] >= pictures[-1].bounding_box()["y"] + pictures[-1].bounding_box()["height"]
+    last_tile = pictures[-1].bounding_box()
+    assert ties.bounding_box()["y"] >= last_tile["y"] + last_tile["height"]
     context.close()
 
 
