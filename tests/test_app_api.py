@@ -195,3 +195,42 @@ def test_search_json_is_the_same_search_as_data_without_pictures(api):
     )
     with pytest.raises(Exception, match=refused):  # the slider's own check, or the page's
         client.predict(handle_file(image), 0.4, 16, 5000, api_name="/search_json")
+
+
+def test_a_relevance_rule_rescores_the_same_rows_from_the_tiles_labels(api):
+    """Issue 37, item 1: /search takes the rule after K (the four-value call keeps "shares a label"): the
+    rows stay, the headers' P@10 follow the rule, computed here from the tiles' own labels."""
+    app, client = api
+    image = str(app.EXAMPLES_DIR / "query-0.png")
+    engine = app.engine
+    query_labels = set(engine.label_text(engine.known.labels(engine.read_image(image))).split(", "))
+    answers = {
+        rule: dict(
+            zip(
+                SEARCH_OUTPUTS,
+                client.predict(handle_file(image), 0.4, 16, 200, rule, api_name="/search"),
+                strict=True,
+            )
+        )
+        for rule in ("label", "exact", "attended")
+    }
+    tiles = [tile["caption"].split(" · ")[1] for tile in answers["label"]["reranked"]]
+    for out in answers.values():
+        assert [t["caption"].split(" · ")[1] for t in out["reranked"]] == tiles
+    tile_sets = [set(text.split(", ")) for text in tiles]
+    expected = {
+        "label": sum(bool(s & query_labels) for s in tile_sets) / 10,
+        "exact": sum(s == query_labels for s in tile_sets) / 10,
+    }
+    for rule, words in (("label", "shares a label"), ("exact", "exact label set")):
+        header = answers[rule]["rerank_header"]
+        assert f"P@10 = {expected[rule]:.1f}" in header and f"relevant = {words}" in header
+    assert answers["exact"]["address"].endswith("&rel=exact") and "rel=" not in answers["label"]["address"]
+    assert "relevant = holds the attended item" in answers["attended"]["rerank_header"]
+    document = client.predict(handle_file(image), 0.4, 16, 200, "exact", api_name="/search_json")
+    assert document["relevance"] == "exact: exact label set"
+    assert [row["exact_label_set"] for row in document["reranked"][:10]] == [
+        s == query_labels for s in tile_sets
+    ]
+    with pytest.raises(Exception, match="similar"):  # the radio's own check names the value refused
+        client.predict(handle_file(image), 0.4, 16, 200, "similar", api_name="/search")

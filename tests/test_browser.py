@@ -1154,3 +1154,30 @@ def test_pin_a_view_compare_it_with_other_settings_and_draw_a_curve_on_demand(se
     expect(panel(page, "curve")).to_have_count(0)
     expect(panel(page, "pin")).to_have_count(0)
     expect(table).to_have_count(0)
+
+
+@pytest.mark.parametrize("viewport", [VIEWPORT, PHONE], ids=["desktop", "phone"])
+def test_the_relevance_rule_rescores_the_rows_and_rides_in_the_link(served, browser, viewport):
+    """Issue 37, item 1: one control says what relevant means; the headers and frames follow it, the rows
+    stay, the address bar carries it and a reload restores it. On a phone the control fits the width."""
+    _, url = served
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.goto(url + "?split=query&id=3&theta=0.4&L=16&K=200")
+    header = page.locator("#reranked-header")
+    expect(header).to_contain_text("relevant = shares a label")
+    shown = tiles(page, RERANKED).all_inner_texts()
+    control = page.locator("#relevance")
+    control.get_by_text("exact label set").click()
+    expect(header).to_contain_text("relevant = exact label set")
+    expect(page.locator("#coarse-header")).to_contain_text("relevant = exact label set")
+    expect(page).to_have_url(re.compile(r"&rel=exact$"))
+    assert tiles(page, RERANKED).all_inner_texts() == shown
+    box = control.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], box
+    page.reload()
+    expect(control.get_by_label("exact label set")).to_be_checked()
+    expect(header).to_contain_text("relevant = exact label set")
+    control.get_by_text("holds the boxed item").click()
+    expect(header).to_contain_text("P@10 and AP unknown: box an item first")
+    context.close()

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from hashdemo.data.outfits import load_outfits
+from hashdemo.service.relevance import RELEVANCE
 
 
 def hamming(codes: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -123,3 +124,62 @@ def test_a_wide_smooth_ramp_is_flagged_though_its_pad_is_an_edge(engine):
     Image.fromarray(ramp).save(data, "PNG")
     answer = engine.search(engine.read_image(data.getvalue()), 0.5, 32, 100)
     assert answer.smooth and answer.out_of_domain
+
+
+def _apart(boxes: np.ndarray) -> int | None:
+    """A slot whose (top, left, height, width) box meets no other recorded box, None if there is none."""
+    valid = [k for k in range(len(boxes)) if boxes[k, 0] >= 0]
+    for k in valid:
+        t, left, h, w = boxes[k]
+        if all(
+            t + h <= boxes[o, 0]
+            or boxes[o, 0] + boxes[o, 2] <= t
+            or left + w <= boxes[o, 1]
+            or boxes[o, 1] + boxes[o, 3] <= left
+            for o in valid
+            if o != k
+        ):
+            return k
+    return None
+
+
+def test_each_relevance_rule_judges_the_same_rows_by_labels_or_recorded_items(engine):
+    """Issue 37, item 1: the rows are the search's whatever the rule; only what counts as relevant changes:
+    the query's label set shared or equal, the attended item's class held, the boxed item's class held."""
+    query = load_outfits()["query"]
+    boxed_seen = 0
+    for i in range(12):
+        image, labels = query.images[i], query.labels[i]
+        answers = {rule: engine.search(image, 0.4, 16, 200, relevance=rule) for rule in RELEVANCE}
+        ids = answers["label"].reranked.ids
+        held = engine.gallery_labels[ids].astype(bool)
+        for answer in answers.values():
+            np.testing.assert_array_equal(answer.reranked.ids, ids)
+        np.testing.assert_array_equal(answers["label"].reranked.relevant, (held & labels.astype(bool)).any(1))
+        np.testing.assert_array_equal(
+            answers["exact"].reranked.relevant, (held == labels.astype(bool)).all(1)
+        )
+        attended = answers["attended"].attended
+        assert attended in query.classes[i] and labels[attended]  # a recorded item of this query
+        np.testing.assert_array_equal(answers["attended"].reranked.relevant, held[:, attended])
+        assert answers["boxed"].reranked.relevant is None  # no box: the rule cannot judge
+        assert engine.answer_figures(answers["boxed"], answers["boxed"].reranked) is None
+        exact = engine.answer_figures(answers["exact"], answers["exact"].reranked)
+        assert exact.precision == answers["exact"].reranked.relevant[:10].mean()
+        slot = _apart(query.boxes[i])
+        if slot is not None:  # the user's box on one item alone: relevant = holds that item's class
+            t, left, h, w = (int(v) for v in query.boxes[i, slot])
+            boxed = engine.search(
+                image, 0.4, 16, 200, box=(t, left, t + h - 1, left + w - 1), relevance="boxed"
+            )
+            item = query.classes[i, slot]
+            np.testing.assert_array_equal(
+                boxed.reranked.relevant, engine.gallery_labels[boxed.reranked.ids, item].astype(bool)
+            )
+            boxed_seen += 1
+    assert boxed_seen >= 3
+    flipped = np.ascontiguousarray(query.images[0][:, ::-1])  # not a dataset image: nothing is known
+    for rule in RELEVANCE:
+        assert engine.search(flipped, 0.4, 16, 200, relevance=rule).reranked.relevant is None
+    with pytest.raises(ValueError, match="relevance is one of label, exact, attended, boxed"):
+        engine.search(query.images[0], 0.4, 16, 200, relevance="similar")

@@ -140,3 +140,18 @@ def test_a_bad_tab_name_is_dropped_with_a_sentence():
     assert linked_tab({}) == (None, None)
     tab, problem = linked_tab({"tab": "../etc"})
     assert tab is None and "a tab is one of search, compose, benchmarks, how" in problem
+
+
+def test_a_relevance_rule_rides_in_the_link_and_a_bad_one_is_named():
+    """Issue 37, item 1: the rule is part of the view (the default one leaves the link as it was)."""
+    from urllib.parse import parse_qsl
+
+    state = SearchState(None, "q.png", (0.4, 32, 1000), source=("query", 3), relevance="attended")
+    link = view_link(state)
+    assert link == "?split=query&id=3&theta=0.4&L=32&K=1000&rel=attended"
+    assert parse_link(dict(parse_qsl(link[1:])), FakeEngine(), K_MAX).relevance == "attended"
+    bad = parse_link({"split": "query", "id": "3", "rel": "similar"}, FakeEngine(), K_MAX)
+    assert bad.relevance is None and bad.source == ("query", 3)
+    assert bad.problems == (
+        "the link's rel was not used: relevance is one of label, exact, attended, boxed (got 'similar')",
+    )

@@ -1,4 +1,5 @@
-"""Links that restore a view: the search tab's (the query by split and id, theta, L, K, the box) and the
+"""Links that restore a view: the search tab's (the query by split and id, theta, L, K, the box, the
+relevance rule) and the
 compose tab's (each slot's image by split and id, the operators), and which tab is open.
 
 The query string is input like an upload: every value is checked at the boundary, and a value that
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 from hashdemo.app.state import SearchState
 from hashdemo.checks import number_in_range
 from hashdemo.data.label_ops import OPERATORS
+from hashdemo.service.relevance import DEFAULT_RELEVANCE, relevance_rule
 
 TABS = ("search", "compose", "benchmarks", "how")  # the `tab` values, in the page's order
 
@@ -24,6 +26,7 @@ class LinkedView:
     params: tuple[float, int, int] | None  # theta, L, K
     box: tuple[int, int, int, int] | None
     problems: tuple[str, ...]  # what was dropped, and why
+    relevance: str | None = None  # the relevance rule's name (service.relevance.RELEVANCE)
 
 
 def view_link(state: SearchState) -> str:
@@ -33,13 +36,15 @@ def view_link(state: SearchState) -> str:
     fields.update(theta=theta, L=top_l, K=n_coarse)
     if state.box is not None:
         fields["box"] = ",".join(map(str, state.box))
+    if state.relevance != DEFAULT_RELEVANCE:
+        fields["rel"] = state.relevance
     return "?" + urlencode(fields)
 
 
 def parse_link(query: Mapping[str, str], engine, k_max: int) -> LinkedView:
     """The view a link's query string asks for, each part checked (engine: sizes and ranges; `k_max`:
     the K slider's top, so a linked K never puts the slider out of its range)."""
-    problems, source, params, box = [], None, None, None
+    problems, source, params, box, rel = [], None, None, None, None
     if "id" in query or "split" in query:
         split = query.get("split", "query")
         try:
@@ -55,7 +60,13 @@ def parse_link(query: Mapping[str, str], engine, k_max: int) -> LinkedView:
             box = _box(query["box"], engine.image_size)
         except ValueError as error:
             problems.append(f"the link's box was not used: {error}")
-    return LinkedView(source, params, box, tuple(problems))
+    if "rel" in query:
+        try:
+            relevance_rule(query["rel"])
+            rel = query["rel"]
+        except ValueError as error:
+            problems.append(f"the link's rel was not used: {error}")
+    return LinkedView(source, params, box, tuple(problems), rel)
 
 
 def _params(query: Mapping[str, str], engine, k_max: int) -> tuple[tuple[float, int, int], list[str]]:

@@ -18,6 +18,7 @@ from hashdemo.app.state import SearchState
 from hashdemo.app.widgets import panel, user_errors
 from hashdemo.evaluation.markdown import markdown_table
 from hashdemo.service.engine import Engine
+from hashdemo.service.relevance import RELEVANCE
 
 
 def pin_layout() -> dict:
@@ -60,16 +61,17 @@ def wire_pin(engine: Engine, present: Presenter, named: dict) -> None:
     def curve(state: SearchState | None):
         if not state:
             raise ValueError("Run a search first.")
-        if state.query.labels is None:
+        now = engine.search(state.query, *state.params, box=state.box, relevance=state.relevance)
+        figures = engine.answer_figures(now, now.coarse)
+        if figures is None:
             raise ValueError(
-                "The curve needs the query's labels: pick a dataset image (an example, or by id)."
+                f"The curve cannot judge this query: {RELEVANCE[state.relevance].unknown}; pick a dataset "
+                "image (an example, or by id), or another relevance rule."
             )
-        sweep = engine.sweep(state.query, *state.params, box=state.box)
+        sweep = engine.sweep(state.query, *state.params, box=state.box, relevance=state.relevance)
         points = {
             name: [(x, f.precision, f.ap_at_100, f.ap) for x, f in rows] for name, rows in sweep.items()
         }
-        coarse = engine.search(state.query, *state.params, box=state.box).coarse
-        figures = engine.row_figures(coarse, state.query.labels)
         baseline = (figures.precision, figures.ap_at_100, figures.ap)
         return present.files.figure(curve_figure, points, list(state.params), baseline)
 
@@ -83,20 +85,21 @@ def wire_pin(engine: Engine, present: Presenter, named: dict) -> None:
 def view_name(state: SearchState) -> str:
     theta, top_l, n_coarse = state.params
     box = "" if state.box is None else f", box {','.join(map(str, state.box))}"
-    return f"{source_name(state.source)}, theta = {theta:g}, L = {top_l}, K = {n_coarse}{box}"
+    rule = RELEVANCE[state.relevance].words
+    return f"{source_name(state.source)}, theta = {theta:g}, L = {top_l}, K = {n_coarse}{box}, {rule}"
 
 
 def side_by_side(engine: Engine, present: Presenter, views: dict[str, SearchState]) -> tuple[str, str]:
     """Both views' rows in one picture, and a table of each row's per-query figures."""
     lines, table = [], []
     for name, state in views.items():
-        answer = engine.search(state.query, *state.params, box=state.box)
+        answer = engine.search(state.query, *state.params, box=state.box, relevance=state.relevance)
         for row, ranking in (("global code", answer.coarse), ("re-ranked", answer.reranked)):
             shown = ranking.top(SHOWN_RESULTS)
             relevant = [None] * len(shown.ids) if shown.relevant is None else shown.relevant.tolist()
             images = [engine.gallery_images[i] for i in shown.ids]
             lines.append((f"{name}: {row}", images, relevant, [None] * len(images)))
-            figures = engine.row_figures(ranking, state.query.labels)
+            figures = engine.answer_figures(answer, ranking)
             table.append([name, view_name(state), row, figures_text(figures, "K")])
     text = markdown_table(["view", "query and settings", "row", "P@k, AP@100, AP"], table)
     return text, present.files(pictures.comparison_grid(lines))

@@ -20,6 +20,7 @@ from hashdemo.evaluation.markdown import markdown_table
 from hashdemo.evaluation.method_labels import in_words
 from hashdemo.service.answers import Comparison, ComposeAnswer, Ranking, RowFigures, SearchAnswer
 from hashdemo.service.engine import Engine
+from hashdemo.service.relevance import RELEVANCE, UNLABELLED, Relevance
 
 SHOWN_RESULTS = 10  # tiles per result row
 COMPOSED_RESULTS = 20  # tiles per composition row (of the 100 its figures are computed on)
@@ -117,7 +118,8 @@ class Presenter:
         from an earlier one."""
         att, image = answer.attention, answer.query.image
         rows = {"coarse": answer.coarse, "reranked": answer.reranked}
-        figures = {name: self.engine.row_figures(row, answer.query.labels) for name, row in rows.items()}
+        figures = {name: self.engine.answer_figures(answer, row) for name, row in rows.items()}
+        rule = RELEVANCE[answer.relevance]
         coarse, reranked = answer.coarse.top(SHOWN_RESULTS), answer.reranked.top(SHOWN_RESULTS)
         state = replace(
             state,
@@ -139,9 +141,9 @@ class Presenter:
                 pictures.code_strip(answer.global_bits, answer.local_bits, att.selected, att.scores)
             ),
             "info": search_info(answer, state, self.engine),
-            "coarse_header": f"**{COARSE_TITLE}** · {figures_text(figures['coarse'], 'K')}",
+            "coarse_header": f"**{COARSE_TITLE}** · {judged_text(figures['coarse'], rule)}",
             "coarse": self.tiles(coarse, [f"d_g={d}" for d in coarse.distances]),
-            "rerank_header": f"**{RERANK_TITLE}** · {figures_text(figures['reranked'], 'K')}",
+            "rerank_header": f"**{RERANK_TITLE}** · {judged_text(figures['reranked'], rule)}",
             "rerank_ties": ties_text(answer.reranked),
             "reranked": self.tiles(
                 reranked,
@@ -278,15 +280,15 @@ class Presenter:
             "K": n_coarse,
             "box": None if state.box is None else list(state.box),
             "selected_bits": answer.attention.selected.tolist(),
-            "relevance": "shares_a_label: the tile shares at least one label with the query",
+            "relevance": f"{answer.relevance}: {RELEVANCE[answer.relevance].words}",
             "figures": figures_record({"global_only": figures["coarse"], "reranked": figures["reranked"]}),
             "link": link,
         }
-        attended = self.engine.known.attended_class(answer.query.image, answer.attention.region)
+        attended = answer.attended
         document["attended_item"] = None if attended is None else self.engine.classes[attended]
         document["rows_held"] = f"the first {EXPORTED} of each row's {n_coarse}: P@10 and AP@100 recompute"
         rows = {"global_only": answer.coarse.top(EXPORTED), "reranked": answer.reranked.top(EXPORTED)}
-        records = row_records(self.engine, rows, "shares_a_label")
+        records = row_records(self.engine, rows, RELEVANCE[answer.relevance].key)
         if attended is not None:  # the third relevance: holds the item the region sits on
             for record in records:
                 record["holds_attended_item"] = bool(
@@ -402,11 +404,16 @@ def search_info(answer: SearchAnswer, state: SearchState, engine: Engine) -> str
     return info
 
 
-def figures_text(figures: RowFigures | None, length: str) -> str:
+def judged_text(figures: RowFigures | None, rule: Relevance) -> str:
+    """A search row's figures and the rule they judge by (or why that rule cannot judge this query)."""
+    return figures_text(figures, "K", rule.unknown) + f" · relevant = {rule.words}"
+
+
+def figures_text(figures: RowFigures | None, length: str, unknown: str = UNLABELLED) -> str:
     """A row's per-query figures: P@k over the tiles shown (named P@5 when only 5 show), AP@100 (this
     query's term of map@100) and AP over the whole row (`length` names its size: K, or 100)."""
     if figures is None:
-        return "P@10 and AP unknown: the labels of an uploaded image are not known"
+        return f"P@10 and AP unknown: {unknown}"
     text = f"P@{figures.shown} = {figures.precision:.1f}"
     if figures.shown < SHOWN_RESULTS:
         text += f" ({length} = {figures.length}: the row holds only {figures.length})"

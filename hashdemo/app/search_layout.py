@@ -11,6 +11,7 @@ from hashdemo.app.presenter import COARSE_TITLE, EXPLANATIONS, RERANK_TITLE
 from hashdemo.app.widgets import image_input, link_controls, panel
 from hashdemo.checks import number_in_range
 from hashdemo.service.engine import Engine
+from hashdemo.service.relevance import DEFAULT_RELEVANCE, RELEVANCE
 
 K_SLIDER_MAX = 2000  # K's top on the page (a link asking for more is refused): more only slows the re-rank
 
@@ -122,11 +123,21 @@ def result_panels() -> dict:
         )
     # under the row, not in its header, so that both rows stay on the first screen
     named["rerank_ties"] = gr.Markdown(elem_id="rerank-ties")
-    gr.Markdown(
-        "Frames: **green** = shares a label with the query (the relevance behind P@10 and AP), "
-        "**red** = shares none; no frame when the query's labels are unknown (an uploaded image). "
-        "AP@100 is this query's term of map@100; AP@K averages over the row's K candidates."
-    )
+    with gr.Row(equal_height=True):
+        named["relevance"] = gr.Radio(
+            [(rule.words, name) for name, rule in RELEVANCE.items()],
+            value=DEFAULT_RELEVANCE,
+            label="Relevant means (frames, P@10, AP; the link keeps it)",
+            elem_id="relevance",
+            scale=2,
+        )
+        gr.Markdown(
+            "Frames: **green** = relevant by the rule on the left, **red** = not; no frame when the rule "
+            "cannot judge (an uploaded image's labels, an image without recorded items, no box). The "
+            "attended item is the recorded item the CAM region sits on. AP@100 is this query's term of "
+            "map@100; AP@K averages over the row's K candidates.",
+            elem_id="frames-note",
+        )
     with gr.Row(elem_id="why-row"):
         with gr.Column():
             named["why_image"] = panel("Why this result: its own attention region", "why", height=200)

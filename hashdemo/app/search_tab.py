@@ -24,6 +24,7 @@ from hashdemo.app.state import SearchState
 from hashdemo.app.widgets import REVEAL, image_path, read_image, user_errors
 from hashdemo.service.documents import search_document
 from hashdemo.service.engine import Engine
+from hashdemo.service.relevance import DEFAULT_RELEVANCE, relevance_rule
 
 SHOW_ROWS = REVEAL.format(
     top="#coarse-header", bottom="#reranked-header", shown="#reranked-row img", block="start"
@@ -50,14 +51,15 @@ def wire_json(engine: Engine, named: dict) -> None:
     pays for the search alone (docs/api.md)."""
 
     @user_errors
-    def search_json(payload, theta, top_l, n_coarse) -> dict:
+    def search_json(payload, theta, top_l, n_coarse, relevance=DEFAULT_RELEVANCE) -> dict:
         checked, path = page_params(engine, theta, top_l, n_coarse), image_path(payload)
-        answer = engine.search(read_image(engine, path, "a query image"), *checked)
+        image = read_image(engine, path, "a query image")
+        answer = engine.search(image, *checked, relevance=relevance)
         return search_document(engine, answer, checked, top=checked[2])
 
     answer = gr.JSON(visible=False)
     trigger = gr.Button(visible=False)
-    inputs = [named["query"], *(named[name] for name in PARAMS)]
+    inputs = [named["query"], *(named[name] for name in PARAMS), named["relevance"]]
     trigger.click(search_json, inputs, answer, api_name="search_json", show_progress="hidden")
 
 
@@ -65,7 +67,7 @@ def shower(engine: Engine, present: Presenter, named: dict) -> Callable[[SearchS
     def show(state: SearchState, side_open: bool = False) -> dict:
         """The engine's answers for `state` (its query, parameters and box), formatted by output name; the
         side-by-side view only while it is open (every method's top 10: the costliest part)."""
-        answer = engine.search(state.query, *state.params, box=state.box)
+        answer = engine.search(state.query, *state.params, box=state.box, relevance=state.relevance)
         comparison = engine.compare(state.query, *state.params, box=state.box) if side_open else None
         shown = present.search(answer, comparison, state, view_link(state))
         return {named[name]: value for name, value in shown.items()}
@@ -81,44 +83,53 @@ def wire_queries(
     params = [named[name] for name in PARAMS]
 
     @user_errors
-    def search(payload, theta, top_l, n_coarse, side_open=False, source=None, box=None):
+    def search(
+        payload, theta, top_l, n_coarse, relevance=DEFAULT_RELEVANCE, side_open=False, source=None, box=None
+    ):
         checked, path = page_params(engine, theta, top_l, n_coarse), image_path(payload)
+        relevance_rule(relevance)
         image = read_image(engine, path, "a query image")
         source = source or engine.known.source(image)  # a dataset image sent as a file keeps its link
-        return show(SearchState(engine.make_query(image), path, checked, box=box, source=source), side_open)
+        state = SearchState(
+            engine.make_query(image), path, checked, box=box, source=source, relevance=relevance
+        )
+        return show(state, side_open)
 
-    def search_example(index: int, theta, top_l, n_coarse, side_open=False) -> dict:
+    def search_example(index: int, theta, top_l, n_coarse, relevance, side_open=False) -> dict:
         """An example shown in the query box and searched (the box is set here, not by its own event)."""
         path = example_paths[index]
-        return {query: path, **search(path, theta, top_l, n_coarse, side_open, source=("query", index))}
+        shown = search(path, theta, top_l, n_coarse, relevance, side_open, source=("query", index))
+        return {query: path, **shown}
 
-    def open_page(theta, top_l, n_coarse, request: gr.Request):
-        """The first load: the view a link asks for (query, parameters, box), else the last example."""
+    def open_page(theta, top_l, n_coarse, relevance, request: gr.Request):
+        """The first load: the view a link asks for (query, parameters, box, relevance), else the last
+        example."""
         linked = parse_link(dict(request.query_params) if request else {}, engine, K_SLIDER_MAX)
         for problem in linked.problems:
             gr.Warning(sentence(problem))
         theta, top_l, n_coarse = linked.params or (theta, top_l, n_coarse)
+        relevance = linked.relevance or relevance
+        controls = {**dict(zip(params, (theta, top_l, n_coarse), strict=True)), named["relevance"]: relevance}
         if linked.source is None:
-            return search_example(len(example_paths) - 1, theta, top_l, n_coarse)
+            return {**controls, **search_example(len(example_paths) - 1, theta, top_l, n_coarse, relevance)}
         split, index = linked.source
         path = present.files(engine.picture(split, index)[0])
-        sliders = dict(zip(params, (theta, top_l, n_coarse), strict=True))
-        shown = search(path, theta, top_l, n_coarse, source=(split, index), box=linked.box)
-        return {query: path, **sliders, **shown}
+        shown = search(path, theta, top_l, n_coarse, relevance, source=(split, index), box=linked.box)
+        return {query: path, **controls, **shown}
 
     def restore_query(state):
         """After a refused upload the query box shows the query the panels belong to (empty before any)."""
         return state.path if state else None
 
-    def search_clicked_example(theta, top_l, n_coarse, side_open, evt: gr.SelectData) -> dict:
-        return search_example(evt.index, theta, top_l, n_coarse, side_open)
+    def search_clicked_example(theta, top_l, n_coarse, relevance, side_open, evt: gr.SelectData) -> dict:
+        return search_example(evt.index, theta, top_l, n_coarse, relevance, side_open)
 
     # A user's upload (file, drop, paste) searches; an example click or the first load sets the box and
     # searches in one event. Not `query.change`: it fires twice when an upload replaces an image (one bad
     # file, two messages) and also on clearing the box, which is not a request. Refusals show one
     # message and leave every panel as it was: no progress badge (a search takes well under a second)
     # that would turn into a red "Error" on each panel.
-    with_side = [*params, named["side_open"]]  # a State: not among the API's inputs
+    with_side = [*params, named["relevance"], named["side_open"]]  # side_open: a State, not in the API
     upload = query.upload(search, [query, *with_side], outputs, api_name="search", show_progress="hidden")
     upload.failure(restore_query, state, query, api_name=False)
     upload.success(None, js=SHOW_ROWS)
@@ -126,7 +137,12 @@ def wire_queries(
         search_clicked_example, with_side, [query, *outputs], api_name=False, show_progress="hidden"
     )
     example.success(None, js=SHOW_ROWS)
-    demo.load(open_page, params, [query, *params, *outputs], api_name=False)
+    demo.load(
+        open_page,
+        [*params, named["relevance"]],
+        [query, *params, named["relevance"], *outputs],
+        api_name=False,
+    )
     return search
 
 
@@ -156,6 +172,22 @@ def wire_params(engine: Engine, named: dict, show: Callable) -> None:
         preprocess=False,  # the engine checks the values: one sentence, no traceback in the log
     )
     moved.failure(restore_params, state, params, api_name=False)
+
+    @user_errors
+    def rejudge(state, relevance, side_open):
+        """Another relevance rule: the same rows, their frames and figures judged anew."""
+        relevance_rule(relevance)
+        if not state:
+            return {named["state"]: gr.skip()}
+        return show(replace(state, relevance=relevance), side_open)
+
+    named["relevance"].input(
+        rejudge,
+        [state, named["relevance"], named["side_open"]],
+        named["outputs"],
+        api_name=False,
+        show_progress="hidden",
+    )
 
 
 def wire_clicks(engine: Engine, present: Presenter, named: dict, show: Callable) -> None:
@@ -217,7 +249,8 @@ def wire_clicks(engine: Engine, present: Presenter, named: dict, show: Callable)
 
 def wire_picks(engine: Engine, present: Presenter, named: dict, search: Callable) -> None:
     """Any query-split or gallery image by its id, a random one, and the explained result as the query."""
-    query, params = named["query"], [*(named[name] for name in PARAMS), named["side_open"]]
+    query = named["query"]
+    params = [*(named[name] for name in PARAMS), named["relevance"], named["side_open"]]
     outputs = [query, *named["outputs"]]
     rng = np.random.default_rng()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from hashdemo.service.answers import Query
+from hashdemo.service.relevance import DEFAULT_RELEVANCE
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class SearchState:
     corner: tuple[int, int] | None = None  # the first click of a box (x, y), image pixels
     box: tuple[int, int, int, int] | None = None  # the user's box (top, left, bottom, right)
     source: tuple[str, int] | None = None  # (split, id) when the query is a dataset image: its link
+    relevance: str = DEFAULT_RELEVANCE  # the rule the rows are judged by (service.relevance.RELEVANCE)
 
     def with_click(self, corner: tuple[int, int]) -> SearchState:
         """Two clicks mark a box by its opposite corners; a third starts a new one."""

@@ -21,6 +21,7 @@ from hashdemo.model.checkpoints import CheckpointError
 from hashdemo.retrieval.index import GalleryUnavailable
 from hashdemo.service.documents import ranking_rows, search_document
 from hashdemo.service.engine import Engine
+from hashdemo.service.relevance import DEFAULT_RELEVANCE, RELEVANCE
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -31,7 +32,8 @@ def run(args: argparse.Namespace) -> dict:
             engine.defaults["L"] if args.L is None else args.L,
             engine.defaults["K"] if args.K is None else args.K,
         )
-        result = engine.search(engine.read_image(args.image), theta, top_l, n_coarse)
+        image = engine.read_image(args.image)
+        result = engine.search(image, theta, top_l, n_coarse, relevance=args.relevance)
         return search_document(engine, result, (theta, top_l, n_coarse), args.top)
     if (args.then is None) != (args.image_c is None):
         raise ValueError("a chain needs both --then OPERATOR and --image-c IMAGE")
@@ -65,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("--L", type=int)
     search.add_argument("--K", type=int)
     search.add_argument("--top", type=int, default=10)
+    search.add_argument(
+        "--relevance",
+        choices=[name for name in RELEVANCE if name != "boxed"],  # the command line takes no box
+        default=DEFAULT_RELEVANCE,
+        help="what makes a result relevant in the figures (default: shares a label)",
+    )
     compose = sub.add_parser("compose", help="DCOH: compose two images' codes with an operator")
     compose.add_argument("image_a")
     compose.add_argument("image_b")

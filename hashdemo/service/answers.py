@@ -9,6 +9,7 @@ import numpy as np
 
 from hashdemo.model.cam import Attention
 from hashdemo.model.networks import Encoded
+from hashdemo.service.relevance import DEFAULT_RELEVANCE
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,9 @@ class Ranking:
 
     ids: np.ndarray  # (k,) gallery ids
     distances: np.ndarray  # (k,) Hamming distances that ordered them
-    relevant: np.ndarray | None  # (k,) bool: shares a label (search) or is exactly T (compose); None: unknown
+    relevant: (
+        np.ndarray | None
+    )  # (k,) bool: the search's relevance rule, or exactly T (compose); None: unknown
     global_distances: np.ndarray | None = None  # (k,) re-rank only: the global distance breaking ties
     jaccard: np.ndarray | None = None  # (k,) compose only: Jaccard of each result's set with T
 
@@ -71,6 +74,9 @@ class SearchAnswer:
     novelty: float  # the query's out-of-domain score
     out_of_domain: bool  # novelty above the cut-off calibrated on val, or the picture too smooth
     smooth: bool = False  # less fine detail than 99% of val images: no items in the picture
+    relevance: str = DEFAULT_RELEVANCE  # the rule both rows are judged by (service.relevance.RELEVANCE)
+    wanted: np.ndarray | None = None  # (n_classes,) the set that rule judges against; None: it cannot
+    attended: int | None = None  # the class of the recorded item the CAM region sits on; None: unknown
 
     @property
     def global_bits(self) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from hashdemo.service.answers import Ranking, SearchAnswer
+from hashdemo.service.relevance import RELEVANCE
 
 
 def bit_string(bits: np.ndarray) -> str:
@@ -30,10 +31,11 @@ def ranking_rows(engine, ranking: Ranking, top: int, relevant_as: str = "shares_
 
 def search_document(engine, answer: SearchAnswer, params: tuple[float, int, int], top: int) -> dict:
     """One search: the parameters, the query's codes and selected bits, both rows' top results and, for a
-    query whose labels are known, each row's P@10, AP@100 and AP over its K."""
+    query its relevance rule can judge, each row's P@10, AP@100 and AP over its K."""
     theta, top_l, n_coarse = params
     encoded, labels = answer.query.encoded, answer.query.labels
     rows = {"global_only": answer.coarse, "reranked": answer.reranked}
+    rule = RELEVANCE[answer.relevance]
     document = {
         "theta": theta,
         "L": top_l,
@@ -43,9 +45,10 @@ def search_document(engine, answer: SearchAnswer, params: tuple[float, int, int]
         "local_code": bit_string(encoded.local_bits[0]),
         "selected_bits": answer.attention.selected.tolist(),
         "out_of_domain": bool(answer.out_of_domain),
-        **{name: ranking_rows(engine, row, top) for name, row in rows.items()},
+        "relevance": f"{answer.relevance}: {rule.words}",
+        **{name: ranking_rows(engine, row, top, rule.key) for name, row in rows.items()},
     }
-    figures = {name: engine.row_figures(row, labels) for name, row in rows.items()}
+    figures = {name: engine.answer_figures(answer, row) for name, row in rows.items()}
     if all(value is not None for value in figures.values()):
         document["figures"] = {
             name: {"shown": f.shown, "p_at_shown": f.precision, "ap@100": f.ap_at_100, "ap": f.ap}

@@ -37,6 +37,7 @@ from hashdemo.service.answers import (
 from hashdemo.service.known_images import KnownImages
 from hashdemo.service.loading import EngineParts, MilvusProgress, Report, engine_parts, log_progress
 from hashdemo.service.presets import compose_presets, target_labels
+from hashdemo.service.relevance import DEFAULT_RELEVANCE, Judged, relevance_rule
 
 COMPARED_RANDOM_SEED = 0  # hier_random in the app: one seeded draw (the evaluation averages five)
 SWEPT_L = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # a query's curve against L (up to C)
@@ -218,28 +219,46 @@ class Engine:
         top_l: int,
         n_coarse: int,
         box: tuple[int, int, int, int] | None = None,
+        relevance: str = DEFAULT_RELEVANCE,
     ) -> SearchAnswer:
         """One search: attention (or the user's box as the region), bit selection, the two-level search
-        and the novelty check. `query` is a Query or a raw image (encoded here)."""
+        and the novelty check; both rows judged by the `relevance` rule (service.relevance). `query` is a
+        Query or a raw image (encoded here)."""
+        rule = relevance_rule(relevance)
         query = query if isinstance(query, Query) else self.make_query(query)
         encoded, n_coarse = query.encoded, min(n_coarse, len(self.gallery_labels))
         cam = self.attention(encoded, theta, top_l)
-        att = cam if box is None else self.attention(encoded, theta, top_l, box_mask(box, self.image_size))
+        boxed = None if box is None else box_mask(box, self.image_size)
+        att = cam if box is None else self.attention(encoded, theta, top_l, boxed)
         ids, local_d, global_d = self._two_level(encoded, att.selected, n_coarse)
         # the re-ranked ids are exactly the coarse top-K; the coarse order is theirs by (global distance, id)
         coarse = np.lexsort((ids, global_d))
         score, far = self.novelty(encoded)
         smooth = self.too_smooth(query.image)
+        judged = Judged(
+            query.labels,
+            self.known.attended_class(query.image, cam.region),
+            None if boxed is None else self.known.attended_class(query.image, boxed),
+            len(self.classes),
+        )
+        wanted = rule.wanted(judged)
         return SearchAnswer(
             query,
             att,
             cam.selected,
-            Ranking(ids[coarse], global_d[coarse], self._shares_a_label(query.labels, ids[coarse])),
-            Ranking(ids, local_d, self._shares_a_label(query.labels, ids), global_d),
+            Ranking(ids[coarse], global_d[coarse], self._relevant(wanted, ids[coarse], rule.exact)),
+            Ranking(ids, local_d, self._relevant(wanted, ids, rule.exact), global_d),
             score,
             far or smooth,
             smooth,
+            relevance,
+            wanted,
+            judged.attended,
         )
+
+    def answer_figures(self, answer: SearchAnswer, ranking: Ranking) -> RowFigures | None:
+        """A row of `answer` scored by the answer's own relevance rule (None when it cannot judge)."""
+        return self.row_figures(ranking, answer.wanted, exact=relevance_rule(answer.relevance).exact)
 
     def _two_level(
         self, encoded: Encoded, selected: np.ndarray, n_coarse: int
@@ -323,13 +342,14 @@ class Engine:
         top_l: int,
         n_coarse: int,
         box: tuple[int, int, int, int] | None = None,
+        relevance: str = DEFAULT_RELEVANCE,
     ) -> dict[str, list[tuple[float, RowFigures | None]]]:
         """The re-ranked row's figures for one query against L (theta fixed) and against theta (L fixed):
-        {"L": [(L, figures)], "theta": [(theta, figures)]}; figures are None when its labels are unknown."""
+        {"L": [(L, figures)], "theta": [(theta, figures)]}; figures are None when the rule cannot judge."""
 
         def figures(at_theta: float, at_l: int) -> RowFigures | None:
-            answer = self.search(query, at_theta, at_l, n_coarse, box=box)
-            return self.row_figures(answer.reranked, query.labels)
+            answer = self.search(query, at_theta, at_l, n_coarse, box=box, relevance=relevance)
+            return self.answer_figures(answer, answer.reranked)
 
         channels = self.hier_codes.local_bits.shape[1]
         return {
@@ -338,7 +358,11 @@ class Engine:
         }
 
     def _shares_a_label(self, labels: np.ndarray | None, ids: np.ndarray) -> np.ndarray | None:
-        return None if labels is None else relevance(labels[None], self.gallery_labels[ids])[0]
+        return self._relevant(labels, ids, exact=False)
+
+    def _relevant(self, wanted: np.ndarray | None, ids: np.ndarray, exact: bool) -> np.ndarray | None:
+        """(k,) bool: each result shares a label with `wanted` (or, `exact`, holds exactly it)."""
+        return None if wanted is None else relevance(wanted[None], self.gallery_labels[ids], exact=exact)[0]
 
     def why(self, query: Query, gallery_id: int, theta: float, top_l: int) -> WhyAnswer:
         """A result's own attention region, and which of the query's selected bits it shares."""
