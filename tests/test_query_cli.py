@@ -31,6 +31,13 @@ def test_search_and_compose_print_json(examples, capsys):
     out = json.loads(capsys.readouterr().out)
     assert len(out["selected_bits"]) == 8 and len(out["reranked"]) == 5
     assert {r["gallery_id"] for r in out["reranked"]} <= set(range(10000))
+    assert out["relevance"] == "label: shares a label" and "shares_a_label" in out["reranked"][0]
+    assert main(["search", a, "--L", "8", "--K", "50", "--top", "5", "--relevance", "exact"]) == 0
+    exact = json.loads(capsys.readouterr().out)
+    assert [r["gallery_id"] for r in exact["reranked"]] == [r["gallery_id"] for r in out["reranked"]]
+    assert [r["exact_label_set"] for r in exact["reranked"]] == [
+        r["labels"] == exact["query_labels"] for r in exact["reranked"]
+    ]
     assert main(["compose", a, b, "union", "--top", "7"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["results"]) == 7 and len(out["bitwise"]) == 7
