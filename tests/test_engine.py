@@ -183,3 +183,21 @@ def test_each_relevance_rule_judges_the_same_rows_by_labels_or_recorded_items(en
         assert engine.search(flipped, 0.4, 16, 200, relevance=rule).reranked.relevant is None
     with pytest.raises(ValueError, match="relevance is one of label, exact, attended, boxed"):
         engine.search(query.images[0], 0.4, 16, 200, relevance="similar")
+
+
+def test_the_query_split_s_gains_are_each_query_s_own_search_figures(engine):
+    """Issue 37, item 3: the split browser's AP@100 per query, without and with the re-rank, equals the
+    figures one search of that query shows; the rule applies as it does in a search."""
+    gains = engine.query_split.gains(0.4, 16, 300, "label")
+    assert len(gains.ids) == gains.split_size == len(engine.query_images) and gains.judged.all()
+    for q in (0, 7, 123, len(gains.ids) - 1):
+        answer = engine.search(engine.query_images[gains.ids[q]], 0.4, 16, 300)
+        assert gains.global_ap[q] == pytest.approx(engine.answer_figures(answer, answer.coarse).ap_at_100)
+        assert gains.reranked_ap[q] == pytest.approx(engine.answer_figures(answer, answer.reranked).ap_at_100)
+    assert (gains.gain > 0).any() and (gains.gain < 0).any()  # the CAM bits both help and hurt somewhere
+    assert engine.query_split.gains(0.4, 16, 300, "label") is gains  # kept for the next look
+    exact = engine.query_split.gains(0.4, 16, 300, "exact")
+    answer = engine.search(engine.query_images[exact.ids[3]], 0.4, 16, 300, relevance="exact")
+    assert exact.reranked_ap[3] == pytest.approx(engine.answer_figures(answer, answer.reranked).ap_at_100)
+    boxed = engine.query_split.gains(0.4, 16, 300, "boxed")
+    assert not boxed.judged.any() and np.isnan(boxed.gain).all()  # no query carries a box

@@ -389,3 +389,24 @@ def test_the_val_curve_says_when_the_choice_sits_at_the_grid_s_top():
     assert "chosen at the grid's top (0.1), the curve still rising" in title
     inside = map_vs_parameter(grid, {**best, "K_share": 0.01}, "K_share").axes[0].get_title()
     assert "grid's top" not in inside
+
+
+def test_the_speed_takeaway_says_slower_or_faster_at_every_gallery_size():
+    """Issue 37, defect 2: at the app's 10k gallery the two-level search is slower than a full scan;
+    the takeaway says so in words at each size, not only where it wins."""
+    from hashdemo.evaluation.tables import hier_takeaway, pace
+
+    assert (pace(8.5), pace(0.5), pace(1.0)) == ("8.5x slower", "2.0x faster", "as fast")
+    method = {"map@100": 0.5, "bits_per_gallery_image": 48}
+    result = {
+        "L": 32,
+        "bits": {"global": 16, "local": 256},
+        "methods": {"hier_cam": method, "local_full": method},
+        "attention_ms": 0.2,
+        "two_level_ratio": [
+            {"n": 10_000, "codes": "real", "hier_cam_over_local_full": 8.5},
+            {"n": 10_000_000, "codes": "real", "hier_cam_over_local_full": 0.5},
+        ],
+    }
+    text = hier_takeaway(result)
+    assert "the two-level search is 8.5x slower at 10,000 codes, 2.0x faster at 10,000,000 codes" in text

@@ -8,6 +8,7 @@ import gradio as gr
 
 from hashdemo.app.pin_compare import pin_layout
 from hashdemo.app.presenter import COARSE_TITLE, EXPLANATIONS, RERANK_TITLE
+from hashdemo.app.query_browser import query_browser_layout
 from hashdemo.app.widgets import image_input, link_controls, panel
 from hashdemo.checks import number_in_range
 from hashdemo.service.engine import Engine
@@ -153,6 +154,7 @@ def result_panels() -> dict:
             "Top 10 of each method (rows as in the table)", "side", height=None, wide=True
         )
     named.update(pin_layout())
+    named.update(query_browser_layout())
     named["maps"] = gr.Gallery(
         label="3. Activation maps of the top-scoring Conv7 feature maps", columns=6, height=300
     )

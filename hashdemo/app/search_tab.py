@@ -19,6 +19,7 @@ from hashdemo.app import pictures
 from hashdemo.app.links import parse_link, sentence, view_link
 from hashdemo.app.pin_compare import wire_pin
 from hashdemo.app.presenter import SEARCH_OUTPUTS, Presenter
+from hashdemo.app.query_browser import wire_query_browser
 from hashdemo.app.search_layout import K_SLIDER_MAX, PARAMS, page_params, search_layout
 from hashdemo.app.state import SearchState
 from hashdemo.app.widgets import REVEAL, image_path, read_image, user_errors
@@ -276,6 +277,13 @@ def wire_picks(engine: Engine, present: Presenter, named: dict, search: Callable
         return {named["split"]: "gallery", named["picked"]: gallery_id, **shown}
 
     picked = [named["split"], named["picked"], *outputs]
+
+    @user_errors
+    def open_query(index: int, *values):
+        return {named["split"]: "query", named["picked"]: index, **show_picture("query", index, *values)}
+
+    named["picked_outputs"] = picked
+    wire_query_browser(engine, named, params, open_query, SHOW_ROWS)
     for event in (
         named["show_id"].click(pick, [named["split"], named["picked"], *params], outputs, api_name=False),
         named["random_example"].click(pick_random, params, picked, api_name=False),

@@ -37,6 +37,7 @@ from hashdemo.service.answers import (
 from hashdemo.service.known_images import KnownImages
 from hashdemo.service.loading import EngineParts, MilvusProgress, Report, engine_parts, log_progress
 from hashdemo.service.presets import compose_presets, target_labels
+from hashdemo.service.query_split import QuerySplit
 from hashdemo.service.relevance import DEFAULT_RELEVANCE, Judged, relevance_rule
 
 COMPARED_RANDOM_SEED = 0  # hier_random in the app: one seeded draw (the evaluation averages five)
@@ -81,6 +82,7 @@ class Engine:
             [("query", self.query_images, self.query_labels), ("gallery", gallery_images, gallery_labels)],
             parts.items,
         )
+        self.query_split = QuerySplit(self)  # the split as a whole, encoded when first browsed
 
     @property
     def dcoh(self) -> Checkpoint:
