@@ -299,6 +299,11 @@ def test_the_why_panel_tells_a_relevant_result_from_an_irrelevant_one(served, pa
     expect(why).to_contain_text(re.compile(r"shares (a|no) label"))
     expect(why).to_contain_text(re.compile(r"on \d+ of 256 bits of the full local code \(d = \d+\)"))
     expect(why).to_contain_text(re.compile(r"global distance is d_g = \d+"))
+    # issue 37, item 5: the match, where the query's selected maps fire in the result, beside its region
+    expect(why).to_contain_text(re.compile(r"right: the query's \d+ selected maps, averaged"))
+    expect_image_loaded(page, panel(page, "why"))
+    width, height = panel(page, "why").evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert width > 2 * height - 20, (width, height)  # two pictures side by side
 
 
 def test_compose_each_operator_from_example_tiles(page):
@@ -1053,6 +1058,18 @@ def test_every_tile_names_its_gallery_id_and_a_result_becomes_the_next_query(ser
     expect(page.get_by_text(re.compile(rf"^Query labels: {re.escape(labels)}\. Selected"))).to_be_visible()
     expect(page).to_have_url(re.compile(rf"\?split=gallery&id={gallery_id}&"))
     expect(tiles(page, COARSE).first).to_contain_text(f"#{gallery_id} · ")  # itself, at distance 0
+    # issue 37, defect 9: no tile stays marked as selected over a new query's rows (one from "search
+    # with this result", one from an example click), and the match panel is empty with it
+    for row in (COARSE, RERANKED):
+        expect(block(page, row).locator(".thumbnail-item.selected")).to_have_count(0)
+    explain(page, 2)
+    expect(block(page, RERANKED).locator(".thumbnail-item.selected")).to_have_count(1)
+    before = page.get_by_text(re.compile("^Query labels")).inner_text()
+    page.locator(".gallery-item").nth(0).click()
+    expect(page.get_by_text(re.compile("^Query labels"))).not_to_have_text(before)
+    expect(page.get_by_text(EXPLANATIONS["why_text"])).to_be_visible()
+    for row in (COARSE, RERANKED):
+        expect(block(page, row).locator(".thumbnail-item.selected")).to_have_count(0)
 
 
 def clipped_captions(page) -> int:
@@ -1156,6 +1173,27 @@ def test_pin_a_view_compare_it_with_other_settings_and_draw_a_curve_on_demand(se
     expect(table).to_have_count(0)
 
 
+def test_the_query_split_lists_the_queries_the_re_rank_helps_and_hurts_and_a_row_opens_one(served, page):
+    """Issue 37, item 3: every query's AP@100 on the global code and re-ranked at the page's settings, the
+    most helped listed (largest gain first, as the engine computes it); a click on a row searches it."""
+    app, _ = served
+    page.get_by_text("The query split: where the CAM bits help or hurt").click()
+    page.get_by_role("button", name="Rank the query split at these settings").click()
+    expect(page.locator("#split-text")).to_contain_text(re.compile(r"Over all [\d,]+ queries"))
+    first = page.locator("#split-helped [data-testid='cell-0-0']")
+    expect(first).to_have_text(re.compile(r"^\s*\d+\s*$"))
+    defaults = app.engine.defaults
+    gains = app.engine.query_split.gains(defaults["theta"], defaults["L"], defaults["K"], "label")
+    best = int(gains.ids[np.lexsort((gains.ids, -gains.gain))[0]])
+    expect(first).to_have_text(re.compile(rf"^\s*{best}\s*$"))
+    gain = page.locator("#split-helped [data-testid='cell-0-4']").inner_text()
+    assert float(gain) == pytest.approx(gains.gain.max(), abs=1e-3)
+    page.locator("#split-helped [data-testid='cell-0-1']").click()
+    expect(page).to_have_url(re.compile(rf"\?split=query&id={best}&"))
+    labels = app.engine.label_text(app.engine.query_labels[best])
+    expect(page.get_by_text(re.compile(rf"^Query labels: {re.escape(labels)}\. Selected"))).to_be_visible()
+
+
 @pytest.mark.parametrize("viewport", [VIEWPORT, PHONE], ids=["desktop", "phone"])
 def test_the_relevance_rule_rescores_the_rows_and_rides_in_the_link(served, browser, viewport):
     """Issue 37, item 1: one control says what relevant means; the headers and frames follow it, the rows
@@ -1164,6 +1202,9 @@ def test_the_relevance_rule_rescores_the_rows_and_rides_in_the_link(served, brow
     context = browser.new_context(viewport=viewport)
     page = context.new_page()
     page.goto(url + "?split=query&id=3&theta=0.4&L=16&K=200")
+    # the linked view first: a click while the page loads is undone by the load's own answer
+    expect(page.get_by_text(re.compile(r"^Query labels: .+\. Selected"))).to_be_visible()
+    expect(tiles(page, RERANKED)).to_have_count(SHOWN_RESULTS)
     header = page.locator("#reranked-header")
     expect(header).to_contain_text("relevant = shares a label")
     shown = tiles(page, RERANKED).all_inner_texts()

@@ -11,6 +11,7 @@ from hashdemo.model.cam import (
     attention_region,
     bit_cams,
     feature_map_scores,
+    maps_region,
     normalise,
     region_scores,
     select_bits,
@@ -168,3 +169,24 @@ def test_m_avg_is_the_normalised_mean_of_the_signed_bit_cams():
     att = attend(conv7, weights, theta=0.5, top_l=4, size=64, bit_signs=signs)
     expected = normalise(upsample(bit_cams(conv7, weights, signs).mean(axis=0, keepdims=True), 64))[0]
     np.testing.assert_allclose(att.m_avg, expected, atol=1e-5)
+
+
+def test_where_selected_maps_fire_is_their_mean_activation_binarised_and_cut_to_one_blob():
+    """The match's region: each chosen map upsampled by cv2 and min-maxed, averaged, min-maxed, above theta,
+    the larger blob kept; an unchosen map changes nothing."""
+    rng = np.random.default_rng(0)
+    conv7 = rng.random((5, 4, 4)).astype(np.float32)
+    chosen = np.array([1, 3])
+    mean, region = maps_region(conv7, chosen, theta=0.6, size=16)
+    each = []
+    for c in chosen:
+        up = cv2.resize(conv7[c], (16, 16), interpolation=cv2.INTER_LINEAR)
+        each.append((up - up.min()) / (up.max() - up.min()))
+    expected = np.mean(each, axis=0)
+    expected = (expected - expected.min()) / (expected.max() - expected.min())
+    np.testing.assert_allclose(mean, expected, atol=1e-5)
+    np.testing.assert_array_equal(region, attention_region(expected.astype(np.float32), 0.6)[1])
+    assert region.any() and not region.all()
+    other = conv7.copy()
+    other[0] = rng.random((4, 4))
+    np.testing.assert_array_equal(maps_region(other, chosen, 0.6, size=16)[1], region)

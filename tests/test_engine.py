@@ -201,3 +201,26 @@ def test_the_query_split_s_gains_are_each_query_s_own_search_figures(engine):
     assert exact.reranked_ap[3] == pytest.approx(engine.answer_figures(answer, answer.reranked).ap_at_100)
     boxed = engine.query_split.gains(0.4, 16, 300, "boxed")
     assert not boxed.judged.any() and np.isnan(boxed.gain).all()  # no query carries a box
+
+
+def test_a_result_is_matched_on_the_bits_selected_for_the_query_or_its_box(engine):
+    """The match explained: the query's selected bits (on its CAM region, or on the user's box instead) and
+    where those maps fire in the result; agreement counted on the same bits."""
+    from hashdemo.model.cam import maps_region
+    from hashdemo.service.engine import box_mask
+
+    query = engine.make_query(engine.query_images[3])
+    answer = engine.search(query, 0.5, 16, 200)
+    result = int(answer.reranked.ids[2])
+    encoded = engine.hier.model.encode(engine.gallery_images[result][None], with_conv7=True)
+    for box in (None, (5, 5, 30, 30)):
+        region = None if box is None else box_mask(box, engine.image_size)
+        attention = engine.attention(query.encoded, 0.5, 16, region)
+        why = engine.why(query, result, 0.5, 16, box=box)
+        np.testing.assert_array_equal(why.query_region, attention.region)
+        fired_map, fired = maps_region(encoded.conv7[0], attention.selected, 0.5)
+        np.testing.assert_array_equal(why.fired, fired)
+        np.testing.assert_allclose(why.fired_map, fired_map)
+        agree = encoded.local_bits[0, attention.selected] == query.encoded.local_bits[0, attention.selected]
+        assert why.agree == [int(c) for c in attention.selected[agree]]
+    assert why.query_region.sum() != engine.why(query, result, 0.5, 16).query_region.sum()

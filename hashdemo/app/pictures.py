@@ -35,6 +35,25 @@ def image_with_region(
     return cv2.drawContours(np.ascontiguousarray(enlarge(image)), contours, -1, colour, 3)
 
 
+def match_pair(
+    query: np.ndarray,
+    query_region: np.ndarray,
+    result: np.ndarray,
+    fired_map: np.ndarray,
+    fired: np.ndarray,
+    own_region: np.ndarray,
+) -> np.ndarray:
+    """The query with the region its bits were selected on (gold), beside the result under the heat of
+    those bits' maps, where they fire outlined in red and its own attention region in gold."""
+    left = image_with_region(query, query_region)
+    right = np.ascontiguousarray(heat_overlay(result, fired_map, alpha=0.5))
+    for mask, colour in ((own_region, GOLD), (fired, RED)):
+        contours, _ = cv2.findContours(enlarge(mask.astype(np.uint8)), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        right = cv2.drawContours(right, contours, -1, colour, 3)
+    gap = np.full((len(left), 8, 3), 255, dtype=np.uint8)
+    return np.hstack([left, gap, right])
+
+
 def with_clicks(
     picture: np.ndarray,
     image_size: int,

@@ -199,25 +199,44 @@ class Presenter:
         return self.files(pictures.heat_overlay(image, att.activation_map(index))), text
 
     def why(self, state: SearchState, row: str, index: int, theta: float, top_l: int) -> tuple[str, str, int]:
-        """A result of either row explained: its labels, the bits it agrees on, its distances, its own
-        attention region; and its gallery id (what "search with it" searches)."""
+        """A result of either row matched against the query: where the query's selected bits fire in it,
+        its labels, the bits it agrees on, its distances; and its gallery id (what "search with it"
+        searches)."""
         ids = state.reranked_ids if row == "reranked" else state.coarse_ids
-        answer = self.engine.why(state.query, ids[index], theta, top_l)
+        answer = self.engine.why(state.query, ids[index], theta, top_l, box=state.box)
         relevant = {
             None: "the query's labels are unknown",
             True: f"**shares a label** with the query ({self.engine.label_text(answer.shared)})",
             False: "**shares no label** with the query",
         }[answer.relevant]
         title = RERANK_TITLE if row == "reranked" else COARSE_TITLE
+        inside = int((answer.fired & answer.region).sum())
+        fired = int(answer.fired.sum())
+        where = (
+            f"the query's {answer.selected} selected maps, averaged and binarised at theta = {theta:g} as "
+            f"for the query, fire over {fired} cells of the result (red), {inside} of them inside its own "
+            "attention region (gold)"
+            if fired
+            else f"the query's {answer.selected} selected maps, averaged, pass theta = {theta:g} nowhere in "
+            "the result"
+        )
         text = (
             f"Result {index + 1} of *{title}*: gallery #{answer.gallery_id}, "
             f"{self.engine.label_text(answer.labels)}; {relevant}. It agrees with the query on "
             f"**{len(answer.agree)} of {answer.selected}** selected bits (d_L = {answer.local_distance}), "
             f"on {answer.local_agree} of {answer.local_bits} bits of the full local code "
             f"(d = {answer.local_bits - answer.local_agree}) and its global distance is "
-            f"d_g = {answer.global_distance}. Its own attention region is outlined."
+            f"d_g = {answer.global_distance}. Left: the query and the region its bits were selected on; "
+            f"right: {where}."
         )
-        picture = pictures.image_with_region(self.engine.gallery_images[answer.gallery_id], answer.region)
+        picture = pictures.match_pair(
+            state.query.image,
+            answer.query_region,
+            self.engine.gallery_images[answer.gallery_id],
+            answer.fired_map,
+            answer.fired,
+            answer.region,
+        )
         return self.files(picture), text, answer.gallery_id
 
     def compare(self, comparison: Comparison) -> tuple[str, str]:

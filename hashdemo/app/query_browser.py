@@ -100,11 +100,12 @@ def wire_query_browser(
 
     named["split_rank"].click(rank, params, tables, api_name=False)
 
-    def opened(*values, evt: gr.SelectData):
+    # Gradio hands the click's SelectData only to a parameter it can see, so the page's values are named
+    def opened(theta, top_l, n_coarse, relevance, side_open, evt: gr.SelectData):
         row = evt.row_value
-        if not row or row[0] in (None, ""):
+        if not row or str(row[0]).strip() in ("None", ""):
             raise gr.Error("Rank the query split first, then click a row.")
-        return open_query(int(row[0]), *values)
+        return open_query(int(row[0]), theta, top_l, n_coarse, relevance, side_open)
 
     for table in ("split_helped", "split_hurt"):
         event = named[table].select(opened, params, named["picked_outputs"], api_name=False)

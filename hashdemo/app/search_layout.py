@@ -141,7 +141,11 @@ def result_panels() -> dict:
         )
     with gr.Row(elem_id="why-row"):
         with gr.Column():
-            named["why_image"] = panel("Why this result: its own attention region", "why", height=200)
+            named["why_image"] = panel(
+                "The match: the query's region (left), where its selected bits fire in the result (right)",
+                "why",
+                height=200,
+            )
         with gr.Column():
             named["why_text"] = gr.Markdown(EXPLANATIONS["why_text"])
             named["use_result"] = gr.Button("Search with this result as the query", size="sm")

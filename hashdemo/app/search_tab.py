@@ -27,6 +27,7 @@ from hashdemo.service.documents import search_document
 from hashdemo.service.engine import Engine
 from hashdemo.service.relevance import DEFAULT_RELEVANCE, relevance_rule
 
+ROWS = ("coarse", "reranked")  # the two result rows, by output name
 SHOW_ROWS = REVEAL.format(
     top="#coarse-header", bottom="#reranked-header", shown="#reranked-row img", block="start"
 )  # a phone scrolls to the answer
@@ -71,6 +72,8 @@ def shower(engine: Engine, present: Presenter, named: dict) -> Callable[[SearchS
         answer = engine.search(state.query, *state.params, box=state.box, relevance=state.relevance)
         comparison = engine.compare(state.query, *state.params, box=state.box) if side_open else None
         shown = present.search(answer, comparison, state, view_link(state))
+        for row in ROWS:  # a tile selected for the last answer would stay marked over the new one
+            shown[row] = gr.Gallery(value=shown[row], selected_index=None)
         return {named[name]: value for name, value in shown.items()}
 
     return show
@@ -232,7 +235,7 @@ def wire_clicks(engine: Engine, present: Presenter, named: dict, show: Callable)
         return present.bit(state, *evt.index, theta, top_l)
 
     explained = [named["why_image"], named["why_text"], named["explained"]]
-    for row in ("coarse", "reranked"):
+    for row in ROWS:
         named[row].select(why(row), [state, *params[:2]], explained, api_name=False).success(
             None, js=REVEAL.format(top="#why-row", bottom="#why-row", shown="#why-panel img", block="nearest")
         )

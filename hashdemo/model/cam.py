@@ -127,6 +127,19 @@ def attention_region(
     return b_avg, components == largest
 
 
+def maps_region(
+    conv7: np.ndarray, channels: np.ndarray, theta: float, size: int = ATTENTION_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where some feature maps fire in one image: their activation maps AM_c averaged and normalised to
+    [0, 1], then binarised at theta and cut to the largest component, as M_avg is for the query (step 1).
+
+    (C, h, w) maps and L channels -> the (S, S) mean map and its (S, S) bool region.
+    """
+    maps = normalise(upsample(np.asarray(conv7, dtype=np.float32)[np.asarray(channels)], size))
+    mean = normalise(maps.mean(axis=0)[None])[0]
+    return mean, attention_region(mean, theta)[1]
+
+
 def feature_map_scores(
     activation_maps: np.ndarray, region: np.ndarray, theta: float
 ) -> tuple[np.ndarray, np.ndarray]:

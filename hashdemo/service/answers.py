@@ -108,11 +108,15 @@ class ComposeAnswer:
 
 @dataclass(frozen=True)
 class WhyAnswer:
-    """A re-ranked result explained: its own attention region and the selected bits it shares."""
+    """A result explained: where the query's selected bits fire in it, its own attention region and the
+    selected bits it shares."""
 
     gallery_id: int
     labels: np.ndarray
     region: np.ndarray  # (S, S) bool, the result's own attention region
+    query_region: np.ndarray  # (S, S) bool, the query's region the bits were selected on (CAM or box)
+    fired_map: np.ndarray  # (S, S) in [0, 1], the query's selected maps averaged in the result
+    fired: np.ndarray  # (S, S) bool, fired_map binarised at theta, largest component
     agree: list[int]  # the query's selected bits on which the result has the query's value
     selected: int  # L
     local_distance: int  # eq. 2.5 distance on the selected bits (L - len(agree))

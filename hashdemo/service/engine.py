@@ -16,7 +16,15 @@ from hashdemo.checks import number_in_range
 from hashdemo.data.images import load_image
 from hashdemo.data.label_ops import OPERATORS, jaccard, label_route_ranking
 from hashdemo.data.split import label_text
-from hashdemo.model.cam import ATTENTION_SIZE, Attention, attend_code, bit_cams, normalise, upsample
+from hashdemo.model.cam import (
+    ATTENTION_SIZE,
+    Attention,
+    attend_code,
+    bit_cams,
+    maps_region,
+    normalise,
+    upsample,
+)
 from hashdemo.model.checkpoints import Checkpoint
 from hashdemo.model.code_ops import chain_bits
 from hashdemo.model.networks import Encoded, HashNet, signs_of
@@ -366,11 +374,22 @@ class Engine:
         """(k,) bool: each result shares a label with `wanted` (or, `exact`, holds exactly it)."""
         return None if wanted is None else relevance(wanted[None], self.gallery_labels[ids], exact=exact)[0]
 
-    def why(self, query: Query, gallery_id: int, theta: float, top_l: int) -> WhyAnswer:
-        """A result's own attention region, and which of the query's selected bits it shares."""
+    def why(
+        self,
+        query: Query,
+        gallery_id: int,
+        theta: float,
+        top_l: int,
+        box: tuple[int, int, int, int] | None = None,
+    ) -> WhyAnswer:
+        """A result matched against the query: where the query's selected bits (on its CAM region, or its
+        box) fire in the result, the result's own attention region, and which selected bits it shares."""
         gallery_id = int(gallery_id)
         result = self.encode_hier(self.gallery_images[gallery_id])
-        selected = self.attention(query.encoded, theta, top_l).selected
+        boxed = None if box is None else box_mask(box, self.image_size)
+        asked = self.attention(query.encoded, theta, top_l, boxed)
+        selected = asked.selected
+        fired_map, fired = maps_region(result.conv7[0], selected, theta)
         agree = [int(c) for c in selected if result.local_bits[0, c] == query.encoded.local_bits[0, c]]
         labels = self.gallery_labels[gallery_id]
         shared = None if query.labels is None else labels & query.labels
@@ -378,6 +397,9 @@ class Engine:
             gallery_id,
             labels,
             self.attention(result, theta, top_l).region,
+            asked.region,
+            fired_map,
+            fired,
             agree,
             len(selected),
             len(selected) - len(agree),
