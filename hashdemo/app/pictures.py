@@ -48,7 +48,8 @@ def match_pair(
     left = image_with_region(query, query_region)
     right = np.ascontiguousarray(heat_overlay(result, fired_map, alpha=0.5))
     for mask, colour in ((own_region, GOLD), (fired, RED)):
-        contours, _ = cv2.findContours(enlarge(mask.astype(np.uint8)), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        outline = enlarge(mask.astype(np.uint8))
+        contours, _ = cv2.findContours(outline, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         right = cv2.drawContours(right, contours, -1, colour, 3)
     gap = np.full((len(left), 8, 3), 255, dtype=np.uint8)
     return np.hstack([left, gap, right])
