@@ -112,3 +112,27 @@ def test_the_ties_line_counts_every_candidate_and_the_tie_at_the_last_tile():
     assert "K = 20 candidates (value: count): 0: 12 · 1: 5 · 3: 3." in text
     assert "reach d_L = 0, which 12 candidates share" in text
     assert "reach d_L = 1, which 5" in ties_text(Ranking(np.arange(20), distances, None), shown=15)
+
+
+def test_every_code_pointer_in_how_it_works_names_a_real_definition():
+    """`hashdemo/x.py: name` and `hashdemo/x.py: Class.name` in the How it works tab point at code that
+    exists, so the text cannot drift from the code it cites; its sources section is there."""
+    import ast
+    import re
+    from pathlib import Path
+
+    from hashdemo.app.ui import HOW_IT_WORKS
+
+    root = Path(__file__).resolve().parent.parent
+    pointers = re.findall(r"`(hashdemo/[\w/]+\.py): ([\w.]+)`", HOW_IT_WORKS)
+    assert len(pointers) >= 5 and "## Sources" in HOW_IT_WORKS
+    for path, name in pointers:
+        tree = ast.parse((root / path).read_text())
+        defined = {
+            f"{outer.name}.{inner.name}" if inner is not outer else outer.name
+            for outer in tree.body
+            if isinstance(outer, ast.ClassDef | ast.FunctionDef)
+            for inner in [outer, *(outer.body if isinstance(outer, ast.ClassDef) else [])]
+            if isinstance(inner, ast.ClassDef | ast.FunctionDef)
+        }
+        assert name in defined, (path, name)
