@@ -313,6 +313,14 @@ def test_compose_each_operator_from_example_tiles(page):
         expect_captions_name_classes(tiles(page, COMPOSED), 20)
 
 
+def caption_lines(page, row: str) -> int:
+    """The most lines any caption of a row's tiles takes."""
+    return tiles(page, row).locator(".caption-label").evaluate_all(
+        "cs => Math.max(...cs.map(c => Math.round(c.getBoundingClientRect().height"
+        " / parseFloat(getComputedStyle(c).lineHeight))))"
+    )
+
+
 def test_the_baselines_toggle_shows_every_route_s_exact_matches(served, page):
     """Issue 22: with the toggle, the summary's exact-match count for the composed code is joined by
     bitwise's and the label route's, the engine's own counts for this pair."""
@@ -321,6 +329,7 @@ def test_the_baselines_toggle_shows_every_route_s_exact_matches(served, page):
     compose(page, "union")
     line = page.locator("#compose-baselines")
     expect(line).to_be_hidden()
+    alone = caption_lines(page, COMPOSED)
     page.get_by_label("Show the baselines", exact=False).check()
     images = [app.engine.examples[f"query-{i}"][0] for i in (2, 5)]
     answer = app.engine.compose(*images, "union")
@@ -331,6 +340,14 @@ def test_the_baselines_toggle_shows_every_route_s_exact_matches(served, page):
         )
     )
     expect(tiles(page, "Bitwise baseline")).to_have_count(20)
+    # issue 37, defect 6: neither row cut at the right, the composed captions no taller than without it
+    page.wait_for_timeout(300)
+    for row in (COMPOSED, "Bitwise baseline"):
+        for tile in (tiles(page, row).nth(4), tiles(page, row).nth(19)):
+            edge = tile.bounding_box()
+            assert edge["x"] + edge["width"] <= VIEWPORT["width"] + 1, (row, edge)
+    assert caption_lines(page, COMPOSED) == alone <= 4, alone
+    assert caption_lines(page, "Bitwise baseline") <= 4
     compose(page, "intersection")  # a new composition: the line is its own
     answer = app.engine.compose(*images, "intersection")
     expect(line).to_contain_text(f"label route {answer.exact_in_top(answer.label_route)} (of 10)")

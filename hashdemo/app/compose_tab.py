@@ -127,13 +127,13 @@ def compose_results() -> dict:
         "summary": gr.Markdown("Fill slots A and B to compose.", elem_id="compose-summary"),
         "baselines": gr.Markdown(visible=False, elem_id="compose-baselines"),
     }
-    with gr.Row():
-        named["composed"] = gr.Gallery(
-            label="Top 20 for the composed code", columns=5, height="auto", elem_id="composed-row"
-        )
-        named["bitwise"] = gr.Gallery(
-            label="Bitwise baseline, top 20", columns=5, height="auto", visible=False
-        )
+    # one above the other: side by side in the results column each tile is too narrow for its caption
+    named["composed"] = gr.Gallery(
+        label="Top 20 for the composed code", columns=5, height="auto", elem_id="composed-row"
+    )
+    named["bitwise"] = gr.Gallery(
+        label="Bitwise baseline, top 20", columns=5, height="auto", visible=False, elem_id="bitwise-row"
+    )
     gr.Markdown(
         "Frames: **green** = exactly the target label set T (the relevance behind the evaluation), **red** = "
         "any other set; no frame when an input is not a dataset image."
