@@ -72,8 +72,6 @@ def shower(engine: Engine, present: Presenter, named: dict) -> Callable[[SearchS
         answer = engine.search(state.query, *state.params, box=state.box, relevance=state.relevance)
         comparison = engine.compare(state.query, *state.params, box=state.box) if side_open else None
         shown = present.search(answer, comparison, state, view_link(state))
-        for row in ROWS:  # a tile selected for the last answer would stay marked over the new one
-            shown[row] = gr.Gallery(value=shown[row], selected_index=None)
         return {named[name]: value for name, value in shown.items()}
 
     return show
